@@ -1,0 +1,28 @@
+"""Session-wide test set-up: real Xvfb and PulseAudio, and the tiny models built once."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from tests import services as _services
+
+_STARTED: list[_services.Services] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings and model caches of the tests never touch the real user's folders.
+    home = tempfile.mkdtemp(prefix="screensight-test-home-")
+    os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
+    os.environ["XDG_CACHE_HOME"] = os.path.join(home, "cache")
+    os.environ["XDG_DATA_HOME"] = os.path.join(home, "data")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    _STARTED.append(_services.start_all())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _STARTED:
+        _STARTED.pop().stop()
