@@ -1,0 +1,132 @@
+"""User settings: a dataclass saved as TOML in the user config folder (readable by the user only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+from assistant.errors import ConfigError
+
+APP_NAME = "ScreenSight"
+
+DETAIL_LEVELS = ("quick", "normal", "high")
+OUTPUT_MODES = ("voice", "screen_reader", "both", "text")
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.toml"
+
+
+@dataclass
+class Hotkeys:
+    """Global hotkeys in pynput's format; chosen not to clash with NVDA, JAWS, Narrator, VoiceOver, Orca."""
+
+    describe_window: str = "<ctrl>+<alt>+<shift>+d"
+    describe_screen: str = "<ctrl>+<alt>+<shift>+s"
+    describe_pointer: str = "<ctrl>+<alt>+<shift>+m"
+    read_window: str = "<ctrl>+<alt>+<shift>+r"
+    stop_speaking: str = "<ctrl>+<alt>+<shift>+x"
+    repeat_last: str = "<ctrl>+<alt>+<shift>+l"
+    ask_question: str = "<ctrl>+<alt>+<shift>+q"
+    push_to_talk: str = "<ctrl>+<alt>+<shift>+space"
+    new_screenshot: str = "<ctrl>+<alt>+<shift>+n"
+
+
+@dataclass
+class Settings:
+    """Everything the user can change; defaults are what a new user gets."""
+
+    vision_model: str = "smolvlm-256m"
+    speech_model: str = "moonshine-tiny"
+    detail: str = "quick"
+    voice: str = ""
+    rate: int = 180
+    volume: float = 1.0
+    output: str = "voice"
+    language: str = "auto"
+    start_with_system: bool = False
+    keep_history: bool = True
+    history_images: bool = False
+    earcons: bool = True
+    microphone: str = ""
+    push_to_talk_mode: str = "hold"
+    prepare_in_background: bool = False
+    quantize: bool = True
+    threads: int = 0
+    debug_log_content: bool = False
+    hotkeys: Hotkeys = field(default_factory=Hotkeys)
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that is out of range."""
+        if self.detail not in DETAIL_LEVELS:
+            raise ConfigError(f"Unknown detail level {self.detail!r}.", f"Use one of {', '.join(DETAIL_LEVELS)}.")
+        if self.output not in OUTPUT_MODES:
+            raise ConfigError(f"Unknown output {self.output!r}.", f"Use one of {', '.join(OUTPUT_MODES)}.")
+        if not 50 <= self.rate <= 500:
+            raise ConfigError(f"Speech rate {self.rate} is out of range.", "Use 50 to 500 words per minute.")
+        if not 0.0 <= self.volume <= 1.0:
+            raise ConfigError(f"Volume {self.volume} is out of range.", "Use 0.0 to 1.0.")
+        if self.push_to_talk_mode not in ("hold", "toggle"):
+            raise ConfigError(f"Unknown push-to-talk mode {self.push_to_talk_mode!r}.", "Use hold or toggle.")
+
+
+def _from_dict(cls: type, data: dict) -> object:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            continue  # settings from a newer or older version are ignored, not fatal
+        factory = known[key].default_factory
+        if isinstance(factory, type) and dataclasses.is_dataclass(factory) and isinstance(value, dict):
+            kwargs[key] = _from_dict(factory, value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read settings; a missing file gives the defaults, a broken one a ConfigError saying where."""
+    path = path or settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        settings = _from_dict(Settings, data)
+    except (tomllib.TOMLDecodeError, TypeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"The settings file {path} cannot be read ({exc}).",
+                          "Fix it, or delete it to go back to the defaults.") from exc
+    assert isinstance(settings, Settings)
+    settings.validate()
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write settings atomically with mode 0600; returns the path written."""
+    settings.validate()
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(dataclasses.asdict(settings), fh)
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return path
