@@ -26,3 +26,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _STARTED:
         _STARTED.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight SmolVLM (real Idefics3 classes, real processor files), built once."""
+    from models.synthetic import build_vlm
+
+    return build_vlm(tmp_path_factory.mktemp("tiny-vlm"), variant="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tiny_vlm_dir):
+    """The tiny model loaded through the app's own loader (shared: tests must not mutate it)."""
+    from models.vision import VisionLanguageModel
+
+    return VisionLanguageModel.load(tiny_vlm_dir, quantize=False)
