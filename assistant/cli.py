@@ -1,0 +1,286 @@
+"""The `screensight` command line: describe, models, bench, and starting the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError, ScreenSightError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="screensight",
+        description="Describe the screen aloud with an on-device model. With no command, start the app.",
+    )
+    parser.add_argument("--trigger", metavar="ACTION",
+                        help="tell the running app to act, e.g. describe-window (for desktop shortcuts)")
+    parser.add_argument("--self-test", action="store_true", help="check this machine and report")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log timings and errors to stderr")
+    sub = parser.add_subparsers(dest="command")
+
+    d = sub.add_parser("describe", help="describe an image, the screen, a window or a region")
+    what = d.add_mutually_exclusive_group()
+    what.add_argument("--image", type=Path, help="an image file")
+    what.add_argument("--screen", action="store_true", help="the monitor under the mouse pointer")
+    what.add_argument("--window", action="store_true", help="the active window (the default)")
+    what.add_argument("--pointer", action="store_true", help="the area around the mouse pointer")
+    what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the desktop")
+    d.add_argument("--question", "-q", action="append", default=[],
+                   help="ask about it; repeat for follow-ups on the same screenshot")
+    d.add_argument("--mode", choices=("describe", "more", "read"), default="describe",
+                   help="describe briefly, in detail (more), or read the text")
+    d.add_argument("--model", help="a catalog id or a model folder (default: the setting)")
+    d.add_argument("--detail", choices=("quick", "normal", "high"), help="how many pixels go in")
+    d.add_argument("--language", help="answer language code, e.g. de; auto = the question's")
+    d.add_argument("--no-speak", action="store_true", help="print only")
+    d.add_argument("--wav", type=Path, help="write the speech to this WAV file instead of playing it")
+    d.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    d.add_argument("--trace", action="store_true", help="print the timing of each stage")
+    d.add_argument("--threads", type=int, help="CPU threads for the model (default: physical cores)")
+    d.add_argument("--no-quantize", action="store_true", help="keep full-precision linear layers")
+    d.add_argument("--max-tokens", type=int, help="longest answer in tokens")
+
+    m = sub.add_parser("models", help="list, download, locate or verify models")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="the models ScreenSight knows")
+    for name, text in (("download", "download a model into the user cache"),
+                       ("path", "print where a model is"), ("verify", "check a model's files")):
+        p = msub.add_parser(name, help=text)
+        p.add_argument("id", help="a catalog id (see: screensight models list), or a folder for verify")
+
+    b = sub.add_parser("bench", help="measure key press to first spoken word")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark (see bench --help)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.self_test:
+            from assistant.selftest import run_self_test
+
+            return run_self_test()
+        if args.trigger:
+            from ui.single_instance import send_trigger
+
+            return EXIT_OK if send_trigger(args.trigger) else EXIT_ERROR
+        if args.command == "describe":
+            return _describe(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "bench":
+            from assistant.bench import main as bench_main
+
+            return bench_main(args.args)
+        from ui.app import main as app_main
+
+        return app_main()
+    except ScreenSightError as exc:
+        _error(exc)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _error(exc: ScreenSightError) -> None:
+    print(f"screensight: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"  {exc.hint}", file=sys.stderr)
+
+
+class _PrintingListener:
+    """Prints text as it streams and collects results."""
+
+    def __init__(self, stream: bool) -> None:
+        self.stream = stream
+        self.results: list[Any] = []
+        self.done = threading.Event()
+
+    def on_started(self, request_id: int, request: Any) -> None: ...
+    def on_question(self, request_id: int, question: str) -> None: ...
+    def on_utterance(self, request_id: int, text: str) -> None: ...
+
+    def on_status(self, request_id: int, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def on_text(self, request_id: int, piece: str) -> None:
+        if self.stream:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+    def on_finished(self, result: Any) -> None:
+        if self.stream and result.text:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        self.results.append(result)
+        self.done.set()
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from assistant.capture import parse_region
+    from assistant.config import load_settings
+    from assistant.engine import Engine, ModelLoader, Request
+
+    settings = load_settings()
+    if args.image is not None:
+        target, region = "file", None
+    elif args.screen:
+        target, region = "screen", None
+    elif args.pointer:
+        target, region = "pointer", None
+    elif args.region:
+        target, region = "region", parse_region(args.region)
+    else:
+        target, region = "window", None
+    if args.image is not None:
+        # Fail on a bad file before loading a model for it.
+        from assistant.images import load_image
+
+        load_image(args.image)
+    model_source = args.model or settings.vision_model
+    from models.store import resolve
+
+    resolve(model_source)
+    loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
+                         threads=args.threads or settings.threads or None)
+    speaker = _make_speaker(args, settings)
+    listener = _PrintingListener(stream=not args.json)
+    capture_factory = None
+    if target != "file":
+        from assistant.capture import default_backend
+
+        capture_factory = default_backend
+    engine = Engine(loader, capture=capture_factory, speaker=speaker, listener=listener,
+                    detail=args.detail or settings.detail,
+                    language=args.language or settings.language)
+    if speaker is not None:
+        speaker.on_audio_start = engine.on_audio_start
+    requests = [Request(mode=args.mode, target=target, region=region, image_path=args.image,
+                        max_new_tokens=args.max_tokens)]
+    first, *follow_ups = args.question or [""]
+    if first:
+        requests[0].mode, requests[0].question = "ask", first
+    for question in follow_ups:
+        requests.append(Request(mode="ask", target=None, question=question,
+                                max_new_tokens=args.max_tokens))
+    try:
+        for request in requests:
+            listener.done.clear()
+            request.triggered_at = time.monotonic()
+            engine.submit(request)
+            listener.done.wait()
+            result = listener.results[-1]
+            if result.error is not None:
+                raise result.error
+            if speaker is not None:
+                speaker.wait_idle()
+    except KeyboardInterrupt:
+        engine.cancel()
+        raise
+    finally:
+        engine.close()
+        if speaker is not None:
+            speaker.close()
+    if args.trace:
+        for result in listener.results:
+            print(result.trace.format(), file=sys.stderr)
+    if args.json:
+        print(json.dumps([_result_json(r) for r in listener.results] if len(listener.results) > 1
+                         else _result_json(listener.results[0]), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
+    if args.no_speak and args.wav is None:
+        return None
+    from assistant.errors import SpeechError
+    from assistant.speaker import Speaker
+    from assistant.tts import make_engine
+
+    try:
+        tts = make_engine("wav", wav_path=args.wav) if args.wav else make_engine("pyttsx3")
+        tts.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
+    except SpeechError as exc:
+        _error(exc)
+        print("  Continuing with text only.", file=sys.stderr)
+        return None
+    return Speaker(tts, on_error=lambda exc: print(f"screensight: speech failed: {exc}", file=sys.stderr))
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    capture = None
+    if result.capture is not None:
+        c = result.capture
+        capture = {"source": c.source, "rect": c.rect, "title": c.title, "size": list(c.image.size)}
+    return {
+        "request_id": result.request_id,
+        "mode": result.request.mode,
+        "question": result.question,
+        "text": result.text,
+        "cancelled": result.cancelled,
+        "capture": capture,
+        "trace": result.trace.as_dict()["seconds"],
+    }
+
+
+def _models(args: argparse.Namespace) -> int:
+    from models import catalog, store
+
+    if args.models_command == "list":
+        for info in catalog.all_models():
+            where = "downloaded" if store.model_dir(info).exists() else "not downloaded"
+            print(f"{info.id:<16} {info.role:<7} {info.size_mb:>6} MB  RAM {info.ram_mb:>5} MB  "
+                  f"{info.licence:<11} {','.join(info.languages)[:20]:<20} {where}")
+            print(f"{'':<16} {info.label}: {info.good_for}")
+        return EXIT_OK
+    if args.models_command == "path":
+        print(store.resolve(args.id))
+        return EXIT_OK
+    if args.models_command == "verify":
+        report = store.verify(args.id)
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        print("ok" if report.ok else "damaged: download it again with: "
+              f"screensight models download {args.id}")
+        return EXIT_OK if report.ok else EXIT_ERROR
+    if args.models_command == "download":
+        info = catalog.get_model(args.id)
+        print(f"Downloading {info.label} ({info.size_mb} MB, {info.licence}).", file=sys.stderr)
+        path = store.download(info.id, progress=_progress_bar())
+        print(file=sys.stderr)
+        print(path)
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+def _progress_bar():
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2 and done < total:
+            return
+        last[0] = now
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 1e6:7.1f} / {total / 1e6:.1f} MB",
+                  end="", file=sys.stderr, flush=True)
+        else:
+            print(f"\r{done / 1e6:7.1f} MB", end="", file=sys.stderr, flush=True)
+
+    return show

@@ -1,0 +1,404 @@
+"""The request engine: one model worker thread, newest request wins, every request traced.
+
+Requests come from hotkeys, the UI or the CLI on any thread. The worker captures the screen,
+encodes it once per screenshot, streams the answer through the segmenter to the speaker, and
+reports to a listener. A newer request cancels the running one: generation stops at the next
+token and speech stops at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant import images, prompts
+from assistant.capture import Capture, CaptureBackend, capture_target
+from assistant.conversation import Conversation
+from assistant.errors import ScreenSightError
+from assistant.segmenter import Segmenter
+from assistant.trace import Trace
+
+log = logging.getLogger(__name__)
+
+MAX_NEW_TOKENS = {"describe": 120, "more": 400, "read": 500, "ask": 200}
+
+
+@dataclass
+class Request:
+    """What the user asked for. `target` None means: the current conversation's screenshot."""
+
+    mode: str = "describe"                 # describe | more | read | ask
+    target: str | None = "window"          # screen | window | pointer | region | file | None
+    region: tuple[int, int, int, int] | None = None
+    image_path: Path | None = None
+    question: str = ""
+    audio: Future | None = None            # PCM the question will be transcribed from (voice)
+    detail: str | None = None
+    language: str | None = None
+    speak: bool = True
+    max_new_tokens: int | None = None
+    ignore_eos: bool = False               # benchmark: fixed-length answers
+    triggered_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Result:
+    """How a request ended."""
+
+    request_id: int
+    request: Request
+    text: str
+    trace: Trace
+    cancelled: bool = False
+    error: ScreenSightError | None = None
+    question: str = ""
+    capture: Capture | None = None
+
+
+class EngineListener:
+    """Receives engine events on the worker thread; the UI bridge turns them into Qt signals."""
+
+    def on_started(self, request_id: int, request: Request) -> None: ...
+    def on_status(self, request_id: int, message: str) -> None: ...
+    def on_question(self, request_id: int, question: str) -> None: ...
+    def on_text(self, request_id: int, piece: str) -> None: ...
+    def on_utterance(self, request_id: int, text: str) -> None: ...
+    def on_finished(self, result: Result) -> None: ...
+
+
+class ModelLoader:
+    """Loads the vision model on first use, on the worker thread (never the UI thread)."""
+
+    def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
+                 device: str = "cpu") -> None:
+        self.source = str(source)
+        self.quantize = quantize
+        self.threads = threads
+        self.device = device
+        self._model: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def __call__(self) -> Any:
+        if self._model is None:
+            from models.store import resolve
+            from models.vision import VisionLanguageModel
+
+            folder = resolve(self.source)
+            self._model = VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
+                                                   quantize=self.quantize)
+        return self._model
+
+
+class Cancelled(Exception):
+    """The running request was superseded or stopped."""
+
+
+class Engine:
+    """Runs requests one at a time on its own thread; the newest request wins."""
+
+    def __init__(self, model: Callable[[], Any], capture: Callable[[], CaptureBackend] | None = None,
+                 speaker: Any = None, listener: EngineListener | None = None,
+                 detail: str = "quick", language: str = "auto",
+                 transcriber: Callable[[], Any] | None = None) -> None:
+        self._model = model
+        self._capture_factory = capture
+        self._capture: CaptureBackend | None = None
+        self.speaker = speaker
+        self.listener = listener or EngineListener()
+        self.detail = detail
+        self.language = language
+        self._transcriber = transcriber
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+        self._pending: tuple[int, Request] | None = None
+        self._current_id = 0
+        self._cancel = threading.Event()
+        self._closed = False
+        self._traces: dict[int, Trace] = {}
+        self.conversation: Conversation | None = None
+        self.last_result: Result | None = None
+        self._thread = threading.Thread(target=self._run, name="screensight-model", daemon=True)
+        self._thread.start()
+
+    # -- called from any thread --------------------------------------------------------------
+
+    def submit(self, request: Request) -> int:
+        """Queue `request`, cancel whatever runs or waits, and return the new request id."""
+        request_id = next(self._ids)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("engine is closed")
+            dropped = self._pending
+            self._pending = (request_id, request)
+            self._cancel.set()
+            self._cond.notify_all()
+        if self.speaker is not None:
+            self.speaker.stop()
+        if dropped is not None:
+            trace = Trace(dropped[0], dropped[1].mode)
+            trace.mark("trigger", dropped[1].triggered_at)
+            self._finish(Result(dropped[0], dropped[1], "", trace, cancelled=True))
+        return request_id
+
+    def cancel(self) -> None:
+        """Stop generating and speaking; the next request works as usual."""
+        with self._cond:
+            dropped, self._pending = self._pending, None
+            self._cancel.set()
+        if self.speaker is not None:
+            self.speaker.stop()
+        if dropped is not None:
+            trace = Trace(dropped[0], dropped[1].mode)
+            self._finish(Result(dropped[0], dropped[1], "", trace, cancelled=True))
+
+    def stop_speaking(self) -> None:
+        if self.speaker is not None:
+            self.speaker.stop()
+
+    def new_conversation(self) -> None:
+        with self._cond:
+            self.conversation = None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing runs or waits (for the CLI and tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending is not None or self._current_id:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._pending = None
+            self._cancel.set()
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+        if self._capture is not None:
+            self._capture.close()
+
+    # -- speaker callback (speaker thread) ---------------------------------------------------
+
+    def on_audio_start(self, tag: object) -> None:
+        trace = self._traces.get(tag) if isinstance(tag, int) else None
+        if trace is not None:
+            trace.mark("first_audio")
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                request_id, request = self._pending
+                self._pending = None
+                self._current_id = request_id
+                self._cancel = threading.Event()
+                cancel = self._cancel
+            result = self._execute(request_id, request, cancel)
+            self._finish(result)
+            with self._cond:
+                self._current_id = 0
+                self._cond.notify_all()
+
+    def _finish(self, result: Result) -> None:
+        if not result.cancelled and result.error is None:
+            self.last_result = result
+        for old in [k for k in self._traces if k < result.request_id - 16]:
+            self._traces.pop(old, None)
+        try:
+            self.listener.on_finished(result)
+        except Exception:  # noqa: BLE001 - a listener bug must not kill the worker
+            log.exception("listener failed in on_finished")
+
+    def _check(self, cancel: threading.Event) -> None:
+        if cancel.is_set():
+            raise Cancelled
+
+    def _execute(self, request_id: int, request: Request, cancel: threading.Event) -> Result:
+        trace = Trace(request_id, request.mode)
+        trace.mark("trigger", request.triggered_at)
+        self._traces[request_id] = trace
+        text_parts: list[str] = []
+        question = request.question
+        try:
+            self.listener.on_started(request_id, request)
+            conversation = self._conversation_for(request, trace, cancel)
+            if request.audio is not None:
+                question = self._transcribe(request_id, request, trace, cancel, conversation)
+            state = images.screen_state(conversation.capture.image)
+            if state is not None and request.mode != "ask":
+                message = prompts.SCREEN_STATE_MESSAGES[state]
+                self._speak_text(request_id, request, message, trace, text_parts, cancel)
+                conversation.add(question or request.mode, message)
+            else:
+                self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
+            trace.mark("done")
+            return Result(request_id, request, "".join(text_parts).strip(), trace, question=question,
+                          capture=conversation.capture)
+        except Cancelled:
+            trace.mark("done")
+            return Result(request_id, request, "".join(text_parts).strip(), trace, cancelled=True,
+                          question=question)
+        except ScreenSightError as exc:
+            trace.mark("done")
+            return Result(request_id, request, "", trace, error=exc, question=question)
+        except InterruptedError:
+            trace.mark("done")
+            return Result(request_id, request, "", trace, cancelled=True, question=question)
+        except Exception as exc:  # noqa: BLE001 - the worker must survive any model failure
+            log.exception("request %d failed", request_id)
+            trace.mark("done")
+            error = ScreenSightError(f"Something went wrong: {exc.__class__.__name__}: {exc}.",
+                                     "Try again; if it keeps happening, restart ScreenSight.")
+            return Result(request_id, request, "", trace, error=error, question=question)
+
+    def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event) -> Conversation:
+        """Capture (or reuse) the screenshot and make sure it is encoded."""
+        detail = request.detail or self.detail
+        if request.target is None and self.conversation is not None:
+            conversation = self.conversation
+            trace.mark("captured")
+        else:
+            capture = self._take(request)
+            trace.mark("captured")
+            conversation = Conversation(capture, images.image_fingerprint(capture.image), detail)
+        self._check(cancel)
+        if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
+            self.conversation = conversation
+            return conversation
+        previous = self.conversation
+        if previous is not None and previous.matches(conversation.fingerprint, detail):
+            if previous is not conversation:
+                previous.capture = conversation.capture
+                if request.mode != "ask":
+                    previous.turns.clear()
+            conversation = previous
+        if conversation.context is None or conversation.detail != detail:
+            model = self._load_model(trace)
+            self._check(cancel)
+            conversation.context = model.prepare(conversation.capture.image, detail, cancel)
+            conversation.detail = detail
+            trace.mark("preprocessed", trace.marks["captured"] + conversation.context.preprocess_s)
+        trace.mark("encoded")
+        self.conversation = conversation
+        return conversation
+
+    def _take(self, request: Request) -> Capture:
+        if request.target == "file" or request.image_path is not None:
+            if request.image_path is None:
+                raise ScreenSightError("No image file was given.", "Pass --image PATH.")
+            return images.load_image_file(request.image_path)
+        if self._capture is None:
+            if self._capture_factory is None:
+                raise ScreenSightError("Screen capture is not available here.",
+                                       "Describe an image file instead.")
+            self._capture = self._capture_factory()
+        target = request.target or "window"
+        return capture_target(self._capture, target, request.region)
+
+    def _load_model(self, trace: Trace) -> Any:
+        loaded = getattr(self._model, "loaded", True)
+        if not loaded:
+            self.listener.on_status(trace.request_id, "Loading the model, one moment.")
+        return self._model()
+
+    def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
+                    conversation: Conversation) -> str:
+        """Wait for the recording (the image was encoded meanwhile), then turn it into text."""
+        assert request.audio is not None
+        while not request.audio.done():
+            self._check(cancel)
+            time.sleep(0.01)
+        self._check(cancel)
+        pcm = request.audio.result()
+        trace.mark("speech_end")
+        if self._transcriber is None:
+            raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
+        recognizer = self._transcriber()
+        language = request.language or self.language
+        text = recognizer.transcribe(pcm, None if language == "auto" else language, cancel).strip()
+        trace.mark("transcribed")
+        self._check(cancel)
+        if not text:
+            raise ScreenSightError("I did not hear a question.",
+                                   "Hold the talk key, speak, then release it.")
+        self.listener.on_question(request_id, text)
+        return text
+
+    def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
+                trace: Trace, cancel: threading.Event, text_parts: list[str]) -> None:
+        from models.vision import Turn
+
+        mode = "ask" if request.audio is not None else request.mode
+        if mode == "ask" and not question:
+            mode = "describe"
+        language = request.language or self.language
+        prompt = prompts.build_prompt(mode, question, language, conversation.capture.title)
+        history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
+        model = self._load_model(trace)
+        segmenter = Segmenter()
+        limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
+        stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
+                              history=history, ignore_eos=request.ignore_eos)
+        for piece in stream:
+            trace.mark("first_token")
+            self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
+        self._check(cancel)
+        self._flush(request_id, request, segmenter, trace)
+        answer = "".join(text_parts).strip()
+        if not answer:
+            answer = "The model gave no answer. Try again, or ask in other words."
+            self._speak_text(request_id, request, answer, trace, text_parts, cancel)
+        if mode == "ask":
+            conversation.add(question, answer)
+        else:
+            conversation.turns.clear()
+            conversation.add(prompt, answer)
+
+    def _emit(self, request_id: int, request: Request, piece: str, trace: Trace,
+              text_parts: list[str], segmenter: Segmenter, cancel: threading.Event) -> None:
+        if not text_parts:
+            piece = piece.lstrip()
+            if not piece:
+                return
+        text_parts.append(piece)
+        self.listener.on_text(request_id, piece)
+        for utterance in segmenter.feed(piece):
+            self._say(request_id, request, utterance, trace, cancel)
+
+    def _flush(self, request_id: int, request: Request, segmenter: Segmenter, trace: Trace) -> None:
+        for utterance in segmenter.flush():
+            self._say(request_id, request, utterance, trace, None)
+
+    def _speak_text(self, request_id: int, request: Request, text: str, trace: Trace,
+                    text_parts: list[str], cancel: threading.Event) -> None:
+        """Show and speak a fixed message as if the model had written it."""
+        segmenter = Segmenter()
+        self._emit(request_id, request, text, trace, text_parts, segmenter, cancel)
+        self._flush(request_id, request, segmenter, trace)
+
+    def _say(self, request_id: int, request: Request, utterance: str, trace: Trace,
+             cancel: threading.Event | None) -> None:
+        if cancel is not None:
+            self._check(cancel)
+        trace.mark("first_utterance")
+        self.listener.on_utterance(request_id, utterance)
+        if request.speak and self.speaker is not None:
+            self.speaker.say(utterance, tag=request_id)

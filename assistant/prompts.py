@@ -1,0 +1,58 @@
+"""What the model is asked, per mode: brief first, only what is visible, in the user's language."""
+
+from __future__ import annotations
+
+MODES = ("describe", "more", "read", "ask")
+
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
+    "pt": "Portuguese", "nl": "Dutch", "pl": "Polish", "sv": "Swedish", "da": "Danish",
+    "nb": "Norwegian", "fi": "Finnish", "cs": "Czech", "ru": "Russian", "uk": "Ukrainian",
+    "tr": "Turkish", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi", "zh": "Chinese",
+    "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese", "id": "Indonesian", "el": "Greek",
+    "hu": "Hungarian", "ro": "Romanian",
+}
+
+HONESTY = "Mention only what is visible. If something cannot be read or is unclear, say so."
+
+_TEMPLATES = {
+    "describe": "Describe this screen for a blind user in one or two short sentences: "
+                "what it is and the most important thing on it. " + HONESTY,
+    "more": "Describe this screen in detail for a blind user, from top to bottom: the layout, "
+            "the controls, the text and any images. " + HONESTY,
+    "read": "Read out all the text in this image in reading order, top to bottom and left to "
+            "right. Output only the text, without comments. If there is no text, say so.",
+    "ask": "{question}\nAnswer briefly, using only what is visible in this image. If the answer "
+           "is not visible, say so.",
+}
+
+# What is said without asking the model, when the pixels alone settle it.
+SCREEN_STATE_MESSAGES = {
+    "black": "The screen is black. The display may be off, asleep, or behind a screen curtain.",
+    "blank": "The screen shows a single flat colour with nothing else on it.",
+}
+
+
+def language_name(code: str) -> str | None:
+    """English name of a language code, or None for "auto"/unknown (answer in the question's language)."""
+    if not code or code == "auto":
+        return None
+    return LANGUAGE_NAMES.get(code.split("-")[0].lower(), None)
+
+
+def build_prompt(mode: str, question: str = "", language: str = "auto", title: str = "") -> str:
+    """The text placed after the image for one request."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    question = " ".join(question.split())
+    if mode == "ask" and not question:
+        mode = "describe"
+    text = _TEMPLATES[mode].format(question=question)
+    if title and mode in ("describe", "more"):
+        text = f"The window is titled \"{' '.join(title.split())[:200]}\". {text}"
+    name = language_name(language)
+    if name:
+        text += f" Answer in {name}."
+    elif mode == "ask":
+        text += " Answer in the language of the question."
+    return text
