@@ -109,7 +109,8 @@ class Engine:
     def __init__(self, model: Callable[[], Any], capture: Callable[[], CaptureBackend] | None = None,
                  speaker: Any = None, listener: EngineListener | None = None,
                  detail: str = "quick", language: str = "auto",
-                 transcriber: Callable[[], Any] | None = None) -> None:
+                 transcriber: Callable[[], Any] | None = None,
+                 segmenter_factory: Callable[[], Segmenter] = Segmenter) -> None:
         self._model = model
         self._capture_factory = capture
         self._capture: CaptureBackend | None = None
@@ -118,6 +119,7 @@ class Engine:
         self.detail = detail
         self.language = language
         self._transcriber = transcriber
+        self._segmenter_factory = segmenter_factory
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._pending: tuple[int, Request] | None = None
@@ -353,7 +355,7 @@ class Engine:
         prompt = prompts.build_prompt(mode, question, language, conversation.capture.title)
         history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
         model = self._load_model(trace)
-        segmenter = Segmenter()
+        segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
         stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
                               history=history, ignore_eos=request.ignore_eos)
