@@ -1,0 +1,99 @@
+"""The model catalog: complete, pinned, consistent with the real config files in tests/data."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.errors import ModelError
+from models import catalog
+
+DATA = Path(__file__).parent / "data"
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _allowed(info: catalog.ModelInfo, name: str) -> bool:
+    refused = any(fnmatch.fnmatch(name, p) for p in catalog.REFUSED_PATTERNS)
+    return not refused and any(fnmatch.fnmatch(name, p) for p in info.allow_patterns)
+
+
+def test_the_expected_models_are_there_with_unique_ids():
+    ids = [m.id for m in catalog.all_models()]
+    assert len(ids) == len(set(ids))
+    assert {"smolvlm-256m", "smolvlm-500m", "moonshine-tiny", "moonshine-base",
+            "whisper-base"} <= set(ids)
+    assert isinstance(catalog.all_models(), tuple)
+
+
+@pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
+def test_entry_is_pinned_and_complete(info: catalog.ModelInfo):
+    assert HEX40.match(info.revision), "revision must be a full commit sha"
+    assert info.role in catalog.ROLES
+    assert catalog.family_of_model_type(info.family) == (info.family, info.role)
+    assert info.size_mb > 0 and info.ram_mb > info.size_mb // 2
+    assert info.licence and info.label and info.good_for and info.languages
+    assert "/" in info.repo_id
+    assert info.files, "every entry pins the sha256 of its weights"
+    for name, digest in info.files:
+        assert name.endswith(".safetensors") and HEX64.match(digest)
+        assert info.expected_sha256(name) == digest
+    assert info.expected_sha256("config.json") is None
+
+
+@pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
+def test_allow_patterns_take_what_transformers_needs_and_no_pickles(info: catalog.ModelInfo):
+    for wanted in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                   "preprocessor_config.json", "merges.txt", "vocab.json", "chat_template.json"):
+        assert _allowed(info, wanted), wanted
+    for refused in ("pytorch_model.bin", "model.pt", "weights.pth", "model.ckpt", "data.pkl",
+                    "modeling_custom.py", "model.onnx", "flax_model.msgpack", "tf_model.h5"):
+        assert not _allowed(info, refused), refused
+
+
+def test_ids_and_defaults_match_the_settings_defaults():
+    settings = Settings()
+    assert catalog.default_model("vision").id == settings.vision_model == "smolvlm-256m"
+    assert catalog.default_model("speech").id == settings.speech_model == "moonshine-tiny"
+    with pytest.raises(ModelError):
+        catalog.default_model("smell")
+
+
+def test_lookup_by_id_or_repo_and_unknown_ids_listed():
+    assert catalog.get_model("whisper-base").repo_id == "openai/whisper-base"
+    assert catalog.get_model("HuggingFaceTB/SmolVLM-256M-Instruct").id == "smolvlm-256m"
+    with pytest.raises(ModelError) as err:
+        catalog.get_model("llava")
+    assert "'llava'" in err.value.message
+    for id_ in catalog.model_ids():
+        assert id_ in err.value.hint
+
+
+def test_entries_are_immutable():
+    info = catalog.get_model("smolvlm-256m")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.revision = "main"  # type: ignore[misc]
+    assert catalog.get_model("smolvlm-256m").revision != "main"
+
+
+@pytest.mark.parametrize(("folder", "id_"), [("SmolVLM-256M-Instruct", "smolvlm-256m"),
+                                             ("whisper-base", "whisper-base"),
+                                             ("moonshine-tiny", "moonshine-tiny"),
+                                             ("moonshine-base", "moonshine-base")])
+def test_family_matches_the_real_config(folder: str, id_: str):
+    config = json.loads((DATA / folder / "config.json").read_text())
+    info = catalog.get_model(id_)
+    assert catalog.family_of_model_type(config["model_type"]) == (info.family, info.role)
+
+
+def test_required_files_are_present_in_the_real_folders():
+    for folder, family in (("SmolVLM-256M-Instruct", "idefics3"), ("whisper-base", "whisper")):
+        for requirement in catalog.required_files(family):
+            assert any(all((DATA / folder / f).is_file() for f in alt) for alt in requirement)
+    assert catalog.required_files("llama") == ()
