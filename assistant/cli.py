@@ -157,7 +157,8 @@ def _describe(args: argparse.Namespace) -> int:
     resolve(model_source)
     loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
-    speaker = _make_speaker(args, settings)
+    engines: list[Engine] = []
+    speaker = _make_speaker(args, settings, lambda tag: engines[0].on_audio_start(tag))
     listener = _PrintingListener(stream=not args.json)
     capture_factory = None
     if target != "file":
@@ -167,8 +168,7 @@ def _describe(args: argparse.Namespace) -> int:
     engine = Engine(loader, capture=capture_factory, speaker=speaker, listener=listener,
                     detail=args.detail or settings.detail,
                     language=args.language or settings.language)
-    if speaker is not None:
-        speaker.on_audio_start = engine.on_audio_start
+    engines.append(engine)
     requests = [Request(mode=args.mode, target=target, region=region, image_path=args.image,
                         max_new_tokens=args.max_tokens)]
     first, *follow_ups = args.question or [""]
@@ -204,7 +204,7 @@ def _describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
+def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
     from assistant.errors import SpeechError
@@ -218,7 +218,10 @@ def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
         _error(exc)
         print("  Continuing with text only.", file=sys.stderr)
         return None
-    return Speaker(tts, on_error=lambda exc: print(f"screensight: speech failed: {exc}", file=sys.stderr))
+    def report(exc: Exception) -> None:
+        print(f"screensight: speech failed: {exc}", file=sys.stderr)
+
+    return Speaker(tts, on_audio_start=on_audio_start, on_error=report)
 
 
 def _result_json(result: Any) -> dict[str, Any]:
@@ -242,7 +245,7 @@ def _models(args: argparse.Namespace) -> int:
 
     if args.models_command == "list":
         for info in catalog.all_models():
-            where = "downloaded" if store.model_dir(info).exists() else "not downloaded"
+            where = "downloaded" if store.is_downloaded(info) else "not downloaded"
             print(f"{info.id:<16} {info.role:<7} {info.size_mb:>6} MB  RAM {info.ram_mb:>5} MB  "
                   f"{info.licence:<11} {','.join(info.languages)[:20]:<20} {where}")
             print(f"{'':<16} {info.label}: {info.good_for}")

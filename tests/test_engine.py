@@ -1,0 +1,221 @@
+"""The request engine with the tiny real model, a spy speech engine and picture-backed captures."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image, ImageDraw
+
+from assistant.capture import FixedWindowLocator, ImageBackend, WindowInfo
+from assistant.engine import Engine, EngineListener, ModelLoader, Request
+from assistant.speaker import Speaker
+from assistant.trace import STAGES
+from assistant.tts import SpyEngine
+
+
+def _desktop(colour="white"):
+    image = Image.new("RGB", (1280, 800), colour)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((100, 100, 700, 500), fill="lightgray", outline="black")
+    draw.text((120, 120), "Save changes to report.txt?", fill="black")
+    return image
+
+
+class Recorder(EngineListener):
+    """Collects what the engine reports, on its worker thread."""
+
+    def __init__(self):
+        self.results = []
+        self.texts = {}
+        self.finished = threading.Event()
+
+    def on_text(self, request_id, piece):
+        self.texts.setdefault(request_id, []).append(piece)
+
+    def on_finished(self, result):
+        self.results.append(result)
+        self.finished.set()
+
+
+class FailingModel:
+    """Stands in for a model whose forward pass breaks (a real failure mode: OOM, bad weights)."""
+
+    def prepare(self, image, detail, cancel=None):
+        raise RuntimeError("simulated failure inside the model")
+
+
+@pytest.fixture
+def spy():
+    return SpyEngine()
+
+
+@pytest.fixture
+def make_engine(tiny_vlm, spy):
+    made = []
+
+    def make(image=None, model=None, window=None, **kwargs):
+        listener = Recorder()
+        engines = []
+        speaker = Speaker(spy, on_audio_start=lambda tag: engines[0].on_audio_start(tag))
+        locator = FixedWindowLocator(window)
+        backend = ImageBackend(image or _desktop(), locator)
+        engine = Engine(model or (lambda: tiny_vlm), capture=lambda: backend, speaker=speaker,
+                        listener=listener, **kwargs)
+        engines.append(engine)
+        made.append((engine, speaker))
+        return engine, listener, speaker
+
+    yield make
+    for engine, speaker in made:
+        engine.close()
+        speaker.close()
+
+
+def test_describe_streams_speaks_and_traces_every_stage(make_engine, spy):
+    engine, listener, speaker = make_engine()
+    request_id = engine.submit(Request(mode="describe", target="screen", max_new_tokens=12,
+                                       ignore_eos=True))
+    assert engine.wait_idle(60)
+    assert speaker.wait_idle(30)
+    (result,) = listener.results
+    assert result.request_id == request_id and not result.cancelled and result.error is None
+    assert result.text and result.text == "".join(listener.texts[request_id]).strip()
+    spoken = " ".join(spy.texts())
+    assert spoken.split() == result.text.split()
+    marks = result.trace.marks
+    for stage in ("trigger", "captured", "encoded", "first_token", "first_utterance", "first_audio",
+                  "done"):
+        assert stage in marks, stage
+    ordered = [marks[s] for s in STAGES if s in marks and s not in ("first_audio", "done")]
+    assert ordered == sorted(ordered)
+    assert result.capture.source == "screen"
+
+
+def test_follow_up_questions_do_not_encode_again(make_engine, tiny_vlm):
+    engine, listener, _ = make_engine()
+    engine.submit(Request(mode="describe", target="window", max_new_tokens=6, speak=False))
+    assert engine.wait_idle(60)
+    calls = tiny_vlm.vision_encoder_calls
+    for question in ("What is the file called?", "Is there a Cancel button?"):
+        engine.submit(Request(mode="ask", target=None, question=question, max_new_tokens=6,
+                              speak=False))
+        assert engine.wait_idle(60)
+    assert tiny_vlm.vision_encoder_calls == calls
+    assert [t.question for t in engine.conversation.turns][-2:] == [
+        "What is the file called?", "Is there a Cancel button?"]
+    assert all(not r.cancelled and r.error is None for r in listener.results)
+
+
+def test_unchanged_screen_is_not_encoded_twice(make_engine, tiny_vlm):
+    engine, listener, _ = make_engine()
+    engine.submit(Request(mode="describe", target="screen", max_new_tokens=4, speak=False))
+    assert engine.wait_idle(60)
+    calls = tiny_vlm.vision_encoder_calls
+    engine.submit(Request(mode="read", target="screen", max_new_tokens=4, speak=False))
+    assert engine.wait_idle(60)
+    assert tiny_vlm.vision_encoder_calls == calls
+    engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=4,
+                          speak=False))
+    assert engine.wait_idle(60)
+    assert tiny_vlm.vision_encoder_calls == calls + 1
+
+
+def test_newer_request_cancels_the_running_one(make_engine):
+    engine, listener, _ = make_engine()
+    started = threading.Event()
+    original = listener.on_text
+
+    def on_text(request_id, piece):
+        original(request_id, piece)
+        started.set()
+
+    listener.on_text = on_text
+    first = engine.submit(Request(mode="describe", target="screen", max_new_tokens=5000,
+                                  ignore_eos=True, speak=False))
+    assert started.wait(60)
+    second = engine.submit(Request(mode="describe", target="screen", max_new_tokens=4,
+                                   ignore_eos=True, speak=False))
+    assert engine.wait_idle(60)
+    by_id = {r.request_id: r for r in listener.results}
+    assert by_id[first].cancelled
+    assert not by_id[second].cancelled and by_id[second].text
+
+
+def test_hotkey_storm_leaves_one_answer(make_engine, spy):
+    engine, listener, speaker = make_engine()
+    ids = [engine.submit(Request(mode="describe", target="screen", max_new_tokens=6,
+                                 ignore_eos=True)) for _ in range(100)]
+    assert engine.wait_idle(120)
+    assert speaker.wait_idle(30)
+    assert len(listener.results) == 100
+    answered = [r for r in listener.results if not r.cancelled and r.error is None]
+    assert [r.request_id for r in answered] == [ids[-1]]
+    # the last thing spoken belongs to the one answer
+    assert spy.texts() and spy.texts()[-1] in answered[0].text
+
+
+def test_black_screen_is_said_plainly_without_the_model(make_engine, tiny_vlm, spy):
+    engine, listener, speaker = make_engine(image=Image.new("RGB", (1280, 800), "black"))
+    calls = tiny_vlm.vision_encoder_calls
+    engine.submit(Request(mode="describe", target="screen"))
+    assert engine.wait_idle(60) and speaker.wait_idle(30)
+    (result,) = listener.results
+    assert "screen is black" in result.text
+    assert "screen is black" in " ".join(spy.texts())
+    assert tiny_vlm.vision_encoder_calls == calls
+
+
+def test_window_title_goes_into_the_prompt(make_engine):
+    window = WindowInfo(title="Invoice 42 - Editor", rect=(100, 100, 600, 400))
+    engine, listener, _ = make_engine(window=window)
+    engine.submit(Request(mode="describe", target="window", max_new_tokens=2, speak=False))
+    assert engine.wait_idle(60)
+    (result,) = listener.results
+    assert result.capture.title == "Invoice 42 - Editor"
+    assert result.capture.image.size == (600, 400)
+
+
+def test_model_failure_is_reported_and_the_next_request_works(make_engine, tiny_vlm):
+    models = [FailingModel(), tiny_vlm]
+    engine, listener, _ = make_engine(model=lambda: models[0])
+    engine.submit(Request(mode="describe", target="screen", speak=False))
+    assert engine.wait_idle(60)
+    assert listener.results[-1].error is not None
+    assert "RuntimeError" in listener.results[-1].error.message
+    models.pop(0)
+    engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=3,
+                          ignore_eos=True, speak=False))
+    assert engine.wait_idle(60)
+    assert listener.results[-1].error is None and listener.results[-1].text
+
+
+def test_bad_image_file_is_a_clear_error(make_engine, tmp_path):
+    engine, listener, _ = make_engine()
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    engine.submit(Request(mode="describe", target="file", image_path=bad, speak=False))
+    assert engine.wait_idle(60)
+    error = listener.results[-1].error
+    assert error is not None and "notes.png" in str(error)
+
+
+def test_cancel_stops_speech_and_generation(make_engine, spy):
+    engine, listener, speaker = make_engine()
+    spy.seconds_per_char = 0.05
+    engine.submit(Request(mode="describe", target="screen", max_new_tokens=3000, ignore_eos=True))
+    deadline = threading.Event()
+    while not spy.texts() and not deadline.wait(0.05):
+        pass
+    engine.cancel()
+    assert engine.wait_idle(30)
+    assert speaker.wait_idle(5)
+    assert listener.results[-1].cancelled
+    assert not speaker.busy()
+
+
+def test_model_loader_loads_once_from_a_folder(tiny_vlm_dir):
+    loader = ModelLoader(str(tiny_vlm_dir), quantize=False)
+    assert not loader.loaded
+    first = loader()
+    assert loader.loaded and loader() is first
