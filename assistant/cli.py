@@ -152,9 +152,9 @@ def _describe(args: argparse.Namespace) -> int:
 
         load_image(args.image)
     model_source = args.model or settings.vision_model
-    from models.store import resolve
+    from models.store import check_loadable, resolve
 
-    resolve(model_source)
+    check_loadable(resolve(model_source), role="vision")
     loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
     engines: list[Engine] = []
