@@ -2,10 +2,10 @@
 # Installs the Debian/Ubuntu packages ScreenSight needs. Usage: system-packages.sh runtime|test
 set -euo pipefail
 want=${1:-runtime}
-runtime=(python3 python3-venv espeak-ng libespeak-ng1 libportaudio2 libxcb-cursor0 libxkbcommon-x11-0
+runtime=(python3 python3-venv espeak-ng libespeak-ng1 libportaudio2 libasound2-plugins libxcb-cursor0 libxkbcommon-x11-0
          libegl1 libgl1 libfontconfig1 libdbus-1-3 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
          libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 at-spi2-core)
-test_only=(xvfb xdotool x11-utils pulseaudio pulseaudio-utils libasound2-plugins dbus dbus-x11
+test_only=(xvfb xdotool x11-utils pulseaudio pulseaudio-utils dbus dbus-x11
            python3-pyatspi sox nsis dpkg-dev fakeroot)
 pkgs=("${runtime[@]}")
 [ "$want" = test ] && pkgs+=("${test_only[@]}")
