@@ -1,0 +1,487 @@
+"""Microphone input: a sounddevice recorder (16 kHz mono float32) and voice-activity end-pointing.
+
+Callbacks (`on_level`) run on PortAudio's audio thread: they must be quick and must not touch Qt
+objects (emit a queued signal or put the value on a queue instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+LEVEL_INTERVAL = 0.05  # seconds of audio per on_level call (20 meter updates a second)
+
+_CHECK_HINT = (
+    "Check that the microphone is connected and not used by another program, and that "
+    "ScreenSight is allowed to use the microphone (system privacy settings)."
+)
+
+_LOST_HINT = "Check that it is still connected, or choose another microphone in Settings."
+
+
+@dataclass
+class Recording:
+    """Audio captured from the microphone, as 16 kHz mono float32 samples in [-1, 1]."""
+
+    pcm: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    started_at: float = 0.0  # time.monotonic()
+    ended_at: float = 0.0
+    device: str = ""
+    peak: float = 0.0
+    rms: float = 0.0
+    truncated: bool = False  # the length cap was reached
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+    @property
+    def digital_silence(self) -> bool:
+        """Only exact zeros: a muted input, or (macOS) microphone access denied."""
+        return self.peak == 0.0
+
+
+class MicrophoneLostError(AudioError):
+    """The microphone went away while recording; `recording` holds what was captured before."""
+
+    def __init__(self, message: str, hint: str, recording: Recording) -> None:
+        super().__init__(message, hint)
+        self.recording = recording
+
+
+def _sounddevice() -> Any:
+    """The sounddevice module, or an AudioError when PortAudio itself is missing."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise AudioError(
+            f"The audio library PortAudio could not be loaded ({exc}).",
+            "Reinstall ScreenSight, or install PortAudio (libportaudio2 on Debian and Ubuntu).",
+        ) from exc
+    return sounddevice
+
+
+def _device_id(device: dict[str, Any], hostapis: Any) -> str:
+    return f"{hostapis[device['hostapi']]['name']}:{device['name']}"
+
+
+def list_input_devices(refresh: bool = False) -> list[tuple[str, str]]:
+    """(id, name) of every input device; `refresh` re-scans (only while no stream is open)."""
+    sd = _sounddevice()
+    if refresh:
+        # sounddevice's documented way to see devices plugged in after start-up.
+        sd._terminate()
+        sd._initialize()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+    except sd.PortAudioError as exc:
+        raise AudioError(f"The list of microphones could not be read ({exc}).", _CHECK_HINT) from exc
+    return [(_device_id(d, hostapis), d["name"]) for d in devices if d["max_input_channels"] > 0]
+
+
+def _resolve_device(sd: Any, wanted: str | int | None) -> tuple[int, str]:
+    """PortAudio index and name of the wanted input: None = default, index, id, name or part."""
+    devices = sd.query_devices()
+    hostapis = sd.query_hostapis()
+    inputs = [(i, d) for i, d in enumerate(devices) if d["max_input_channels"] > 0]
+    if not inputs:
+        raise AudioError(
+            "No microphone was found.",
+            "Connect a microphone, check that the sound system (PulseAudio or PipeWire) is "
+            "running and that ScreenSight may use the microphone, then try again.",
+        )
+    if wanted is None or wanted == "":
+        default = sd.default.device[0]
+        for i, d in inputs:
+            if i == default:
+                return i, d["name"]
+        return inputs[0][0], inputs[0][1]["name"]
+    if isinstance(wanted, int):
+        for i, d in inputs:
+            if i == wanted:
+                return i, d["name"]
+    else:
+        text = wanted.strip().lower()
+        for match in (
+            lambda i, d: _device_id(d, hostapis).lower() == text,
+            lambda i, d: d["name"].lower() == text,
+            lambda i, d: text in d["name"].lower(),
+        ):
+            for i, d in inputs:
+                if match(i, d):
+                    return i, d["name"]
+    names = ", ".join(d["name"] for _, d in inputs)
+    raise AudioError(
+        f"The microphone {wanted!r} was not found.",
+        f"Choose another microphone in Settings (available: {names}).",
+    )
+
+
+def resample(pcm: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resampling with numpy only (windowed-sinc low-pass, then interpolation)."""
+    x = np.asarray(pcm, dtype=np.float64)
+    if src_rate == dst_rate or len(x) == 0:
+        return x.astype(np.float32)
+    if dst_rate < src_rate:
+        cutoff = 0.45 * dst_rate / src_rate  # cycles per input sample; input Nyquist is 0.5
+        taps = 32 * math.ceil(src_rate / dst_rate) * 2 + 1
+        n = np.arange(taps) - (taps - 1) / 2
+        kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
+        kernel /= kernel.sum()
+        size = 1 << (len(x) + taps - 1).bit_length()
+        full = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(kernel, size), size)
+        x = full[(taps - 1) // 2 : (taps - 1) // 2 + len(x)]
+    count = int(round(len(x) * dst_rate / src_rate))
+    positions = np.arange(count) * (src_rate / dst_rate)
+    return np.interp(positions, np.arange(len(x)), x).astype(np.float32)
+
+
+@dataclass
+class _Capture:
+    """What one start()..stop() collects; shared between the caller and the audio thread."""
+
+    rate: int
+    channels: int
+    cap_frames: int
+    device: str
+    started_at: float
+    chunks: list[np.ndarray] = field(default_factory=list)
+    frames: int = 0
+    truncated: bool = False
+    stopping: bool = False
+    lost: bool = False
+    status_errors: int = 0
+    last_audio_at: float = 0.0
+    level_sum: float = 0.0  # squares of the samples since the last on_level call
+    level_count: int = 0
+
+
+class Recorder:
+    """Records one utterance at a time from a microphone through sounddevice (PortAudio)."""
+
+    def __init__(self, device: str | int | None = None, max_seconds: float = 30.0,
+                 on_level: Callable[[float], None] | None = None,
+                 capture_rate: int | None = None) -> None:
+        """`on_level` gets the RMS (0..1) of every 50 ms of audio, on the audio thread;
+        `capture_rate` forces a device rate (resampled to 16 kHz), otherwise 16 kHz is used
+        where the device can."""
+        if max_seconds <= 0:
+            raise ValueError("max_seconds must be positive")
+        self.device = device
+        self.max_seconds = max_seconds
+        self.on_level = on_level
+        self.capture_rate = capture_rate
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._capture: _Capture | None = None
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        """True from start() until stop() or cancel(), even if the device went away meanwhile."""
+        return self._stream is not None
+
+    @property
+    def active(self) -> bool:
+        """True while audio is still arriving (not lost, not at the length cap)."""
+        cap = self._capture
+        return self._stream is not None and cap is not None and not (cap.lost or cap.truncated)
+
+    @property
+    def error(self) -> AudioError | None:
+        """The device-lost error once it happened, while still recording."""
+        cap = self._capture
+        if cap is not None and cap.lost:
+            return AudioError(f"The microphone {cap.device!r} stopped working.", _LOST_HINT)
+        return None
+
+    @property
+    def captured_seconds(self) -> float:
+        cap = self._capture
+        return cap.frames / cap.rate if cap is not None else 0.0
+
+    @property
+    def rate(self) -> int:
+        """The rate the device delivers (16000 unless resampling)."""
+        return self._capture.rate if self._capture is not None else SAMPLE_RATE
+
+    def start(self) -> None:
+        """Open the input stream and start recording; AudioError if the microphone cannot."""
+        if self._stream is not None:
+            raise RuntimeError("already recording")
+        sd = _sounddevice()
+        try:
+            index, name = _resolve_device(sd, self.device)
+            rate, channels = self._pick_format(sd, index, name)
+        except sd.PortAudioError as exc:
+            raise AudioError(f"The microphone could not be opened ({exc}).", _CHECK_HINT) from exc
+        cap = _Capture(rate=rate, channels=channels, cap_frames=int(self.max_seconds * rate),
+                       device=name, started_at=time.monotonic())
+        cap.last_audio_at = cap.started_at
+        try:
+            stream = sd.InputStream(
+                device=index, samplerate=rate, channels=channels, dtype="float32",
+                callback=lambda data, frames, when, status: self._on_audio(sd, cap, data, status),
+                finished_callback=lambda: self._on_finished(cap),
+            )
+            stream.start()
+        except sd.PortAudioError as exc:
+            raise AudioError(
+                f"The microphone {name!r} could not be opened ({exc}).", _CHECK_HINT
+            ) from exc
+        self._capture = cap
+        self._stream = stream
+
+    def stop(self) -> Recording:
+        """Stop and return the audio. Raises MicrophoneLostError (carrying the audio captured
+        so far as `.recording`) if the microphone went away during the recording."""
+        cap = self._close()
+        recording = self._build(cap)
+        if cap.lost:
+            raise _lost_error(cap.device, recording)
+        return recording
+
+    def cancel(self) -> None:
+        """Stop and throw the audio away; never raises for a lost device."""
+        if self._stream is not None:
+            self._close(abort=True)
+
+    def new_blocks(self, since: int) -> tuple[list[np.ndarray], int]:
+        """Blocks captured after block number `since` (at `rate`), and the next block number."""
+        cap = self._capture
+        if cap is None:
+            return [], since
+        with self._lock:
+            blocks = cap.chunks[since:]
+            return blocks, since + len(blocks)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _pick_format(self, sd: Any, index: int, name: str) -> tuple[int, int]:
+        """16 kHz mono where the device can; else its own rate (resampled) and/or 2 channels."""
+        info = sd.query_devices(index)
+        rates = [self.capture_rate] if self.capture_rate else [SAMPLE_RATE]
+        rates.append(int(info["default_samplerate"]))
+        channel_options = [1] + ([2] if info["max_input_channels"] >= 2 else [])
+        last: Exception | None = None
+        for rate in rates:
+            for channels in channel_options:
+                try:
+                    sd.check_input_settings(device=index, samplerate=rate, channels=channels,
+                                            dtype="float32")
+                    return rate, channels
+                except sd.PortAudioError as exc:
+                    last = exc
+        raise AudioError(
+            f"The microphone {name!r} supports none of the sample rates tried "
+            f"({', '.join(str(r) for r in rates)} Hz): {last}.",
+            "Choose another microphone in Settings.",
+        )
+
+    def _on_audio(self, sd: Any, cap: _Capture, data: np.ndarray, status: Any) -> None:
+        """PortAudio thread: store the block, report its level, stop at the length cap."""
+        block = data[:, 0].copy() if cap.channels == 1 else data.mean(axis=1).astype(np.float32)
+        with self._lock:
+            if status:
+                cap.status_errors += 1
+            room = cap.cap_frames - cap.frames
+            block = block[: max(room, 0)]
+            if len(block):
+                cap.chunks.append(block)
+                cap.frames += len(block)
+                cap.last_audio_at = time.monotonic()
+            full = cap.frames >= cap.cap_frames
+            if full:
+                cap.truncated = True
+        if self.on_level is not None and len(block):
+            cap.level_sum += float(np.dot(block, block))
+            cap.level_count += len(block)
+            if cap.level_count >= cap.rate * LEVEL_INTERVAL or full:
+                level = math.sqrt(cap.level_sum / cap.level_count)
+                cap.level_sum, cap.level_count = 0.0, 0
+                try:
+                    self.on_level(min(level, 1.0))
+                except Exception:  # a broken meter must not kill the recording
+                    log.exception("on_level callback failed")
+        if full:
+            raise sd.CallbackStop
+
+    def _on_finished(self, cap: _Capture) -> None:
+        """PortAudio thread: the stream ended; if nobody asked it to, the device went away."""
+        with self._lock:
+            if not cap.stopping and not cap.truncated:
+                cap.lost = True
+
+    def _close(self, abort: bool = False) -> _Capture:
+        stream, cap = self._stream, self._capture
+        if stream is None or cap is None:
+            raise RuntimeError("not recording")
+        sd = _sounddevice()
+        with self._lock:
+            cap.stopping = True
+        try:
+            if abort:
+                stream.abort()
+            else:
+                stream.stop()
+        except sd.PortAudioError as exc:
+            log.warning("stopping the input stream failed: %s", exc)
+        finally:
+            try:
+                stream.close()
+            except sd.PortAudioError as exc:
+                log.warning("closing the input stream failed: %s", exc)
+            self._stream = None
+        return cap
+
+    def _build(self, cap: _Capture) -> Recording:
+        with self._lock:
+            chunks = list(cap.chunks)
+        raw = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        pcm = resample(raw, cap.rate, SAMPLE_RATE) if cap.rate != SAMPLE_RATE else raw
+        pcm = np.clip(pcm, -1.0, 1.0).astype(np.float32, copy=False)
+        return Recording(
+            pcm=pcm,
+            sample_rate=SAMPLE_RATE,
+            started_at=cap.started_at,
+            ended_at=time.monotonic(),
+            device=cap.device,
+            peak=float(np.max(np.abs(pcm))) if len(pcm) else 0.0,
+            rms=float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0,
+            truncated=cap.truncated,
+        )
+
+
+def _lost_error(device: str, recording: Recording) -> MicrophoneLostError:
+    return MicrophoneLostError(
+        f"The microphone {device!r} stopped working after {recording.seconds:.1f} seconds "
+        "of recording.",
+        _LOST_HINT,
+        recording,
+    )
+
+
+class EndPointer:
+    """Energy-gate voice-activity end-pointing: speech heard, then `silence_ms` of quiet.
+
+    A frame is speech when it is louder than both `threshold_db` (dBFS) and the noise floor
+    (the quietest frame of the last `floor_ms`) plus `margin_db`. Speech counts as started after
+    `min_speech_ms` of speech frames within one utterance (short clicks do not count).
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, silence_ms: float = 800.0,
+                 min_speech_ms: float = 150.0, frame_ms: float = 30.0,
+                 threshold_db: float = -45.0, margin_db: float = 12.0,
+                 floor_ms: float = 3000.0) -> None:
+        self.sample_rate = sample_rate
+        self.frame = max(1, int(sample_rate * frame_ms / 1000))
+        self.threshold_db = threshold_db
+        self.margin_db = margin_db
+        self._silence_frames = max(1, math.ceil(silence_ms / frame_ms))
+        self._speech_frames = max(1, math.ceil(min_speech_ms / frame_ms))
+        self._floor_frames = max(1, math.ceil(floor_ms / frame_ms))
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._recent: deque[float] = deque(maxlen=self._floor_frames)
+        self._speech_run = 0
+        self._quiet_run = 0
+        self.speech_started = False
+        self.done = False
+        self.speech_frames = 0
+
+    @property
+    def speech_seconds(self) -> float:
+        return self.speech_frames * self.frame / self.sample_rate
+
+    def feed(self, block: np.ndarray) -> bool:
+        """Add samples; True once speech was heard and then silence lasted `silence_ms`."""
+        if self.done:
+            return True
+        samples = np.asarray(block, dtype=np.float32).reshape(-1)
+        data = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        whole = len(data) // self.frame
+        self._pending = data[whole * self.frame :].copy()
+        if whole == 0:
+            return False
+        frames = data[: whole * self.frame].astype(np.float64).reshape(whole, self.frame)
+        levels = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+        for level in levels:
+            if self._step(float(level)):
+                self.done = True
+                return True
+        return False
+
+    def _step(self, level: float) -> bool:
+        self._recent.append(level)
+        floor = max(min(self._recent), -90.0)
+        if level > max(self.threshold_db, floor + self.margin_db):
+            self._speech_run += 1
+            self._quiet_run = 0
+            if self.speech_started:
+                self.speech_frames += 1
+            elif self._speech_run >= self._speech_frames:
+                self.speech_started = True
+                self.speech_frames += self._speech_run
+            return False
+        self._speech_run = 0
+        if self.speech_started:
+            self._quiet_run += 1
+            return self._quiet_run >= self._silence_frames
+        return False
+
+
+def record_until_silence(recorder: Recorder, endpointer: EndPointer | None = None,
+                         no_speech_seconds: float = 8.0, stall_seconds: float = 5.0,
+                         cancel: threading.Event | None = None,
+                         poll_seconds: float = 0.03) -> Recording | None:
+    """Toggle mode: record until speech then silence, the length cap, or `no_speech_seconds`
+    of audio without speech. Returns None if `cancel` is set. Raises AudioError if the
+    microphone stops sending audio for `stall_seconds`, MicrophoneLostError if it goes away."""
+    if not recorder.recording:
+        recorder.start()
+    pointer = endpointer or EndPointer(sample_rate=recorder.rate)
+    if pointer.sample_rate != recorder.rate:
+        raise ValueError(f"the EndPointer runs at {pointer.sample_rate} Hz, "
+                         f"the microphone at {recorder.rate} Hz")
+    seen = 0
+    last_new = time.monotonic()
+    while True:
+        if cancel is not None and cancel.is_set():
+            recorder.cancel()
+            return None
+        blocks, seen_now = recorder.new_blocks(seen)
+        if blocks:
+            last_new = time.monotonic()
+        seen = seen_now
+        if any(pointer.feed(block) for block in blocks) or pointer.done:
+            break
+        if not recorder.active:
+            break  # the length cap or a lost device: stop() reports which
+        if not pointer.speech_started and recorder.captured_seconds >= no_speech_seconds:
+            break
+        if time.monotonic() - last_new > stall_seconds:
+            recorder.cancel()
+            raise AudioError(
+                f"The microphone sent no sound for {stall_seconds:.0f} seconds.",
+                _CHECK_HINT,
+            )
+        time.sleep(poll_seconds)
+    return recorder.stop()
