@@ -21,7 +21,7 @@ from typing import Any
 from assistant import images, prompts
 from assistant.capture import Capture, CaptureBackend, capture_target
 from assistant.conversation import Conversation
-from assistant.errors import ScreenSightError
+from assistant.errors import AudioError, ScreenSightError
 from assistant.segmenter import Segmenter
 from assistant.trace import Trace
 
@@ -45,6 +45,7 @@ class Request:
     speak: bool = True
     max_new_tokens: int | None = None
     ignore_eos: bool = False               # benchmark: fixed-length answers
+    prepare_only: bool = False             # background preparation: capture and encode, no answer
     triggered_at: float = field(default_factory=time.monotonic)
 
 
@@ -88,6 +89,10 @@ class ModelLoader:
     def loaded(self) -> bool:
         return self._model is not None
 
+    def unload(self) -> None:
+        """Drop the loaded model (it is loaded again on next use)."""
+        self._model = None
+
     def __call__(self) -> Any:
         if self._model is None:
             from models.store import resolve
@@ -97,6 +102,29 @@ class ModelLoader:
             self._model = VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
                                                    quantize=self.quantize)
         return self._model
+
+
+class RecognizerLoader:
+    """Loads the speech recognizer on first use, on the worker thread."""
+
+    def __init__(self, source: str | Path, threads: int | None = None, device: str = "cpu") -> None:
+        self.source = str(source)
+        self.threads = threads
+        self.device = device
+        self._recognizer: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._recognizer is not None
+
+    def __call__(self) -> Any:
+        if self._recognizer is None:
+            from models.speech import SpeechRecognizer
+            from models.store import resolve
+
+            self._recognizer = SpeechRecognizer.load(resolve(self.source), device=self.device,
+                                                     threads=self.threads)
+        return self._recognizer
 
 
 class Cancelled(Exception):
@@ -146,10 +174,27 @@ class Engine:
             self._cond.notify_all()
         if self.speaker is not None:
             self.speaker.stop()
-        if dropped is not None:
+        if dropped is not None and not dropped[1].prepare_only:
             trace = Trace(dropped[0], dropped[1].mode)
             trace.mark("trigger", dropped[1].triggered_at)
             self._finish(Result(dropped[0], dropped[1], "", trace, cancelled=True))
+        return request_id
+
+    def prepare(self, request: Request) -> int | None:
+        """Capture and encode `request`'s target ahead of time, without answering or speaking.
+
+        Only starts when the engine is idle (None otherwise); any real request cancels it.
+        The encoded screenshot is kept by the model's cache, so a describe of the same pixels
+        starts answering at once.
+        """
+        request.prepare_only = True
+        request.speak = False
+        with self._cond:
+            if self._closed or self._pending is not None or self._current_id:
+                return None
+            request_id = next(self._ids)
+            self._pending = (request_id, request)
+            self._cond.notify_all()
         return request_id
 
     def cancel(self) -> None:
@@ -213,8 +258,10 @@ class Engine:
                 self._current_id = request_id
                 self._cancel = threading.Event()
                 cancel = self._cancel
-            result = self._execute(request_id, request, cancel)
-            self._finish(result)
+            if request.prepare_only:
+                self._prepare_ahead(request, cancel)
+            else:
+                self._finish(self._execute(request_id, request, cancel))
             with self._cond:
                 self._current_id = 0
                 self._cond.notify_all()
@@ -270,6 +317,20 @@ class Engine:
             error = ScreenSightError(f"Something went wrong: {exc.__class__.__name__}: {exc}.",
                                      "Try again; if it keeps happening, restart ScreenSight.")
             return Result(request_id, request, "", trace, error=error, question=question)
+
+    def _prepare_ahead(self, request: Request, cancel: threading.Event) -> None:
+        """Background preparation: capture and encode; the model keeps the result by fingerprint."""
+        try:
+            capture = self._take(request)
+            if cancel.is_set() or images.screen_state(capture.image) is not None:
+                return
+            model = self._model()
+            if not cancel.is_set():
+                model.prepare(capture.image, request.detail or self.detail, cancel)
+        except (ScreenSightError, InterruptedError) as exc:
+            log.info("background preparation stopped: %s", exc)
+        except Exception:  # noqa: BLE001 - the worker must survive any model failure
+            log.exception("background preparation failed")
 
     def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event) -> Conversation:
         """Capture (or reuse) the screenshot and make sure it is encoded."""
@@ -329,8 +390,15 @@ class Engine:
             self._check(cancel)
             time.sleep(0.01)
         self._check(cancel)
-        pcm = request.audio.result()
+        if request.audio.cancelled():
+            raise Cancelled
+        recorded = request.audio.result()
         trace.mark("speech_end")
+        pcm = getattr(recorded, "pcm", recorded)
+        if getattr(recorded, "digital_silence", False):
+            raise AudioError("The microphone gave only silence.",
+                             "Check that ScreenSight may use the microphone (system privacy settings) "
+                             "and that the right microphone is chosen in Settings.")
         if self._transcriber is None:
             raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
         recognizer = self._transcriber()
