@@ -1,0 +1,88 @@
+"""The app's accessibility tree as a screen reader sees it (AT-SPI): every focusable control
+has a role and a name. Runs the real app with Qt's AT-SPI bridge on a private D-Bus session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("dbus-daemon") and Path(SYSTEM_PYTHON).exists()
+         and subprocess.run([SYSTEM_PYTHON, "-c", "import pyatspi"], capture_output=True).returncode == 0),
+    reason="needs dbus-daemon, at-spi2-core and python3-pyatspi")
+
+# Roles a focusable control may have without being a defect in itself.
+UNNAMED_OK = {"scroll bar", "filler", "panel", "page tab list", "viewport", "unknown"}
+
+
+@pytest.fixture
+def session_bus():
+    """A private D-Bus session bus (the AT-SPI bus is activated on it on demand)."""
+    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                            stdout=subprocess.PIPE, text=True)
+    address = proc.stdout.readline().strip()
+    assert address, "dbus-daemon gave no address"
+    yield address
+    subprocess.run(["pkill", "-P", str(proc.pid)], check=False)  # children it activated
+    proc.terminate()
+    proc.wait(10)
+
+
+def _walk(env: dict, timeout: float = 30) -> dict:
+    out = subprocess.run([SYSTEM_PYTHON, str(ROOT / "tests" / "ui_atspi_walk.py"), "ScreenSight",
+                          str(timeout)], env=env, capture_output=True, text=True, timeout=timeout + 60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, tiny_vlm_dir):
+    home = tmp_path / "home"
+    (home / "config" / "ScreenSight").mkdir(parents=True)
+    (home / "config" / "ScreenSight" / "settings.toml").write_text(f'vision_model = "{tiny_vlm_dir}"\n')
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=session_bus, QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
+               QT_ACCESSIBILITY="1", XDG_CONFIG_HOME=str(home / "config"),
+               XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"),
+               SCREENSIGHT_TTS="silent", SCREENSIGHT_HOTKEYS="manual", PYTHONPATH=str(ROOT))
+    env.pop("AT_SPI_BUS_ADDRESS", None)
+    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        for line in app.stderr:
+            if "ui.app: ready" in line:
+                break
+        for action in ("settings", "setup-model"):
+            subprocess.run([sys.executable, "-m", "assistant", "--trigger", action], env=env, cwd=ROOT,
+                           check=True, capture_output=True, timeout=60)
+        time.sleep(1.0)
+        tree = _walk(env)
+    finally:
+        subprocess.run([sys.executable, "-m", "assistant", "--trigger", "quit"], env=env, cwd=ROOT,
+                       capture_output=True, timeout=60)
+        try:
+            app.wait(30)
+        except subprocess.TimeoutExpired:
+            app.kill()
+    assert tree["found"], "ScreenSight did not appear on the AT-SPI bus"
+    nodes = tree["nodes"]
+    focusable = [n for n in nodes if n["focusable"]]
+    problems = [n for n in focusable
+                if n["role"] in ("", "unknown", "invalid", "error")
+                or (not n["name"].strip() and n["role"] not in UNNAMED_OK)]
+    assert problems == [], json.dumps(problems, indent=1)
+    names = {(n["role"], n["name"]) for n in nodes}
+    for expected in (("push button", "Describe window"), ("list", "History, newest first"),
+                     ("text", "Question"), ("push button", "Stop speaking"),
+                     ("combo box", "ScreenSight's own voice"), ("page tab", "Hotkeys"), ("push button", "Download"),
+                     ("progress bar", "Download progress")):
+        assert expected in names, f"{expected} is not in the accessibility tree"
+    assert len(focusable) > 25

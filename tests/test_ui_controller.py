@@ -1,0 +1,199 @@
+"""The app's behaviour with the real engine, a tiny random-weight model and real screen capture.
+
+Speech goes to the spy engine (SCREENSIGHT_TTS=spy) so the tests can read what was spoken;
+the end-to-end test (test_app_e2e.py) checks real audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from assistant.config import Hotkeys, Settings, load_settings
+from tests.ui_scene import show_scene
+from ui.controller import AppController
+from ui.history import HistoryStore
+from ui.hotkeys import ManualHotkeys
+from ui.main_window import MainWindow
+from ui.model_slot import VisionSlot
+from ui.screen_reader import ScreenReaderEngine
+
+TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def vision(tiny_vlm_dir):
+    """The app's own loader, shared by the tests of this module (loads once)."""
+    return VisionSlot(str(tiny_vlm_dir), quantize=False, threads=None)
+
+
+@pytest.fixture
+def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir):
+    monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
+    scene = show_scene(qtbot)  # the active window the describe keys capture (kept alive here)
+    made = []
+
+    def make(**changes) -> AppController:
+        settings = dataclasses.replace(Settings(vision_model=str(tiny_vlm_dir), quantize=False), **changes)
+        window = MainWindow()
+        qtbot.addWidget(window)
+        history = HistoryStore(settings.keep_history, path=tmp_path / "history.jsonl",
+                               log_path=tmp_path / "log.jsonl")
+        slot = vision if settings.vision_model == str(tiny_vlm_dir) else None
+        app = AppController(settings, window, ManualHotkeys(), settings_file=tmp_path / "settings.toml",
+                            history=history, vision=slot)
+        app.max_tokens = TOKENS
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.close()
+    scene.close()
+
+
+def _finish(qtbot, app, action: str, timeout: int = 120_000):
+    with qtbot.waitSignal(app.entry_finished, timeout=timeout) as signal:
+        app.hotkeys.press(action)
+    return signal.args[0]
+
+
+def test_describe_hotkey_fills_history_and_speaks(qtbot, make_app, tmp_path):
+    app = make_app()
+    entry = _finish(qtbot, app, "describe-window")
+    assert entry.status == "done"
+    assert entry.kind == "Active window"
+    assert entry.answer
+    assert app.window.entries()[0] is entry
+    assert entry.answer in app.window.history.item(0).text()
+    assert app.window.status_label.text() == "Done."
+    assert app.speaker.wait_idle(10)
+    spoken = " ".join(app.speaker.engine.texts())
+    assert spoken.split() == entry.answer.split()
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert logged[-1]["answer"] == entry.answer
+    assert logged[-1]["trace"]["done"] >= logged[-1]["trace"]["encoded"]
+    saved = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert saved[-1]["request_id"] == entry.request_id
+
+
+def test_ten_fast_presses_leave_one_answer(qtbot, make_app):
+    app = make_app()
+    finished = []
+    app.entry_finished.connect(finished.append)
+    for _ in range(10):
+        app.hotkeys.press("describe-screen")
+    qtbot.waitUntil(lambda: any(e.status == "done" for e in finished), timeout=120_000)
+    assert app.engine.wait_idle(30)
+    qtbot.wait(100)
+    done = [e for e in app.window.entries() if e.status == "done"]
+    assert len(done) == 1
+    assert all(e.status in ("done", "stopped") for e in app.window.entries())
+
+
+def test_stop_hotkey_silences_speech(qtbot, make_app):
+    app = make_app()
+    app.speaker.engine.seconds_per_char = 0.2  # the spy pretends speech takes a while
+    app.max_tokens = 60
+    app.hotkeys.press("describe-window")
+    qtbot.waitUntil(lambda: bool(app.speaker.engine.spoken), timeout=120_000)
+    app.hotkeys.press("stop-speaking")
+    qtbot.waitUntil(lambda: app.window.status_label.text() == "Stopped.", timeout=5000)
+    assert app.speaker.wait_idle(5)
+    assert app.engine.wait_idle(30)
+    assert not app.speaker.engine.spoken[-1].completed
+    assert len(app.speaker.engine.spoken) == 1  # nothing queued was spoken after the stop
+
+
+def test_typed_follow_up_reuses_the_screenshot(qtbot, make_app, vision):
+    app = make_app()
+    _finish(qtbot, app, "describe-window")
+    calls = vision().vision_encoder_calls
+    app.window.question_edit.setText("What colour is the button?")
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.window.ask_button.click()
+    entry = signal.args[0]
+    assert entry.kind == "Question"
+    assert entry.question == "What colour is the button?"
+    assert entry.status == "done"
+    assert vision().vision_encoder_calls == calls
+    assert "Q: What colour is the button?" in app.window.history.item(0).text()
+
+
+def test_errors_are_shown_announced_and_spoken(qtbot, make_app, tmp_path):
+    app = make_app(vision_model=str(tmp_path / "no-such-model"))
+    announced = []
+    app.announcer.announced.connect(announced.append)
+    entry = _finish(qtbot, app, "describe-window")
+    assert entry.status == "error"
+    assert "does not exist" in entry.answer
+    assert app.window.status_label.text().startswith("Error: ")
+    qtbot.waitUntil(lambda: any("does not exist" in text for text in announced), timeout=5000)
+    assert app.speaker.wait_idle(5)
+    assert any("does not exist" in text for text in app.speaker.engine.texts())
+
+
+def test_repeat_last_speaks_the_answer_again(qtbot, make_app):
+    app = make_app()
+    entry = _finish(qtbot, app, "describe-window")
+    assert app.speaker.wait_idle(10)
+    count = len(app.speaker.engine.texts())
+    app.hotkeys.press("repeat-last")
+    qtbot.waitUntil(lambda: len(app.speaker.engine.texts()) > count, timeout=10_000)
+    assert app.speaker.wait_idle(10)
+    assert app.speaker.engine.texts()[-1] == entry.answer
+
+
+def test_text_only_output_shows_without_speaking(qtbot, make_app):
+    app = make_app(output="text")
+    assert app.speaker is None
+    entry = _finish(qtbot, app, "describe-window")
+    assert entry.status == "done" and entry.answer
+
+
+def test_settings_apply_without_restart(qtbot, make_app, tmp_path):
+    app = make_app()
+    new = dataclasses.replace(app.settings, detail="normal", language="de", rate=240,
+                              keep_history=False, output="screen_reader",
+                              hotkeys=Hotkeys(describe_window="<ctrl>+<alt>+w"))
+    app.apply_settings(new)
+    assert app.engine.detail == "normal" and app.engine.language == "de"
+    assert load_settings(tmp_path / "settings.toml") == new
+    assert isinstance(app.speaker.engine, ScreenReaderEngine)
+    assert app.engine.speaker is app.speaker
+    assert app.hotkeys.bindings["describe-window"].label() == "Ctrl+Alt+W"
+    assert not (tmp_path / "history.jsonl").exists()
+    with qtbot.waitSignal(app.announcer.announced, timeout=120_000):
+        app.hotkeys.press("describe-window")
+
+
+def test_voice_settings_reach_the_engine(make_app):
+    app = make_app()
+    app.apply_settings(dataclasses.replace(app.settings, rate=300, volume=0.5))
+    assert app.speaker.engine.settings["rate"] == 300
+    assert app.speaker.engine.settings["volume"] == 0.5
+
+
+def test_more_detail_reuses_and_new_screenshot_starts_over(qtbot, make_app, vision):
+    app = make_app()
+    _finish(qtbot, app, "describe-window")
+    calls = vision().vision_encoder_calls
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.handle_action("describe-more")
+    assert signal.args[0].kind == "More detail" and signal.args[0].status == "done"
+    assert vision().vision_encoder_calls == calls
+    old = app.engine.conversation
+    assert len(old.turns) == 1
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.hotkeys.press("new-screenshot")
+    assert signal.args[0].status == "done"
+    assert app.engine.conversation is not old  # a fresh conversation (the model may reuse its cache)
+
+
+def test_ask_question_key_opens_the_window_at_the_question_box(qtbot, make_app):
+    app = make_app()
+    app.hotkeys.press("ask-question")
+    qtbot.waitUntil(lambda: app.window.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: app.window.focusWidget() is app.window.question_edit, timeout=5000)

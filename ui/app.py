@@ -1,0 +1,173 @@
+"""`screensight` with no arguments: the tray app with its window, hotkeys and first-run setup."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QDialog
+
+from assistant.config import Settings, load_settings, settings_path
+from assistant.errors import ConfigError, ModelError, ScreenSightError
+from ui.controller import AppController
+from ui.hotkeys import default_backend
+from ui.main_window import MainWindow
+from ui.messages import error_text
+from ui.push_to_talk import PushToTalk
+from ui.single_instance import InstanceServer, send_trigger
+from ui.tray import Tray, app_icon
+
+log = logging.getLogger(__name__)
+
+
+def _load_settings() -> tuple[Settings, str]:
+    """The saved settings, or the defaults and a message saying why they could not be read."""
+    try:
+        return load_settings(), ""
+    except ConfigError as exc:
+        return Settings(), error_text(exc) + " Using the default settings for now."
+
+
+def model_missing(settings: Settings) -> str:
+    """Why the vision model cannot be used yet ("" when it is on disk)."""
+    from models.store import resolve
+
+    try:
+        resolve(settings.vision_model)
+    except ModelError as exc:
+        return error_text(exc)
+    return ""
+
+
+class Application:
+    """The running app: Qt objects kept alive together, dialogs opened on request."""
+
+    def __init__(self, qt_app: QApplication, server: InstanceServer) -> None:
+        self.qt_app = qt_app
+        self.server = server
+        settings, problem = _load_settings()
+        self.window = MainWindow()
+        self.window.setWindowIcon(app_icon())
+        self.controller = AppController(settings, self.window, default_backend(),
+                                        settings_file=settings_path())
+        self.controller.dialog_opener = self.open_dialog
+        self.controller.quit_requested.connect(qt_app.quit)
+        self.window.close_requested.connect(qt_app.quit)
+        server.triggered.connect(self.controller.handle_action)
+        self.controller.voice = PushToTalk(self.controller)
+        self.tray: Tray | None = None
+        if Tray.available():
+            self.tray = Tray(self.controller.handle_action, qt_app)
+            self.tray.show()
+            self.window.hide_on_close = True
+        if problem:
+            self.controller.report_error(ConfigError(problem))
+        self._dialogs: dict[str, QDialog] = {}
+
+    def start(self) -> None:
+        self.window.show()
+        missing = model_missing(self.controller.settings)
+        if missing:
+            self.window.set_status(missing)
+            QTimer.singleShot(0, lambda: self.open_dialog("setup-model"))
+        elif not self.controller.hotkey_problems:
+            self.window.set_status("Ready. " + _hotkey_hint(self.controller.settings))
+        log.info("ready (hotkeys: %s)", self.controller.hotkeys.name)
+
+    def open_dialog(self, which: str) -> None:
+        """Open the settings or the model setup (modeless, so hotkeys keep working); an open one is raised."""
+        dialog = self._dialogs.get(which)
+        if dialog is not None and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return
+        if which == "settings":
+            from ui.settings_dialog import SettingsDialog
+
+            dialog = SettingsDialog(self.controller.settings, self.window,
+                                    voices=_voices(self.controller))
+            dialog.applied.connect(self._apply)
+        else:
+            from ui.model_setup import ModelSetupDialog
+
+            dialog = ModelSetupDialog(self.controller.settings.vision_model, self.window)
+            dialog.model_ready.connect(self._use_model)
+        self._dialogs[which] = dialog
+        dialog.show()
+
+    def _apply(self, settings: Settings) -> None:
+        try:
+            self.controller.apply_settings(settings)
+        except ScreenSightError as exc:
+            self.controller.report_error(exc)
+
+    def _use_model(self, source: str) -> None:
+        settings = _copy(self.controller.settings, vision_model=source)
+        self._apply(settings)
+        self.controller.say_message("The model is ready. " + _hotkey_hint(settings))
+
+    def close(self) -> None:
+        self.controller.close()
+        self.server.close()
+
+
+def _copy(settings: Settings, **changes: object) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)
+
+
+def _voices(controller: AppController) -> list:
+    speaker = controller.speaker
+    if speaker is None:
+        return []
+    try:
+        return speaker.engine.voices()
+    except ScreenSightError:
+        return []
+
+
+def _hotkey_hint(settings: Settings) -> str:
+    from ui.hotkeys import parse_combo
+
+    try:
+        return f"Press {parse_combo(settings.hotkeys.describe_window).label()} to describe the active window."
+    except ConfigError:
+        return ""
+
+
+def _quit_on_signals(qt_app: QApplication) -> None:
+    """SIGINT/SIGTERM end the event loop cleanly (Python only sees signals between Qt events)."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: qt_app.quit())
+    timer = QTimer(qt_app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the app, or bring the running one to the front; returns the exit code."""
+    if os.environ.get("SCREENSIGHT_DEBUG"):
+        logging.getLogger().setLevel(logging.INFO)
+    qt_app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+    qt_app.setApplicationName("ScreenSight")
+    qt_app.setApplicationDisplayName("ScreenSight")
+    qt_app.setWindowIcon(app_icon())
+    qt_app.setQuitOnLastWindowClosed(False)
+    server = InstanceServer()
+    if not server.listen():
+        send_trigger("show", server.name)
+        print("ScreenSight is already running; its window was brought to the front.", file=sys.stderr)
+        return 0
+    app = Application(qt_app, server)
+    _quit_on_signals(qt_app)
+    app.start()
+    try:
+        return qt_app.exec()
+    finally:
+        app.close()

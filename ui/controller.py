@@ -1,0 +1,319 @@
+"""Wires the engine, speaker, hotkeys and window together and carries out every action (Qt thread)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from assistant.config import Settings, save_settings
+from assistant.engine import Engine, Request, Result
+from assistant.errors import ScreenSightError
+from ui.actions import hotkey_bindings
+from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
+from ui.history import HistoryEntry, HistoryStore, kind_label
+from ui.hotkeys import HotkeyBackend
+from ui.main_window import MainWindow
+from ui.messages import error_text
+from ui.model_slot import SpeechSlot, VisionSlot
+from ui.output import make_speaker
+from ui.screen_reader import Announcer
+
+log = logging.getLogger(__name__)
+
+DESCRIBE_TARGETS = {
+    "describe-window": ("describe", "window"),
+    "describe-screen": ("describe", "screen"),
+    "describe-pointer": ("describe", "pointer"),
+    "read-window": ("read", "window"),
+}
+
+
+MAX_TOKENS_ENV = "SCREENSIGHT_MAX_TOKENS"
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+class AppController(QObject):
+    """The app's behaviour; the window, tray and hotkeys only ask it for actions."""
+
+    quit_requested = Signal()
+    settings_applied = Signal(object)   # Settings
+    entry_finished = Signal(object)     # HistoryEntry (tests and the tray listen)
+
+    def __init__(self, settings: Settings, window: MainWindow, hotkeys: HotkeyBackend,
+                 settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
+                 history: HistoryStore | None = None, vision: VisionSlot | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.settings_file = settings_file
+        self.window = window
+        self.hotkeys = hotkeys
+        self.history = history or HistoryStore(settings.keep_history)
+        self.announcer = Announcer(window, self)
+        self.bridge = EngineBridge(self)
+        self.messages = MessageRelay(self)
+        self.hotkey_relay = HotkeyRelay(self)
+        self.hotkey_problems: list[str] = []
+        self.voice: Any = None  # ui.push_to_talk.PushToTalk, attached by the app
+        self.dialog_opener: Callable[[str], None] | None = None  # "settings" | "setup-model"
+        self.max_tokens = _env_int(MAX_TOKENS_ENV)  # a cap for tests and slow machines
+
+        threads = settings.threads or None
+        self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
+        self.speech = SpeechSlot(settings.speech_model, threads)
+        self.speaker = make_speaker(settings, self.announcer, self._audio_start, self.messages.report_error)
+        if capture is None:
+            from assistant.capture import default_backend
+
+            capture = default_backend
+        self.engine = Engine(self.vision, capture=capture, speaker=self.speaker,
+                             listener=self.bridge.listener, detail=settings.detail,
+                             language=settings.language, transcriber=self.speech)
+
+        queued = Qt.ConnectionType.QueuedConnection
+        self.bridge.started.connect(self._on_started, queued)
+        self.bridge.status.connect(self._on_status, queued)
+        self.bridge.question.connect(self._on_question, queued)
+        self.bridge.text.connect(self._on_text, queued)
+        self.bridge.finished.connect(self._on_finished, queued)
+        self.messages.error.connect(self.report_error, queued)
+        self.hotkey_relay.pressed.connect(self.handle_action, queued)
+        self.hotkey_relay.released.connect(self.handle_release, queued)
+        window.action_requested.connect(self.handle_action)
+        window.question_submitted.connect(self.ask_typed)
+
+        for entry in self.history.load():
+            window.add_entry(entry)
+        self.register_hotkeys()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _audio_start(self, tag: object) -> None:
+        self.engine.on_audio_start(tag)
+
+    def register_hotkeys(self) -> list[str]:
+        """(Re-)register the hotkeys from the settings; problems are shown and announced."""
+        self.hotkeys.stop()
+        self.hotkey_problems = self.hotkeys.start(hotkey_bindings(self.settings.hotkeys),
+                                                  self.hotkey_relay.on_press,
+                                                  self.hotkey_relay.on_release)
+        for problem in self.hotkey_problems:
+            log.warning("hotkeys: %s", problem)
+        if self.hotkey_problems:
+            self.window.show_error(" ".join(self.hotkey_problems))
+            self.announcer.announce(self.hotkey_problems[0], assertive=True)
+        return self.hotkey_problems
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def handle_action(self, action: str) -> None:
+        """Carry out a hotkey, menu, tray or `--trigger` action."""
+        log.info("action %s", action)
+        if action in DESCRIBE_TARGETS:
+            mode, target = DESCRIBE_TARGETS[action]
+            self.submit(Request(mode=mode, target=target))
+        elif action == "describe-more":
+            self.submit(Request(mode="more", target=None if self.engine.conversation else "window"))
+        elif action == "new-screenshot":
+            self.engine.new_conversation()
+            self.submit(Request(mode="describe", target="window"))
+        elif action == "stop-speaking":
+            self.stop()
+        elif action == "repeat-last":
+            self.repeat_last()
+        elif action == "ask-question":
+            self.window.focus_question()
+        elif action == "push-to-talk":
+            self._voice("press")
+        elif action == "show":
+            self.window.show_and_raise()
+        elif action == "clear-history":
+            self.window.clear_history()
+            self.history.clear()
+            self.window.set_status("History cleared.")
+        elif action in ("settings", "setup-model"):
+            self.window.show_and_raise()
+            if self.dialog_opener is not None:
+                self.dialog_opener(action)
+        elif action == "quit":
+            self.quit_requested.emit()
+        else:
+            self.report_error(ScreenSightError(f"Unknown action {action!r}."))
+
+    def handle_release(self, action: str) -> None:
+        if action == "push-to-talk":
+            self._voice("release")
+
+    def _voice(self, event: str) -> None:
+        if self.voice is None:
+            self.report_error(ScreenSightError("Voice questions are not available.",
+                                               "Type the question instead (Ctrl+L in the window)."))
+            return
+        if event == "press":
+            self.voice.press()
+        else:
+            self.voice.release()
+
+    def submit(self, request: Request) -> int:
+        request.speak = self.speaker is not None
+        if request.max_new_tokens is None and self.max_tokens:
+            request.max_new_tokens = self.max_tokens
+        return self.engine.submit(request)
+
+    def ask_typed(self, question: str) -> int:
+        """A typed question about the last screenshot (or the whole screen when there is none)."""
+        target = None if self.engine.conversation is not None else "screen"
+        return self.submit(Request(mode="ask", target=target, question=question))
+
+    def stop(self) -> None:
+        self.engine.cancel()
+        if self.voice is not None:
+            self.voice.cancel()
+        self.window.set_status("Stopped.")
+
+    def repeat_last(self) -> None:
+        result = self.engine.last_result
+        if result is None or not result.text:
+            self.say_message("There is nothing to repeat yet.")
+            return
+        self.engine.stop_speaking()
+        if self.speaker is not None:
+            self.speaker.say(result.text)
+        self.window.set_status("Repeating the last answer.")
+
+    def say_message(self, text: str, assertive: bool = False) -> None:
+        """A short message: shown, announced to the screen reader, and spoken in the own voice."""
+        self.window.set_status(text)
+        self.announcer.announce(text, assertive)
+        if self.speaker is not None and self.settings.output in ("voice", "both"):
+            self.speaker.say(text)
+
+    def report_error(self, exc: object) -> None:
+        text = error_text(exc) if isinstance(exc, BaseException) else str(exc)
+        log.warning("error: %s", text)
+        self.window.show_error(text)
+        self.announcer.announce(text, assertive=True)
+        if self.speaker is not None and self.settings.output in ("voice", "both") \
+                and not _is_speech_error(exc):
+            self.speaker.say(text)
+
+    # -- engine events (queued to the Qt thread) ---------------------------------------------
+
+    def _on_started(self, request_id: int, request: Request) -> None:
+        entry = HistoryEntry(request_id, kind_label(request.mode, request.target),
+                             question=request.question)
+        self.window.add_entry(entry)
+        self.window.set_status(f"Working: {entry.kind}…")
+
+    def _on_status(self, request_id: int, message: str) -> None:
+        self.window.set_status(message)
+        self.announcer.announce(message)
+
+    def _on_question(self, request_id: int, question: str) -> None:
+        entry = self.window.entry(request_id)
+        if entry is not None:
+            entry.question = question
+            self.window.update_entry(entry)
+
+    def _on_text(self, request_id: int, piece: str) -> None:
+        entry = self.window.entry(request_id)
+        if entry is not None:
+            entry.answer += piece
+            self.window.update_entry(entry)
+
+    def _on_finished(self, result: Result) -> None:
+        entry = self.window.entry(result.request_id)
+        if entry is None:
+            return  # dropped before it started: nothing was shown
+        entry.trace = result.trace.as_dict().get("seconds", {})
+        if result.capture is not None:
+            c = result.capture
+            entry.capture = {"source": c.source, "title": c.title, "rect": list(c.rect)}
+        if result.question:
+            entry.question = result.question
+        if result.error is not None:
+            entry.status, entry.answer = "error", error_text(result.error)
+            self.report_error(result.error)
+        elif result.cancelled:
+            entry.status, entry.answer = "stopped", result.text
+            if not result.text:
+                self.window.remove_entry(result.request_id)
+                self.history.add(entry)
+                self.entry_finished.emit(entry)
+                return
+        else:
+            entry.status, entry.answer = "done", result.text
+            self.window.set_status("Done.")
+        self.window.update_entry(entry)
+        self.history.add(entry)
+        self.entry_finished.emit(entry)
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def apply_settings(self, new: Settings) -> None:
+        """Save and apply settings now, without a restart."""
+        old, self.settings = self.settings, new
+        save_settings(new, self.settings_file)
+        self.engine.detail = new.detail
+        self.engine.language = new.language
+        threads = new.threads or None
+        if self.vision.switch(new.vision_model, new.quantize, threads):
+            self.engine.new_conversation()
+        self.speech.switch(new.speech_model)
+        if new.output != old.output or self.speaker is None:
+            self._replace_speaker()
+        elif (new.voice, new.rate, new.volume) != (old.voice, old.rate, old.volume):
+            try:
+                self.speaker.engine.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
+            except ScreenSightError as exc:
+                self.report_error(exc)
+        if new.hotkeys != old.hotkeys:
+            self.register_hotkeys()
+        if new.keep_history != old.keep_history:
+            self.history.set_keep(new.keep_history)
+        if new.start_with_system != old.start_with_system:
+            from ui.autostart import set_autostart
+
+            try:
+                set_autostart(new.start_with_system)
+            except ScreenSightError as exc:
+                self.report_error(exc)
+        if self.voice is not None:
+            self.voice.apply_settings(new)
+        self.settings_applied.emit(new)
+        self.window.set_status("Settings saved.")
+
+    def _replace_speaker(self) -> None:
+        old = self.speaker
+        self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
+                                    self.messages.report_error)
+        self.engine.speaker = self.speaker
+        if old is not None:
+            old.stop()
+            threading.Thread(target=old.close, name="old-speaker-close", daemon=True).start()
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.hotkeys.stop()
+        if self.voice is not None:
+            self.voice.close()
+        self.engine.close()
+        if self.speaker is not None:
+            self.speaker.close()
+
+
+def _is_speech_error(exc: object) -> bool:
+    from assistant.errors import SpeechError
+
+    return isinstance(exc, SpeechError)

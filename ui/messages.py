@@ -1,0 +1,12 @@
+"""How errors read in the window and to the screen reader."""
+
+from __future__ import annotations
+
+from assistant.errors import ScreenSightError
+
+
+def error_text(exc: BaseException) -> str:
+    """The message and what to do, in one line."""
+    if isinstance(exc, ScreenSightError):
+        return f"{exc.message} {exc.hint}".strip()
+    return f"{exc.__class__.__name__}: {exc}"

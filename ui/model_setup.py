@@ -1,0 +1,234 @@
+"""First run: say what will be downloaded (name, size, licence), download it with progress, or use a folder."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.errors import ModelError, ScreenSightError
+from ui.a11y import describe
+from ui.bridge import MessageRelay
+from ui.messages import error_text
+from ui.screen_reader import Announcer
+
+log = logging.getLogger(__name__)
+
+
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:.1f} MB"
+
+
+class ModelSetupDialog(QDialog):
+    """Downloads on a worker thread; cancel keeps the partial files, so Download resumes."""
+
+    model_ready = Signal(str)  # a catalog id or a folder, ready to load
+
+    def __init__(self, current: str = "", parent: QWidget | None = None,
+                 models: Sequence[object] | None = None) -> None:
+        super().__init__(parent)
+        from models import catalog
+
+        self.setWindowTitle("Set up the ScreenSight model")
+        self.setAccessibleName("Set up the ScreenSight model")
+        self.models = list(models) if models is not None else [
+            m for m in catalog.all_models() if m.role == catalog.VISION]
+        self.announcer = Announcer(self, self)
+        self.relay = MessageRelay(self)
+        self._cancel: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._announced_quarter = -1
+
+        layout = QVBoxLayout(self)
+        intro = QLabel("ScreenSight describes the screen with a model that runs on this computer. "
+                       "It has to be downloaded once; nothing you see or say ever leaves the computer.",
+                       self)
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        row = QHBoxLayout()
+        choose = QLabel("&Model:", self)
+        self.model_combo = QComboBox(self)
+        for info in self.models:
+            self.model_combo.addItem(info.label, info.id)
+        describe(self.model_combo, "Model", "Which model to download.")
+        choose.setBuddy(self.model_combo)
+        row.addWidget(choose)
+        row.addWidget(self.model_combo, 1)
+        layout.addLayout(row)
+        self.details = QLabel(self)
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
+                                             | Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        describe(self.details, "What will be downloaded", "The model's name, size, licence and folder.")
+        layout.addWidget(self.details)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        describe(self.progress, "Download progress", "How much of the model has been downloaded.")
+        layout.addWidget(self.progress)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        describe(self.status, "Download status", "What the download is doing, or what went wrong.")
+        layout.addWidget(self.status)
+
+        buttons = QHBoxLayout()
+        self.download_button = QPushButton("&Download", self)
+        describe(self.download_button, "Download", "Download the model; continues where it stopped.")
+        self.cancel_button = QPushButton("&Cancel download", self)
+        describe(self.cancel_button, "Cancel download", "Stop the download; it can be resumed later.")
+        self.cancel_button.setEnabled(False)
+        self.folder_button = QPushButton("Use a &folder on disk…", self)
+        describe(self.folder_button, "Use a folder on disk",
+                  "Use a model folder you already have, for computers without internet.")
+        self.close_button = QPushButton("C&lose", self)
+        describe(self.close_button, "Close", "Close this window; the download can be done later.")
+        for button in (self.download_button, self.cancel_button, self.folder_button, self.close_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+        self.model_combo.currentIndexChanged.connect(self._show_details)
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button.clicked.connect(self.cancel_download)
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.close_button.clicked.connect(self.close)
+        self.relay.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        self.relay.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+        index = self.model_combo.findData(current)
+        self.model_combo.setCurrentIndex(max(index, 0))
+        self._show_details()
+
+    # -- showing -----------------------------------------------------------------------------
+
+    def selected(self):  # -> models.catalog.ModelInfo
+        return self.models[self.model_combo.currentIndex()]
+
+    def _show_details(self) -> None:
+        from models import store
+
+        info = self.selected()
+        self.details.setText(
+            f"{info.label}: {info.size_mb} MB download, licence {info.licence}, needs about "
+            f"{info.ram_mb} MB of memory. {info.good_for}\nIt will be saved in {store.model_dir(info)}.")
+        if store.is_downloaded(info):
+            self.progress.setValue(1000)
+            self.progress.setFormat("Downloaded")
+
+    def _set_status(self, text: str, assertive: bool = False) -> None:
+        self.status.setText(text)
+        self.announcer.announce(text, assertive)
+
+    # -- download ----------------------------------------------------------------------------
+
+    @property
+    def downloading(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start_download(self) -> None:
+        if self.downloading:
+            return
+        from models import store
+
+        info = self.selected()
+        self._cancel = threading.Event()
+        cancel, relay = self._cancel, self.relay
+        self._announced_quarter = -1
+
+        def work() -> None:
+            try:
+                relay.done.emit(store.download(info, progress=relay.report_progress, cancel=cancel))
+            except ScreenSightError as exc:
+                relay.done.emit(exc)
+            except OSError as exc:
+                relay.done.emit(ScreenSightError(f"The download failed ({exc}).", "Try again later."))
+
+        self._thread = threading.Thread(target=work, name="model-download", daemon=True)
+        self.download_button.setEnabled(False)
+        self.model_combo.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._set_status(f"Downloading {info.label}…")
+        self._thread.start()
+
+    def cancel_download(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self.status.setText("Stopping the download…")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if total:
+            self.progress.setValue(int(1000 * done / total))
+            self.progress.setFormat(f"{_mb(done)} of {_mb(total)} (%p%)")
+            quarter = int(4 * done / total)
+            if quarter != self._announced_quarter and 0 < quarter < 4:
+                self._announced_quarter = quarter
+                self.announcer.announce(f"Download {quarter * 25} percent.")
+        else:
+            self.progress.setFormat(f"{_mb(done)}")
+
+    def _on_done(self, outcome: object) -> None:
+        from models.store import DownloadCancelled
+
+        self.download_button.setEnabled(True)
+        self.model_combo.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if isinstance(outcome, DownloadCancelled):
+            self.download_button.setText("&Resume download")
+            self.download_button.setAccessibleName("Resume download")
+            self._set_status("Download paused. Press Resume download to continue where it stopped.")
+        elif isinstance(outcome, BaseException):
+            self.download_button.setText("&Try again")
+            self.download_button.setAccessibleName("Try again")
+            self._set_status("Error: " + error_text(outcome), assertive=True)
+        else:
+            self.progress.setValue(1000)
+            self.progress.setFormat("Downloaded")
+            self._set_status("The model is downloaded and ready.")
+            self.model_ready.emit(self.selected().id)
+
+    # -- a folder instead --------------------------------------------------------------------
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the model folder")
+        if folder:
+            self.use_folder(Path(folder))
+
+    def use_folder(self, folder: Path) -> bool:
+        """Check a folder and use it; a problem is shown and announced."""
+        from models.store import check_loadable
+
+        try:
+            check_loadable(folder, "vision")
+        except ModelError as exc:
+            self._set_status("Error: " + error_text(exc), assertive=True)
+            return False
+        self._set_status(f"Using the model in {folder}.")
+        self.model_ready.emit(str(folder))
+        return True
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.cancel_download()
+        super().closeEvent(event)
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Wait for a running download thread to end (after cancel; for shutdown and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.downloading

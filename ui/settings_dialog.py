@@ -1,0 +1,300 @@
+"""The settings dialog: every setting of the app, checked before it is saved, applied at once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, Hotkeys, Settings
+from assistant.errors import ConfigError
+from assistant.prompts import LANGUAGE_NAMES
+from assistant.tts import Voice
+from ui.a11y import describe
+from ui.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
+from ui.hotkeys import parse_bindings
+from ui.screen_reader import Announcer
+
+DETAIL_LABELS = {"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
+                 "high": "High (slowest, reads small text best)"}
+OUTPUT_LABELS = {"voice": "ScreenSight's own voice", "screen_reader": "My screen reader",
+                 "both": "Both", "text": "Text only (nothing spoken)"}
+
+
+
+
+def _select(combo: QComboBox, value: object) -> None:
+    index = combo.findData(value)
+    if index < 0:
+        combo.addItem(str(value), value)
+        index = combo.count() - 1
+    combo.setCurrentIndex(index)
+
+
+def model_choices(role: str) -> list[tuple[str, str]]:
+    """(id, label with size, licence and whether it is on disk) for each catalog model of a role."""
+    from models import catalog, store
+
+    choices = []
+    for info in catalog.all_models():
+        if info.role != role:
+            continue
+        where = "downloaded" if store.is_downloaded(info) else "not downloaded yet"
+        choices.append((info.id, f"{info.label}, {info.size_mb} MB, {info.licence}, {where}"))
+    return choices
+
+
+class SettingsDialog(QDialog):
+    """Modeless; `applied` carries the new Settings when the user presses OK or Apply."""
+
+    applied = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None,
+                 voices: Sequence[Voice] = (), microphones: Sequence[tuple[str, str]] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("ScreenSight settings")
+        self.setAccessibleName("ScreenSight settings")
+        self._settings = settings
+        self.announcer = Announcer(self, self)
+        layout = QVBoxLayout(self)
+        self.tabs = QTabWidget(self)
+        describe(self.tabs, "Settings pages", "General, speech, hotkeys, voice questions and advanced settings.")
+        layout.addWidget(self.tabs)
+
+        # General
+        general, form = self._page("&General")
+        self.vision_model = QComboBox(general)
+        for model_id, label in model_choices("vision"):
+            self.vision_model.addItem(label, model_id)
+        self.choose_folder = QPushButton("Use a model &folder…", general)
+        describe(self.choose_folder, "Use a model folder",
+                  "Pick a folder on disk that holds a vision model (for offline machines).")
+        self.choose_folder.clicked.connect(self._choose_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.vision_model, 1)
+        row.addWidget(self.choose_folder)
+        self._row(form, "&Model:", self.vision_model, "Model",
+                  "The vision model that describes the screen; size and licence are shown.", row)
+        self.detail = QComboBox(general)
+        for level in DETAIL_LEVELS:
+            self.detail.addItem(DETAIL_LABELS[level], level)
+        self._row(form, "&Detail:", self.detail, "Detail level",
+                  "How many pixels the model looks at: more detail is slower.")
+        self.language = QComboBox(general)
+        self.language.addItem("Automatic (the language of the question)", "auto")
+        for code, name in sorted(LANGUAGE_NAMES.items(), key=lambda item: item[1]):
+            self.language.addItem(name, code)
+        self._row(form, "Answer &language:", self.language, "Answer language",
+                  "The language answers are given in.")
+        self.start_with_system = QCheckBox("&Start ScreenSight when I log in", general)
+        describe(self.start_with_system, "Start with the system", "Start ScreenSight when you log in.")
+        form.addRow(self.start_with_system)
+        self.keep_history = QCheckBox("&Keep the history after closing", general)
+        describe(self.keep_history, "Keep history",
+                  "Save descriptions and answers so they are there next time. Off deletes the saved copy.")
+        form.addRow(self.keep_history)
+
+        # Speech output
+        speech, form = self._page("S&peech")
+        self.output = QComboBox(speech)
+        for mode in OUTPUT_MODES:
+            self.output.addItem(OUTPUT_LABELS[mode], mode)
+        self._row(form, "Speak &with:", self.output, "Output",
+                  "Who speaks the answers: ScreenSight's voice, your screen reader, both, or nobody.")
+        self.voice = QComboBox(speech)
+        self.voice.addItem("Default voice", "")
+        for voice in voices:
+            self.voice.addItem(voice.name, voice.id)
+        self._row(form, "&Voice:", self.voice, "Voice", "The voice ScreenSight speaks with.")
+        self.rate = QSpinBox(speech)
+        self.rate.setRange(50, 500)
+        self.rate.setSingleStep(10)
+        self.rate.setSuffix(" words per minute")
+        self._row(form, "&Rate:", self.rate, "Speech rate", "How fast ScreenSight speaks, 50 to 500.")
+        self.volume = QSpinBox(speech)
+        self.volume.setRange(0, 100)
+        self.volume.setSingleStep(5)
+        self.volume.setSuffix(" %")
+        self._row(form, "V&olume:", self.volume, "Volume", "How loud ScreenSight speaks, 0 to 100 percent.")
+
+        # Hotkeys
+        keys, form = self._page("&Hotkeys")
+        note = QLabel("Combinations in the form <ctrl>+<alt>+<shift>+d. Leave empty to turn a key off.", keys)
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.hotkey_edits: dict[str, QLineEdit] = {}
+        for action in HOTKEY_ACTIONS:
+            edit = QLineEdit(keys)
+            self.hotkey_edits[action] = edit
+            self._row(form, LABELS[action] + ":", edit, LABELS[action],
+                      f"Global key combination for: {LABELS[action].lower()}.")
+
+        # Voice questions
+        voice_in, form = self._page("Voice &questions")
+        self.speech_model = QComboBox(voice_in)
+        for model_id, label in model_choices("speech"):
+            self.speech_model.addItem(label, model_id)
+        self._row(form, "Speech &recognition model:", self.speech_model, "Speech recognition model",
+                  "The model that turns your spoken question into text.")
+        self.microphone = QComboBox(voice_in)
+        self.microphone.addItem("Default microphone", "")
+        for device_id, name in (microphones if microphones is not None else _microphones()):
+            self.microphone.addItem(name, device_id)
+        self._row(form, "&Microphone:", self.microphone, "Microphone", "The microphone for voice questions.")
+        self.push_to_talk_mode = QComboBox(voice_in)
+        self.push_to_talk_mode.addItem("Hold the key while talking", "hold")
+        self.push_to_talk_mode.addItem("Press once; a pause ends the question", "toggle")
+        self._row(form, "&Talk key works by:", self.push_to_talk_mode, "Push-to-talk mode",
+                  "Hold the talk key while speaking, or press it once and stop talking to finish.")
+        self.earcons = QCheckBox("Play a &sound when recording starts and stops", voice_in)
+        describe(self.earcons, "Earcons", "A short sound when the microphone starts and stops listening.")
+        form.addRow(self.earcons)
+
+        # Advanced
+        advanced, form = self._page("&Advanced")
+        self.quantize = QCheckBox("&Faster, smaller model arithmetic (int8)", advanced)
+        describe(self.quantize, "Quantize", "Use 8-bit arithmetic for the model: faster, slightly less exact.")
+        form.addRow(self.quantize)
+        self.prepare_in_background = QCheckBox("&Prepare the screen in the background", advanced)
+        describe(self.prepare_in_background, "Prepare in background",
+                  "Look at the screen before you press a key, so answers start sooner. Uses more power.")
+        form.addRow(self.prepare_in_background)
+        self.threads = QSpinBox(advanced)
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("Automatic")
+        self._row(form, "CPU &threads:", self.threads, "CPU threads",
+                  "How many processor threads the model uses; Automatic uses the physical cores.")
+
+        self.error_label = QLabel("", self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        describe(self.error_label, "Problems", "What must be fixed before the settings can be saved.")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults, self)
+        for button in self.buttons.buttons():
+            text = button.text().replace("&", "")
+            describe(button, text, {"OK": "Save the settings and close.", "Apply": "Save the settings now.",
+                                     "Cancel": "Close without saving."}.get(text, "Fill in the default settings."))
+        self.buttons.accepted.connect(self._ok)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.load(Settings()))
+        layout.addWidget(self.buttons)
+        self.load(settings)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _page(self, title: str) -> tuple[QWidget, QFormLayout]:
+        page = QWidget(self.tabs)
+        form = QFormLayout(page)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.tabs.addTab(page, title)
+        return page, form
+
+    def _row(self, form: QFormLayout, label: str, widget: QWidget, name: str, description: str,
+             layout: QHBoxLayout | None = None) -> None:
+        text = QLabel(label, widget.parentWidget())
+        text.setBuddy(widget)
+        describe(widget, name, description)
+        form.addRow(text, layout if layout is not None else widget)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        if folder:
+            _select(self.vision_model, folder)
+
+    # -- values ------------------------------------------------------------------------------
+
+    def load(self, settings: Settings) -> None:
+        """Show `settings` in the controls."""
+        _select(self.vision_model, settings.vision_model)
+        _select(self.detail, settings.detail)
+        _select(self.language, settings.language)
+        self.start_with_system.setChecked(settings.start_with_system)
+        self.keep_history.setChecked(settings.keep_history)
+        _select(self.output, settings.output)
+        _select(self.voice, settings.voice)
+        self.rate.setValue(settings.rate)
+        self.volume.setValue(round(settings.volume * 100))
+        for action, edit in self.hotkey_edits.items():
+            edit.setText(getattr(settings.hotkeys, hotkey_field(action)))
+        _select(self.speech_model, settings.speech_model)
+        _select(self.microphone, settings.microphone)
+        _select(self.push_to_talk_mode, settings.push_to_talk_mode)
+        self.earcons.setChecked(settings.earcons)
+        self.quantize.setChecked(settings.quantize)
+        self.prepare_in_background.setChecked(settings.prepare_in_background)
+        self.threads.setValue(settings.threads)
+
+    def collect(self) -> Settings:
+        """The settings the controls show; ConfigError naming the first problem."""
+        bindings = {a: e.text().strip() for a, e in self.hotkey_edits.items() if e.text().strip()}
+        _combos, problems = parse_bindings(bindings)
+        if problems:
+            raise ConfigError(problems[0], "Fix it on the Hotkeys page.")
+        hotkeys = Hotkeys(**{hotkey_field(a): e.text().strip() for a, e in self.hotkey_edits.items()})
+        settings = dataclasses.replace(
+            self._settings,
+            vision_model=self.vision_model.currentData(), detail=self.detail.currentData(),
+            language=self.language.currentData(), start_with_system=self.start_with_system.isChecked(),
+            keep_history=self.keep_history.isChecked(), output=self.output.currentData(),
+            voice=self.voice.currentData(), rate=self.rate.value(), volume=self.volume.value() / 100,
+            hotkeys=hotkeys, speech_model=self.speech_model.currentData(),
+            microphone=self.microphone.currentData(), push_to_talk_mode=self.push_to_talk_mode.currentData(),
+            earcons=self.earcons.isChecked(), quantize=self.quantize.isChecked(),
+            prepare_in_background=self.prepare_in_background.isChecked(), threads=self.threads.value(),
+        )
+        settings.validate()
+        return settings
+
+    def apply(self) -> bool:
+        """Check and send the settings; a problem is shown and announced instead."""
+        try:
+            settings = self.collect()
+        except ConfigError as exc:
+            text = f"{exc.message} {exc.hint}".strip()
+            self.error_label.setText(text)
+            self.error_label.show()
+            self.announcer.announce(text, assertive=True)
+            return False
+        self.error_label.hide()
+        self._settings = settings
+        self.applied.emit(settings)
+        return True
+
+    def _ok(self) -> None:
+        if self.apply():
+            self.accept()
+
+
+def _microphones() -> list[tuple[str, str]]:
+    from assistant.errors import AudioError
+
+    try:
+        from assistant.audio_in import list_input_devices
+
+        return list_input_devices()
+    except (ImportError, AudioError):
+        return []
