@@ -66,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _setup_logging(args.verbose)
     try:
         if args.self_test:
             from assistant.selftest import run_self_test
@@ -94,6 +93,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nStopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _setup_logging(verbose: bool) -> None:
+    """The private log file; content (screen text, questions, answers) only if the user asked."""
+    from assistant.config import load_settings
+    from assistant.logging_setup import setup_logging
+
+    try:
+        debug_content = load_settings().debug_log_content
+    except ScreenSightError:
+        debug_content = False  # the broken settings file is reported by the command itself
+    try:
+        setup_logging(debug_content, verbose)
+    except OSError as exc:  # an unwritable cache folder must not stop the command
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+        logging.getLogger(__name__).warning("no log file: %s", exc)
 
 
 def _error(exc: ScreenSightError) -> None:
@@ -160,14 +175,15 @@ def _describe(args: argparse.Namespace) -> int:
     engines: list[Engine] = []
     speaker = _make_speaker(args, settings, lambda tag: engines[0].on_audio_start(tag))
     listener = _PrintingListener(stream=not args.json)
-    capture_factory = None
+    capture_factory = secure_input = None
     if target != "file":
         from assistant.capture import default_backend
+        from assistant.secure_input import default_detector
 
-        capture_factory = default_backend
+        capture_factory, secure_input = default_backend, default_detector()
     engine = Engine(loader, capture=capture_factory, speaker=speaker, listener=listener,
                     detail=args.detail or settings.detail,
-                    language=args.language or settings.language)
+                    language=args.language or settings.language, secure_input=secure_input)
     engines.append(engine)
     requests = [Request(mode=args.mode, target=target, region=region, image_path=args.image,
                         max_new_tokens=args.max_tokens)]
@@ -193,6 +209,8 @@ def _describe(args: argparse.Namespace) -> int:
         raise
     finally:
         engine.close()
+        if secure_input is not None:
+            secure_input.close()
         if speaker is not None:
             speaker.close()
     if args.trace:

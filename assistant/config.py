@@ -63,8 +63,7 @@ class Settings:
     output: str = "voice"
     language: str = "auto"
     start_with_system: bool = False
-    keep_history: bool = True
-    history_images: bool = False
+    keep_history: bool = False  # the window shows this session; saving answers to disk is opt-in
     earcons: bool = True
     microphone: str = ""
     push_to_talk_mode: str = "hold"

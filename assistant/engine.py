@@ -22,6 +22,7 @@ from assistant import images, prompts
 from assistant.capture import Capture, CaptureBackend, capture_target
 from assistant.conversation import Conversation
 from assistant.errors import AudioError, ScreenSightError
+from assistant.logging_setup import content
 from assistant.segmenter import Segmenter
 from assistant.trace import Trace
 
@@ -95,10 +96,11 @@ class ModelLoader:
 
     def __call__(self) -> Any:
         if self._model is None:
-            from models.store import resolve
+            from models.store import check_memory, resolve
             from models.vision import VisionLanguageModel
 
             folder = resolve(self.source)
+            check_memory(folder)
             self._model = VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
                                                    quantize=self.quantize)
         return self._model
@@ -138,7 +140,8 @@ class Engine:
                  speaker: Any = None, listener: EngineListener | None = None,
                  detail: str = "quick", language: str = "auto",
                  transcriber: Callable[[], Any] | None = None,
-                 segmenter_factory: Callable[[], Segmenter] = Segmenter) -> None:
+                 segmenter_factory: Callable[[], Segmenter] = Segmenter,
+                 secure_input: Any = None) -> None:
         self._model = model
         self._capture_factory = capture
         self._capture: CaptureBackend | None = None
@@ -148,6 +151,7 @@ class Engine:
         self.language = language
         self._transcriber = transcriber
         self._segmenter_factory = segmenter_factory
+        self._secure_input = secure_input  # assistant.secure_input.SecureInputDetector
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._pending: tuple[int, Request] | None = None
@@ -271,6 +275,15 @@ class Engine:
             self.last_result = result
         for old in [k for k in self._traces if k < result.request_id - 16]:
             self._traces.pop(old, None)
+        stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in result.trace.since_trigger().items())
+        if result.error is not None:
+            log.warning("request %d (%s) failed: %s", result.request_id, result.request.mode,
+                        result.error.message)
+        else:
+            log.info("request %d (%s)%s: %s", result.request_id, result.request.mode,
+                     " cancelled" if result.cancelled else "", stages)
+        log.info("request %d asked %s answered %s", result.request_id, content(result.question),
+                  content(result.text))
         try:
             self.listener.on_finished(result)
         except Exception:  # noqa: BLE001 - a listener bug must not kill the worker
@@ -288,6 +301,10 @@ class Engine:
         question = request.question
         try:
             self.listener.on_started(request_id, request)
+            if self._password_focused(request):
+                self._speak_text(request_id, request, prompts.PASSWORD_MESSAGE, trace, text_parts, cancel)
+                trace.mark("done")
+                return Result(request_id, request, "".join(text_parts), trace, question=question)
             conversation = self._conversation_for(request, trace, cancel)
             if request.audio is not None:
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
@@ -321,16 +338,30 @@ class Engine:
     def _prepare_ahead(self, request: Request, cancel: threading.Event) -> None:
         """Background preparation: capture and encode; the model keeps the result by fingerprint."""
         try:
+            if self._password_focused(request):
+                return
             capture = self._take(request)
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
             model = self._model()
-            if not cancel.is_set():
-                model.prepare(capture.image, request.detail or self.detail, cancel)
+            if cancel.is_set():
+                return
+            context = model.prepare(capture.image, request.detail or self.detail, cancel)
+            # Pre-fill the describe prompt too: the describe key then only generates.
+            prompt = prompts.build_prompt("describe", "", request.language or self.language,
+                                          capture.title)
+            for _ in model.answer(context, prompt, cancel=cancel, max_new_tokens=0):
+                pass
         except (ScreenSightError, InterruptedError) as exc:
             log.info("background preparation stopped: %s", exc)
         except Exception:  # noqa: BLE001 - the worker must survive any model failure
             log.exception("background preparation failed")
+
+    def _password_focused(self, request: Request) -> bool:
+        """True when a new screenshot would show a focused password field (then none is taken)."""
+        if self._secure_input is None or request.target in (None, "file") or request.image_path:
+            return False
+        return self._secure_input.focused_password_field() is True
 
     def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event) -> Conversation:
         """Capture (or reuse) the screenshot and make sure it is encoded."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 MODES = ("describe", "more", "read", "ask")
 
 LANGUAGE_NAMES = {
@@ -12,6 +14,13 @@ LANGUAGE_NAMES = {
     "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese", "id": "Indonesian", "el": "Greek",
     "hu": "Hungarian", "ro": "Romanian",
 }
+
+MAX_QUESTION_CHARS = 2000  # about 500 tokens: a pasted essay must not fill the context
+MAX_TITLE_CHARS = 200
+
+# Chat-template control tokens look like <image>, <end_of_utterance> or <|im_start|>. Text from a
+# window title or a question must never become one (a web page could forge a turn otherwise).
+_CONTROL_TOKEN = re.compile(r"<(\|?)([A-Za-z_][\w:.-]*)(\|?)>")
 
 HONESTY = "Mention only what is visible. If something cannot be read or is unclear, say so."
 
@@ -26,6 +35,8 @@ _TEMPLATES = {
            "is not visible, say so.",
 }
 
+PASSWORD_MESSAGE = "A password field has focus, so I will not describe the screen."
+
 # What is said without asking the model, when the pixels alone settle it.
 SCREEN_STATE_MESSAGES = {
     "black": "The screen is black. The display may be off, asleep, or behind a screen curtain.",
@@ -34,22 +45,30 @@ SCREEN_STATE_MESSAGES = {
 
 
 def language_name(code: str) -> str | None:
-    """English name of a language code, or None for "auto"/unknown (answer in the question's language)."""
+    """English name of a language code ("de", "pt-BR", "de_DE"), or None for "auto"/unknown."""
     if not code or code == "auto":
         return None
-    return LANGUAGE_NAMES.get(code.split("-")[0].lower(), None)
+    return LANGUAGE_NAMES.get(code.replace("_", "-").split("-")[0].lower(), None)
+
+
+def user_text(text: str, limit: int) -> str:
+    """Text from the user or the screen, made safe to place in a prompt: one line, bounded,
+    and unable to spell a chat-template control token."""
+    text = " ".join(text.split())
+    text = text[:limit].rstrip()
+    return _CONTROL_TOKEN.sub(lambda m: f"‹{m.group(1)}{m.group(2)}{m.group(3)}›", text)
 
 
 def build_prompt(mode: str, question: str = "", language: str = "auto", title: str = "") -> str:
     """The text placed after the image for one request."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    question = " ".join(question.split())
+    question = user_text(question, MAX_QUESTION_CHARS)
     if mode == "ask" and not question:
         mode = "describe"
     text = _TEMPLATES[mode].format(question=question)
     if title and mode in ("describe", "more"):
-        text = f"The window is titled \"{' '.join(title.split())[:200]}\". {text}"
+        text = f"The window is titled \"{user_text(title, MAX_TITLE_CHARS)}\". {text}"
     name = language_name(language)
     if name:
         text += f" Answer in {name}."

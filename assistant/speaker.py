@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from assistant.errors import ScreenSightError
 from assistant.tts import TTSEngine, Utterance, wait_result
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ class Speaker:
             self._lock.notify_all()
 
     def _report(self, exc: Exception) -> None:
-        log.warning("speech failed: %s", exc, exc_info=exc)
+        # An expected fault (no speaker, engine missing) is a message; anything else a bug to trace.
+        log.warning("speech failed: %s", exc, exc_info=None if isinstance(exc, ScreenSightError) else exc)
         if self._on_error is not None:
             try:
                 self._on_error(exc)

@@ -421,11 +421,16 @@ class WavFileEngine(_SynthEngine):
             if self._writer is not None:
                 if self._rate is None:
                     self._writer.setframerate(DEFAULT_SAMPLE_RATE)
-                try:
-                    self._writer.close()
-                finally:
-                    self._writer = None
-                    self._file.close()
+                writer, self._writer = self._writer, None
+                failure: OSError | None = None
+                for finish in (writer.close, self._file.close):
+                    try:
+                        finish()
+                    except OSError as exc:  # the last bytes could not be written
+                        failure = failure or exc
+                if failure is not None:
+                    raise SpeechError(f"Cannot write the audio file {self.path} ({failure.strerror}).",
+                                      "Check the free disk space.") from failure
 
     def close(self) -> None:
         super().close()

@@ -79,9 +79,6 @@ def test_no_output_device_text_is_still_shown_and_the_user_is_told(no_sound_serv
     assert "Check that a speaker or headphones are connected" in out.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="assistant/speaker.py _report logs every engine failure with "
-                   "exc_info at WARNING, so the CLI prints full tracebacks for an expected fault "
-                   "(no speaker) next to the clear message")
 def test_no_output_device_prints_no_traceback(no_sound_server):
     assert "Traceback" not in no_sound_server.stderr
 
@@ -90,9 +87,6 @@ def test_no_output_device_prints_no_traceback(no_sound_server):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.xfail(strict=True, reason="assistant/tts.py WavFileEngine._close_writer does not catch "
-                   "OSError: closing the WAV on a full disk raises out of cli.main (traceback, exit 1) "
-                   "after the answer was shown")
 def test_speech_file_on_a_full_disk_is_a_message_not_a_crash(picture, tiny_vlm_dir):
     out = _cli("describe", "--image", str(picture), "--model", str(tiny_vlm_dir), "--wav", "/dev/full",
                "--max-tokens", "8")

@@ -208,8 +208,6 @@ def test_null_and_fixed_detectors():
                       else NullDetector)
 
 
-@pytest.mark.xfail(strict=True, reason="assistant/engine.py has no secure_input hook yet: Engine(..., "
-                   "secure_input=detector) must say the password message instead of capturing")
 def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, tmp_path):
     from PIL import Image
 

@@ -61,7 +61,7 @@ def _finish(qtbot, app, action: str, timeout: int = 120_000):
 
 
 def test_describe_hotkey_fills_history_and_speaks(qtbot, make_app, tmp_path):
-    app = make_app()
+    app = make_app(keep_history=True)
     entry = _finish(qtbot, app, "describe-window")
     assert entry.status == "done"
     assert entry.kind == "Active window"
@@ -77,6 +77,13 @@ def test_describe_hotkey_fills_history_and_speaks(qtbot, make_app, tmp_path):
     assert logged[-1]["trace"]["done"] >= logged[-1]["trace"]["encoded"]
     saved = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert saved[-1]["request_id"] == entry.request_id
+
+
+def test_history_is_not_saved_unless_the_user_keeps_it(qtbot, make_app, tmp_path):
+    app = make_app()
+    entry = _finish(qtbot, app, "describe-window")
+    assert entry.status == "done" and app.window.entries()[0] is entry
+    assert not (tmp_path / "history.jsonl").exists()
 
 
 def test_ten_fast_presses_leave_one_answer(qtbot, make_app):
@@ -154,7 +161,7 @@ def test_text_only_output_shows_without_speaking(qtbot, make_app):
 
 
 def test_settings_apply_without_restart(qtbot, make_app, tmp_path):
-    app = make_app()
+    app = make_app(keep_history=True)
     new = dataclasses.replace(app.settings, detail="normal", language="de", rate=240,
                               keep_history=False, output="screen_reader",
                               hotkeys=Hotkeys(describe_window="<ctrl>+<alt>+w"))

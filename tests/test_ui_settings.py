@@ -26,7 +26,7 @@ def _dialog(qtbot, settings: Settings) -> SettingsDialog:
 def test_controls_round_trip_every_setting(qtbot, tmp_path):
     settings = Settings(vision_model="smolvlm-500m", speech_model="whisper-base", detail="high",
                         voice="de", rate=230, volume=0.55, output="both", language="de",
-                        start_with_system=True, keep_history=False, earcons=False,
+                        start_with_system=True, keep_history=True, earcons=False,
                         microphone="pulse:mic", push_to_talk_mode="toggle",
                         prepare_in_background=True, quantize=False, threads=3,
                         hotkeys=Hotkeys(describe_window="<ctrl>+<alt>+w", repeat_last=""))

@@ -74,6 +74,7 @@ class MessageRelay(QObject):
     """Errors and levels from other threads (speaker, recorder, downloads) as signals."""
 
     error = Signal(object)      # an exception (ScreenSightError where the user must act)
+    speech_error = Signal(object)  # the speaker failed: show and announce, never speak it
     message = Signal(str)
     level = Signal(float)       # microphone level 0..1
     progress = Signal(object, object)  # done, total (bytes; Python ints can exceed 32 bits)
@@ -81,6 +82,9 @@ class MessageRelay(QObject):
 
     def report_error(self, exc: BaseException) -> None:
         self.error.emit(exc)
+
+    def report_speech_error(self, exc: BaseException) -> None:
+        self.speech_error.emit(exc)
 
     def report_level(self, level: float) -> None:
         self.level.emit(float(level))

@@ -71,14 +71,19 @@ class AppController(QObject):
         threads = settings.threads or None
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
         self.speech = SpeechSlot(settings.speech_model, threads)
-        self.speaker = make_speaker(settings, self.announcer, self._audio_start, self.messages.report_error)
+        self.speaker = make_speaker(settings, self.announcer, self._audio_start,
+                                    self.messages.report_speech_error)
         if capture is None:
             from assistant.capture import default_backend
 
             capture = default_backend
+        from assistant.secure_input import default_detector
+
+        self.secure_input = default_detector()
         self.engine = Engine(self.vision, capture=capture, speaker=self.speaker,
                              listener=self.bridge.listener, detail=settings.detail,
-                             language=settings.language, transcriber=self.speech)
+                             language=settings.language, transcriber=self.speech,
+                             secure_input=self.secure_input)
 
         queued = Qt.ConnectionType.QueuedConnection
         self.bridge.started.connect(self._on_started, queued)
@@ -87,6 +92,7 @@ class AppController(QObject):
         self.bridge.text.connect(self._on_text, queued)
         self.bridge.finished.connect(self._on_finished, queued)
         self.messages.error.connect(self.report_error, queued)
+        self.messages.speech_error.connect(self.report_speech_error, queued)
         self.hotkey_relay.pressed.connect(self.handle_action, queued)
         self.hotkey_relay.released.connect(self.handle_release, queued)
         window.action_requested.connect(self.handle_action)
@@ -199,13 +205,19 @@ class AppController(QObject):
             self.speaker.say(text)
 
     def report_error(self, exc: object) -> None:
+        """An error: shown, announced to the screen reader, and spoken in the own voice."""
+        text = self.report_speech_error(exc)
+        if self.speaker is not None and self.settings.output in ("voice", "both") \
+                and not _is_speech_error(exc):
+            self.speaker.say(text)
+
+    def report_speech_error(self, exc: object) -> str:
+        """Show and announce an error without speaking it (the own voice may be what failed)."""
         text = error_text(exc) if isinstance(exc, BaseException) else str(exc)
         log.warning("error: %s", text)
         self.window.show_error(text)
         self.announcer.announce(text, assertive=True)
-        if self.speaker is not None and self.settings.output in ("voice", "both") \
-                and not _is_speech_error(exc):
-            self.speaker.say(text)
+        return text
 
     # -- engine events (queued to the Qt thread) ---------------------------------------------
 
@@ -281,6 +293,10 @@ class AppController(QObject):
             self.register_hotkeys()
         if new.keep_history != old.keep_history:
             self.history.set_keep(new.keep_history)
+        if new.debug_log_content != old.debug_log_content:
+            from assistant.logging_setup import setup_logging
+
+            setup_logging(new.debug_log_content, verbose=bool(os.environ.get("SCREENSIGHT_DEBUG")))
         if new.start_with_system != old.start_with_system:
             from ui.autostart import set_autostart
 
@@ -296,7 +312,7 @@ class AppController(QObject):
     def _replace_speaker(self) -> None:
         old = self.speaker
         self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
-                                    self.messages.report_error)
+                                    self.messages.report_speech_error)
         self.engine.speaker = self.speaker
         if old is not None:
             old.stop()
@@ -309,6 +325,7 @@ class AppController(QObject):
         if self.voice is not None:
             self.voice.close()
         self.engine.close()
+        self.secure_input.close()
         if self.speaker is not None:
             self.speaker.close()
 
