@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trigger", metavar="ACTION",
                         help="tell the running app to act, e.g. describe-window (for desktop shortcuts)")
     parser.add_argument("--self-test", action="store_true", help="check this machine and report")
+    parser.add_argument("--json", dest="self_test_json", action="store_true",
+                        help="with --self-test: print the checks as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log timings and errors to stderr")
     sub = parser.add_subparsers(dest="command")
 
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.self_test:
             from assistant.selftest import run_self_test
 
-            return run_self_test()
+            return run_self_test(as_json=args.self_test_json)
         if args.trigger:
             from ui.single_instance import send_trigger
 

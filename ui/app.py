@@ -69,6 +69,7 @@ class Application:
 
     def start(self) -> None:
         self.window.show()
+        self._check_screen_access()
         missing = model_missing(self.controller.settings)
         if missing:
             self.window.set_status(missing)
@@ -76,6 +77,16 @@ class Application:
         elif not self.controller.hotkey_problems:
             self.window.set_status("Ready. " + _hotkey_hint(self.controller.settings))
         log.info("ready (hotkeys: %s)", self.controller.hotkeys.name)
+
+    def _check_screen_access(self) -> None:
+        """Say at once when the system forbids screen capture (macOS Screen Recording permission)."""
+        from assistant.capture import default_locator
+        from assistant.errors import CaptureError
+
+        try:
+            default_locator().check_access()
+        except CaptureError as exc:
+            self.controller.report_error(exc)
 
     def open_dialog(self, which: str) -> None:
         """Open the settings or the model setup (modeless, so hotkeys keep working); an open one is raised."""

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from assistant.errors import ConfigError
@@ -20,15 +21,15 @@ from assistant.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MODIFIERS = ("ctrl", "alt", "shift", "cmd")
-_MODIFIER_LABELS = {"ctrl": "Ctrl", "alt": "Alt", "shift": "Shift", "cmd": "Meta"}
+_MODIFIER_LABELS = MappingProxyType({"ctrl": "Ctrl", "alt": "Alt", "shift": "Shift", "cmd": "Meta"})
 # Named keys pynput understands (subset that exists on every platform).
 NAMED_KEYS = frozenset(
     ["space", "enter", "tab", "backspace", "delete", "insert", "home", "end", "page_up",
      "page_down", "up", "down", "left", "right", "esc", "pause", "print_screen", "menu",
      "scroll_lock", "caps_lock", "num_lock"] + [f"f{i}" for i in range(1, 21)]
 )
-_ALIASES = {"control": "ctrl", "option": "alt", "super": "cmd", "win": "cmd", "meta": "cmd",
-            "escape": "esc", "return": "enter", "pgup": "page_up", "pgdown": "page_down"}
+_ALIASES = MappingProxyType({"control": "ctrl", "option": "alt", "super": "cmd", "win": "cmd", "meta": "cmd",
+            "escape": "esc", "return": "enter", "pgup": "page_up", "pgdown": "page_down"})
 
 Callback = Callable[[str], None]
 
@@ -216,7 +217,8 @@ def _wake_xorg_listener(listener: Any) -> None:
             conn.sync()
         finally:
             conn.close()
-    except (OSError, ConnectionClosedError, DisplayError) as exc:
+    except (OSError, ConnectionClosedError, DisplayError, TypeError) as exc:
+        # TypeError: python-xlib racing pynput closing the same context
         log.debug("could not stop the X record context: %s", exc)
 
 
