@@ -60,12 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = msub.add_parser(name, help=text)
         p.add_argument("id", help="a catalog id (see: screensight models list), or a folder for verify")
 
-    b = sub.add_parser("bench", help="measure key press to first spoken word")
-    b.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark (see bench --help)")
+    sub.add_parser("bench", help="measure key press to first spoken word (see: screensight bench --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from models.runtime import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before anything imports torch: idle threads must not spin
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from assistant.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -82,10 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _describe(args)
         if args.command == "models":
             return _models(args)
-        if args.command == "bench":
-            from assistant.bench import main as bench_main
-
-            return bench_main(args.args)
         from ui.app import main as app_main
 
         return app_main()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from assistant import images, prompts
@@ -28,7 +29,7 @@ from assistant.trace import Trace
 
 log = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = {"describe": 120, "more": 400, "read": 500, "ask": 200}
+MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "ask": 200})
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +26,7 @@ MAX_DECODE_BYTES = 2 * 1024**3
 """Most memory one full decode may take (formats without reduced decoding, e.g. PNG)."""
 
 _ORIENTATION_TAG = 0x0112
-_TRANSPOSE_FOR_ORIENTATION = {
+_TRANSPOSE_FOR_ORIENTATION = MappingProxyType({
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -33,9 +34,9 @@ _TRANSPOSE_FOR_ORIENTATION = {
     6: Image.Transpose.ROTATE_270,
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
-}
+})
 # Memory per pixel while decoding and downscaling (palette/1-bit images are converted first).
-_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 5, "PA": 6, "LA": 4, "I;16": 4, "I;16B": 4, "I;16L": 4}
+_BYTES_PER_PIXEL = MappingProxyType({"1": 2, "L": 1, "P": 5, "PA": 6, "LA": 4, "I;16": 4, "I;16B": 4, "I;16L": 4})
 _WHITE = (255, 255, 255)
 
 # screen_state thresholds: a pixel is "lit" above _DARK_MAX in any channel; a pixel is "off

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 MODES = ("describe", "more", "read", "ask")
 
-LANGUAGE_NAMES = {
+LANGUAGE_NAMES = MappingProxyType({
     "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
     "pt": "Portuguese", "nl": "Dutch", "pl": "Polish", "sv": "Swedish", "da": "Danish",
     "nb": "Norwegian", "fi": "Finnish", "cs": "Czech", "ru": "Russian", "uk": "Ukrainian",
     "tr": "Turkish", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi", "zh": "Chinese",
     "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese", "id": "Indonesian", "el": "Greek",
     "hu": "Hungarian", "ro": "Romanian",
-}
+})
 
 MAX_QUESTION_CHARS = 2000  # about 500 tokens: a pasted essay must not fill the context
 MAX_TITLE_CHARS = 200
@@ -24,7 +25,7 @@ _CONTROL_TOKEN = re.compile(r"<(\|?)([A-Za-z_][\w:.-]*)(\|?)>")
 
 HONESTY = "Mention only what is visible. If something cannot be read or is unclear, say so."
 
-_TEMPLATES = {
+_TEMPLATES = MappingProxyType({
     "describe": "Describe this screen for a blind user in one or two short sentences: "
                 "what it is and the most important thing on it. " + HONESTY,
     "more": "Describe this screen in detail for a blind user, from top to bottom: the layout, "
@@ -33,15 +34,15 @@ _TEMPLATES = {
             "right. Output only the text, without comments. If there is no text, say so.",
     "ask": "{question}\nAnswer briefly, using only what is visible in this image. If the answer "
            "is not visible, say so.",
-}
+})
 
 PASSWORD_MESSAGE = "A password field has focus, so I will not describe the screen."
 
 # What is said without asking the model, when the pixels alone settle it.
-SCREEN_STATE_MESSAGES = {
+SCREEN_STATE_MESSAGES = MappingProxyType({
     "black": "The screen is black. The display may be off, asleep, or behind a screen curtain.",
     "blank": "The screen shows a single flat colour with nothing else on it.",
-}
+})
 
 
 def language_name(code: str) -> str | None:

@@ -7,6 +7,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ TOKENS_PER_SECOND = 6.5
 # Longest audio one transcribe() call accepts; the rest is dropped (the recorder caps at 30 s).
 MAX_AUDIO_SECONDS = 120.0
 # Window per generate() call: Whisper sees 30 s at a time; Moonshine is best on short segments.
-WINDOW_SECONDS = {"moonshine": 20.0, "whisper": 30.0}
+WINDOW_SECONDS = MappingProxyType({"moonshine": 20.0, "whisper": 30.0})
 # A window boundary moves back to the quietest 50 ms in the last this-many seconds of the window.
 SPLIT_SEARCH_SECONDS = 3.0
 

@@ -8,7 +8,9 @@ so image-token handling and prompts are exactly the real model's.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 # Files of a hub model folder other than the weights.
 PROCESSOR_FILES = (
@@ -25,15 +27,15 @@ PROCESSOR_FILES = (
 )
 
 # Text-model sizes per variant; "tiny" also shrinks the vision encoder.
-VARIANTS: dict[str, dict[str, int]] = {
+VARIANTS: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16},
     "256m": {},
     "500m": {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32,
              "num_attention_heads": 15, "num_key_value_heads": 5, "head_dim": 64},
-}
-TINY_VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-               "num_attention_heads": 2}
+})
+TINY_VISION = MappingProxyType({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+               "num_attention_heads": 2})
 
 
 def default_config_dir() -> Path:

@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import MappingProxyType
 
 # Feature extractor of UsefulSensors/moonshine-tiny and -base on the hub (preprocessor_config.json):
 # Moonshine takes raw 16 kHz audio, not a spectrogram, and is trained on unnormalized audio.
-MOONSHINE_FEATURE_EXTRACTOR = {
+MOONSHINE_FEATURE_EXTRACTOR = MappingProxyType({
     "do_normalize": False,
     "feature_size": 1,
     "padding_side": "right",
     "padding_value": 0.0,
     "return_attention_mask": True,
     "sampling_rate": 16000,
-}
+})
 
 # Sizes small enough for unit tests (seconds to build, milliseconds a token); vocab stays real.
-TINY_MOONSHINE = {
+TINY_MOONSHINE = MappingProxyType({
     "hidden_size": 64,
     "intermediate_size": 128,
     "encoder_num_hidden_layers": 2,
@@ -35,8 +36,8 @@ TINY_MOONSHINE = {
     # With tied embeddings and the default 0.02 init, a random decoder only repeats its start
     # token (the residual stream is the input embedding), so transcripts would all be empty.
     "initializer_range": 0.1,
-}
-TINY_WHISPER = {
+})
+TINY_WHISPER = MappingProxyType({
     "d_model": 64,
     "encoder_layers": 2,
     "decoder_layers": 2,
@@ -44,7 +45,7 @@ TINY_WHISPER = {
     "decoder_attention_heads": 4,
     "encoder_ffn_dim": 128,
     "decoder_ffn_dim": 128,
-}
+})
 
 # Files of the openai/whisper-* hub folders other than the weights and the model config.
 WHISPER_FILES = (

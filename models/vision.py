@@ -8,9 +8,13 @@ again.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import hashlib
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +24,34 @@ from assistant.errors import ModelError
 
 DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
+
+
+def encoder_input(image: Any, detail: str) -> tuple[Any, dict[str, Any]]:
+    """The image resized once, with PIL, to the grid the processor would make, and its options.
+
+    The processor would first scale a screenshot to 2048 pixels and then down again, in float
+    arrays; one resize of the 8-bit image straight to the final size is several times faster.
+    """
+    from PIL import Image
+
+    kwargs = tiling_kwargs(detail, image.size)
+    if not kwargs["do_image_splitting"]:
+        size = (TILE, TILE)
+    else:
+        edge = kwargs["size"]["longest_edge"]
+        w, h = image.size
+        if w >= h:
+            w1, h1 = edge, int(edge / (w / h))
+            h1 += h1 % 2
+        else:
+            w1, h1 = int(edge * (w / h)), edge
+            w1 += w1 % 2
+        size = (math.ceil(w1 / TILE) * TILE, math.ceil(h1 / TILE) * TILE)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image, {**kwargs, "do_resize": False}
 
 
 @dataclass
@@ -34,6 +66,8 @@ class ImageContext:
     preprocess_s: float = 0.0
     encode_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    tail_ids: list[int] = field(default_factory=list, repr=False)
+    tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -61,6 +95,14 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
 
 
+def image_key(image: Any) -> str:
+    """A hash of the pixels and size: equal screenshots are encoded once."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
 class VisionLanguageModel:
     """A SmolVLM-class (Idefics3) model loaded from a folder of safetensors."""
 
@@ -76,6 +118,18 @@ class VisionLanguageModel:
         if isinstance(end, int) and end != self.tokenizer.unk_token_id:
             self.eos_ids.add(end)
         self.vision_encoder_calls = 0
+        self.last_vision_tiles = 0
+        self.last_vision_s = 0.0
+        self._vision_started = 0.0
+        self.quantized = False
+        self.threads = 0  # torch threads for the encoder and prefills (0: leave torch's setting)
+        # Token-by-token decoding runs on one thread: a one-token step is hundreds of tiny
+        # parallel regions, and measured on 2 cores one thread was as fast when idle (16-21 vs
+        # 20-25 tokens/s) and 10x faster whenever anything else wanted the CPU.
+        self.decode_threads = 1
+        self.cache_size = 2  # encoded screenshots kept (a few MB each): the last two targets
+        self._contexts: OrderedDict[tuple[str, str], ImageContext] = OrderedDict()
+        self._cancel_local = threading.local()
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
@@ -87,11 +141,17 @@ class VisionLanguageModel:
 
         folder = Path(source)
         check_loadable(folder)
+        runtime.prefer_passive_openmp()
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        runtime.configure_threads(threads)
+        used_threads = runtime.configure_threads(threads)
         torch_dtype = runtime.pick_dtype(device, dtype)
+        int8 = quantize and device == "cpu"
+        if int8 and dtype is None:
+            # Map the weights as stored (no converted full-precision copy in memory); each linear
+            # layer is quantized from the file, the rest is copied to float32 afterwards.
+            torch_dtype = getattr(torch, runtime.checkpoint_dtype(folder) or "float32")
         try:
             processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             model = AutoModelForImageTextToText.from_pretrained(
@@ -103,20 +163,57 @@ class VisionLanguageModel:
                              "Run: screensight models verify, or download the model again.") from exc
         model.eval()
         model.to(device)
-        if quantize and device == "cpu":
-            runtime.quantize_linear_int8(model.model.text_model)
-            runtime.quantize_linear_int8(model.lm_head)
-            runtime.quantize_linear_int8(model.model.connector)
-            runtime.quantize_linear_int8(model.model.vision_model)
+        if int8:
+            pages = runtime.FilePages(folder)
+            for part in (model.model.text_model, model.model.connector, model.model.vision_model):
+                runtime.quantize_linear_int8(part, pages)
+            model.lm_head = runtime.quantize_linear_int8(model.lm_head, pages)
+            runtime.own_float_weights(model, pages)
+            gc.collect()
+            runtime.trim_heap()
         vlm = cls(model, processor, device, str(folder))
+        vlm.quantized = int8
+        vlm.threads = used_threads
         vlm._count_vision_calls()
+        vlm._install_cancel_points()
         return vlm
 
-    def _count_vision_calls(self) -> None:
-        def hook(_module: Any, _args: Any, _output: Any) -> None:
-            self.vision_encoder_calls += 1
+    def _install_cancel_points(self) -> None:
+        """Let a long forward pass (the vision encoder, a long prefill) stop between layers."""
 
-        self.model.model.vision_model.register_forward_hook(hook)
+        def check(_module: Any, _args: Any) -> None:
+            cancel = getattr(self._cancel_local, "event", None)
+            if cancel is not None and cancel.is_set():
+                raise InterruptedError("cancelled while encoding")
+
+        layers = list(getattr(self.model.model.vision_model.encoder, "layers", []))
+        layers += list(getattr(self.model.model.text_model, "layers", []))
+        for layer in layers:
+            layer.register_forward_pre_hook(check)
+
+    def _count_vision_calls(self) -> None:
+        def before(_module: Any, args: Any, kwargs: Any) -> None:
+            self._vision_started = time.perf_counter()
+
+        def after(_module: Any, args: Any, kwargs: Any, _output: Any) -> None:
+            self.vision_encoder_calls += 1
+            pixels = kwargs.get("pixel_values", args[0] if args else None)
+            self.last_vision_tiles = int(pixels.shape[0]) if pixels is not None else 0
+            self.last_vision_s = time.perf_counter() - self._vision_started
+
+        vision = self.model.model.vision_model
+        vision.register_forward_pre_hook(before, with_kwargs=True)
+        vision.register_forward_hook(after, with_kwargs=True)
+
+    def vision_flops_per_tile(self) -> float:
+        """Floating-point operations of one 512-pixel tile through the vision encoder."""
+        cfg = self.model.config.vision_config
+        d, ff, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+        patches = (cfg.image_size // cfg.patch_size) ** 2
+        embed = 2 * patches * d * cfg.num_channels * cfg.patch_size ** 2
+        linear = 2 * patches * (4 * d * d + 2 * d * ff)
+        attention = 2 * 2 * patches * patches * d
+        return float(embed + layers * (linear + attention))
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -148,10 +245,16 @@ class VisionLanguageModel:
         import torch
         from transformers import DynamicCache
 
+        key = (image_key(image), detail)
+        cached = self._contexts.get(key)
+        if cached is not None:
+            self._contexts.move_to_end(key)
+            # Same cache and lock; no preprocessing or encoding happened for this request.
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0)
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
-        inputs = self.processor(text=prefix_text, images=[image], return_tensors="pt",
-                                **tiling_kwargs(detail, image.size))
+        fitted, kwargs = encoder_input(image, detail)
+        inputs = self.processor(text=prefix_text, images=[fitted], return_tensors="pt", **kwargs)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
@@ -159,10 +262,15 @@ class VisionLanguageModel:
         if cancel is not None and cancel.is_set():
             raise InterruptedError("cancelled before encoding")
         cache = DynamicCache(config=self.model.config.text_config)
-        with torch.inference_mode():
-            self.model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
+        self._use_threads(self.threads)
+        self._cancel_local.event = cancel
+        try:
+            with torch.inference_mode():
+                self.model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
+        finally:
+            self._cancel_local.event = None
         t2 = time.monotonic()
-        return ImageContext(
+        ctx = ImageContext(
             cache=cache,
             prefix_len=int(inputs["input_ids"].shape[1]),
             detail=detail,
@@ -171,6 +279,11 @@ class VisionLanguageModel:
             preprocess_s=t1 - t0,
             encode_s=t2 - t1,
         )
+        if self.cache_size > 0:
+            self._contexts[key] = ctx
+            while len(self._contexts) > self.cache_size:
+                self._contexts.popitem(last=False)
+        return ctx
 
     def answer(self, ctx: ImageContext, prompt: str, cancel: threading.Event | None = None,
                max_new_tokens: int = 256, history: Sequence[Turn] = (),
@@ -179,20 +292,28 @@ class VisionLanguageModel:
         """Stream the answer to `prompt` about the image in `ctx`, as text pieces.
 
         Stops within one token once `cancel` is set. The context's cache is returned to the
-        image prefix afterwards, so the same context serves the next question.
+        image prefix afterwards, so the same context serves the next question; the keys and
+        values computed after the prefix are kept aside, and the next prompt that starts with
+        the same tokens (a follow-up replaying this answer, or the same prompt again) reuses
+        them instead of computing them again. `max_new_tokens=0` only pre-fills the prompt.
         """
         import torch
 
         _, suffix = self._render(prompt, history)
-        ids = self.tokenizer(suffix, add_special_tokens=False, return_tensors="pt").input_ids
-        ids = ids.to(self.device)
+        ids: list[int] = list(self.tokenizer(suffix, add_special_tokens=False).input_ids)
         with ctx.lock:
             cache = ctx.cache
+            fed: list[int] = []
             try:
+                reused = self._restore_tail(ctx, ids)
+                fed = list(ids)
                 generated: list[int] = []
                 emitted = ""
                 with torch.inference_mode():
-                    out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+                    first = torch.tensor([ids[reused:]], device=self.device)
+                    self._use_threads(self.threads)
+                    out = self.model(input_ids=first, cache=cache, use_cache=True, logits_to_keep=1)
+                    self._use_threads(self.decode_threads)
                     for _ in range(max_new_tokens):
                         if cancel is not None and cancel.is_set():
                             return
@@ -209,11 +330,47 @@ class VisionLanguageModel:
                         if cancel is not None and cancel.is_set():
                             return
                         step = torch.tensor([[token]], device=self.device)
+                        fed.append(token)
                         out = self.model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1)
             finally:
+                self._use_threads(self.threads)
                 extra = cache.get_seq_length() - ctx.prefix_len
                 if extra > 0:
+                    self._save_tail(ctx, fed, extra)
                     cache.crop(-extra)
+                if self.device == "cpu":
+                    from models.runtime import trim_heap
+
+                    trim_heap()  # the step-by-step cache growth leaves freed heap behind
+
+    def _use_threads(self, count: int) -> None:
+        if count > 0 and self.device == "cpu":
+            import torch
+
+            if torch.get_num_threads() != count:
+                torch.set_num_threads(count)
+
+    def _restore_tail(self, ctx: ImageContext, ids: Sequence[int]) -> int:
+        """Put back the kept keys/values of the tokens `ids` starts with; how many were reused."""
+        same = 0
+        limit = min(len(ctx.tail_ids), len(ids) - 1)  # at least one token is run for the logits
+        while same < limit and ctx.tail_ids[same] == ids[same]:
+            same += 1
+        if same > 0:
+            for index, (keys, values) in enumerate(ctx.tail):
+                ctx.cache.update(keys[:, :, :same], values[:, :, :same], index)
+        return same
+
+    def _save_tail(self, ctx: ImageContext, fed: Sequence[int], extra: int) -> None:
+        """Keep the keys/values past the image prefix (the tokens `fed`) for the next prompt."""
+        layers = getattr(ctx.cache, "layers", None)
+        if extra != len(fed) or not layers:
+            ctx.tail_ids, ctx.tail = [], []
+            return
+        start = ctx.prefix_len
+        ctx.tail = [(layer.keys[:, :, start:].clone(), layer.values[:, :, start:].clone())
+                    for layer in layers]
+        ctx.tail_ids = list(fed)
 
     def generate_naive(self, image: Any, prompt: str, max_new_tokens: int,
                        ignore_eos: bool = False) -> str:

@@ -204,3 +204,12 @@ def test_ask_question_key_opens_the_window_at_the_question_box(qtbot, make_app):
     app.hotkeys.press("ask-question")
     qtbot.waitUntil(lambda: app.window.isVisible(), timeout=5000)
     qtbot.waitUntil(lambda: app.window.focusWidget() is app.window.question_edit, timeout=5000)
+
+
+def test_prepare_in_background_follows_the_setting(make_app):
+    app = make_app()
+    assert app.background is None
+    app.apply_settings(dataclasses.replace(app.settings, prepare_in_background=True))
+    assert app.background is not None and app.background.running
+    app.apply_settings(dataclasses.replace(app.settings, prepare_in_background=False))
+    assert app.background is None

@@ -88,3 +88,85 @@ def test_quantized_model_answers(tiny_vlm_dir):
     model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True)
     ctx = model.prepare(_screenshot(), "quick")
     assert "".join(model.answer(ctx, "Describe.", max_new_tokens=4, ignore_eos=True))
+
+
+def _text_lengths(model):
+    """Sequence lengths the text model is run on (a forward pre-hook), and its handle."""
+    lengths = []
+
+    def hook(_module, args, kwargs):
+        embeds = kwargs.get("inputs_embeds")
+        lengths.append(int(embeds.shape[1]) if embeds is not None else 0)
+
+    handle = model.model.model.text_model.register_forward_pre_hook(hook, with_kwargs=True)
+    return lengths, handle
+
+
+def test_follow_up_reuses_kept_tokens_and_answers_the_same(tiny_vlm):
+    import dataclasses
+
+    ctx = tiny_vlm.prepare(_screenshot((800, 500)), "quick")
+    first = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=8, ignore_eos=True))
+    history = [Turn("Describe.", first)]
+    assert ctx.tail_ids, "the answer's keys and values are kept for the next prompt"
+    lengths, handle = _text_lengths(tiny_vlm)
+    try:
+        reused = "".join(tiny_vlm.answer(ctx, "And the title?", max_new_tokens=6,
+                                         history=history, ignore_eos=True))
+        fresh_ctx = dataclasses.replace(ctx, tail_ids=[], tail=[])
+        fresh = "".join(tiny_vlm.answer(fresh_ctx, "And the title?", max_new_tokens=6,
+                                        history=history, ignore_eos=True))
+    finally:
+        handle.remove()
+    assert reused == fresh
+    # one prefill + 6 steps each; the reusing prefill ran on fewer tokens
+    assert len(lengths) == 14
+    assert lengths[0] < lengths[7]
+    assert ctx.cache.get_seq_length() == ctx.prefix_len
+
+
+def test_prefill_only_makes_the_same_prompt_start_at_once(tiny_vlm):
+    ctx = tiny_vlm.prepare(_screenshot((700, 400)), "quick")
+    assert list(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=0)) == []
+    lengths, handle = _text_lengths(tiny_vlm)
+    try:
+        text = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=3, ignore_eos=True))
+    finally:
+        handle.remove()
+    assert text and lengths[0] == 1
+
+
+def test_same_pixels_are_encoded_once(tiny_vlm):
+    image = _screenshot((1000, 600))
+    before = tiny_vlm.vision_encoder_calls
+    first = tiny_vlm.prepare(image, "quick")
+    second = tiny_vlm.prepare(image.copy(), "quick")
+    assert tiny_vlm.vision_encoder_calls == before + 1
+    assert second.cache is first.cache and second.encode_s == 0.0
+    tiny_vlm.prepare(image, "normal")
+    assert tiny_vlm.vision_encoder_calls == before + 2
+
+
+def test_cancel_stops_the_vision_encoder_between_layers(tiny_vlm):
+    cancel = threading.Event()
+    layer = tiny_vlm.model.model.vision_model.encoder.layers[0]
+    handle = layer.register_forward_hook(lambda *_: cancel.set())
+    before = tiny_vlm.vision_encoder_calls
+    try:
+        with pytest.raises(InterruptedError):
+            tiny_vlm.prepare(_screenshot((900, 500)), "quick", cancel=cancel)
+    finally:
+        handle.remove()
+    assert tiny_vlm.vision_encoder_calls == before
+    ctx = tiny_vlm.prepare(_screenshot((900, 500)), "quick")  # nothing half-done was cached
+    assert ctx.encode_s > 0
+
+
+def test_quantized_load_converts_every_linear_layer(tiny_vlm_dir):
+    import torch
+
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True)
+    plain = [name for name, m in model.model.named_modules() if type(m) is torch.nn.Linear]
+    assert plain == []
+    assert all(p.dtype == torch.float32 for p in model.model.parameters())
+    assert model.vision_flops_per_tile() > 0

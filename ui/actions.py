@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from assistant.config import Hotkeys
 
@@ -12,7 +14,7 @@ HOTKEY_ACTIONS: tuple[str, ...] = tuple(f.name.replace("_", "-") for f in datacl
 EXTRA_ACTIONS: tuple[str, ...] = ("show", "settings", "setup-model", "describe-more", "clear-history", "quit")
 ACTIONS: tuple[str, ...] = HOTKEY_ACTIONS + EXTRA_ACTIONS
 
-LABELS: dict[str, str] = {
+LABELS: Mapping[str, str] = MappingProxyType({
     "describe-window": "Describe the active window",
     "describe-screen": "Describe the whole screen",
     "describe-pointer": "Describe the area around the mouse pointer",
@@ -28,7 +30,7 @@ LABELS: dict[str, str] = {
     "clear-history": "Clear the history",
     "describe-more": "Describe the last screenshot in more detail",
     "quit": "Quit ScreenSight",
-}
+})
 
 
 def hotkey_field(action: str) -> str:

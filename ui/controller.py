@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -26,12 +27,12 @@ from ui.screen_reader import Announcer
 
 log = logging.getLogger(__name__)
 
-DESCRIBE_TARGETS = {
+DESCRIBE_TARGETS = MappingProxyType({
     "describe-window": ("describe", "window"),
     "describe-screen": ("describe", "screen"),
     "describe-pointer": ("describe", "pointer"),
     "read-window": ("read", "window"),
-}
+})
 
 
 MAX_TOKENS_ENV = "SCREENSIGHT_MAX_TOKENS"
@@ -77,6 +78,8 @@ class AppController(QObject):
             from assistant.capture import default_backend
 
             capture = default_backend
+        self._capture_factory = capture
+        self.background: Any = None  # assistant.background.BackgroundPreparer while the setting is on
         from assistant.secure_input import default_detector
 
         self.secure_input = default_detector()
@@ -101,6 +104,7 @@ class AppController(QObject):
         for entry in self.history.load():
             window.add_entry(entry)
         self.register_hotkeys()
+        self._apply_background()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -289,6 +293,8 @@ class AppController(QObject):
                 self.speaker.engine.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
             except ScreenSightError as exc:
                 self.report_error(exc)
+        if (new.prepare_in_background, new.detail) != (old.prepare_in_background, old.detail):
+            self._apply_background()
         if new.hotkeys != old.hotkeys:
             self.register_hotkeys()
         if new.keep_history != old.keep_history:
@@ -309,6 +315,18 @@ class AppController(QObject):
         self.settings_applied.emit(new)
         self.window.set_status("Settings saved.")
 
+    def _apply_background(self) -> None:
+        """Start or stop preparing the active window in the background (opt-in setting)."""
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
+        if self.settings.prepare_in_background:
+            from assistant.background import BackgroundPreparer
+
+            self.background = BackgroundPreparer(self.engine, self._capture_factory, target="window",
+                                                 detail=self.settings.detail)
+            self.background.start()
+
     def _replace_speaker(self) -> None:
         old = self.speaker
         self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
@@ -322,6 +340,8 @@ class AppController(QObject):
 
     def close(self) -> None:
         self.hotkeys.stop()
+        if self.background is not None:
+            self.background.stop()
         if self.voice is not None:
             self.voice.close()
         self.engine.close()

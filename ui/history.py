@@ -9,6 +9,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from assistant.config import data_dir
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 HISTORY_LOG_ENV = "SCREENSIGHT_HISTORY_LOG"  # a file: every finished entry as one JSON line
 MAX_ENTRIES = 200
 
-KIND_LABELS = {
+KIND_LABELS = MappingProxyType({
     ("describe", "window"): "Active window",
     ("describe", "screen"): "Whole screen",
     ("describe", "pointer"): "Around the pointer",
@@ -26,7 +27,7 @@ KIND_LABELS = {
     ("read", "window"): "Text of the active window",
     ("read", "screen"): "Text on the screen",
     ("read", "pointer"): "Text around the pointer",
-}
+})
 
 
 def kind_label(mode: str, target: str | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from types import MappingProxyType
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -32,10 +33,10 @@ from ui.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
 from ui.hotkeys import parse_bindings
 from ui.screen_reader import Announcer
 
-DETAIL_LABELS = {"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
-                 "high": "High (slowest, reads small text best)"}
-OUTPUT_LABELS = {"voice": "ScreenSight's own voice", "screen_reader": "My screen reader",
-                 "both": "Both", "text": "Text only (nothing spoken)"}
+DETAIL_LABELS = MappingProxyType({"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
+                 "high": "High (slowest, reads small text best)"})
+OUTPUT_LABELS = MappingProxyType({"voice": "ScreenSight's own voice", "screen_reader": "My screen reader",
+                 "both": "Both", "text": "Text only (nothing spoken)"})
 
 
 
