@@ -278,8 +278,9 @@ class Engine:
             self._traces.pop(old, None)
         stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in result.trace.since_trigger().items())
         if result.error is not None:
-            log.warning("request %d (%s) failed: %s", result.request_id, result.request.mode,
-                        result.error.message)
+            # The user is told through the listener; the log keeps the fact, not a second alarm.
+            log.info("request %d (%s) failed: %s", result.request_id, result.request.mode,
+                     result.error.message)
         else:
             log.info("request %d (%s)%s: %s", result.request_id, result.request.mode,
                      " cancelled" if result.cancelled else "", stages)

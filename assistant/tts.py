@@ -146,6 +146,16 @@ def resolve_voice(wanted: str, voices: list[Voice]) -> Voice:
                       "or a language code such as en or de.")
 
 
+def _wav_complete(path: Path) -> bool:
+    """True when `path` is a WAV whose header already counts all the audio the file holds."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            frames, width, channels = wav.getnframes(), wav.getsampwidth(), wav.getnchannels()
+        return frames > 0 and path.stat().st_size >= 44 + frames * width * channels
+    except (OSError, wave.Error, EOFError):
+        return False
+
+
 def clip_from_wav(path: Path) -> Clip:
     """Read a PCM WAV file into a mono float32 Clip."""
     with wave.open(str(path), "rb") as wav:
@@ -249,13 +259,18 @@ class Pyttsx3Synth:
             engine.save_to_file(text, str(path))
             engine.runAndWait()
             deadline = time.monotonic() + SYNTH_TIMEOUT_SECONDS
-            while not path.exists() or not self._finished.is_set():
+            # A late "finished" from an earlier run can arrive while espeak is still writing this
+            # file: wait until the file itself is complete.
+            while not self._finished.is_set() or not _wav_complete(path):
                 if time.monotonic() > deadline:
                     raise SpeechError("The speech engine did not produce any audio.",
                                       "Try another voice, or restart ScreenSight.")
                 if path.exists() and not self._espeak:
                     break  # SAPI5 and NSSS write synchronously and may not report the end
-                self._finished.wait(CANCEL_POLL_SECONDS)
+                if self._finished.is_set():
+                    time.sleep(0.005)  # finished, but the file is still being written
+                else:
+                    self._finished.wait(CANCEL_POLL_SECONDS)
         try:
             clip = clip_from_wav(path)
         except (wave.Error, EOFError) as exc:

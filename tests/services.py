@@ -53,11 +53,17 @@ def start_xvfb(services: Services, size: str = "1920x1080x24") -> str:
     return display
 
 
+def pulse_environment(runtime: str) -> dict[str, str]:
+    """The environment of a private PulseAudio in `runtime`: off the D-Bus session bus, where a
+    second server would find the name org.PulseAudio1 taken and quit."""
+    return dict(os.environ, PULSE_RUNTIME_PATH=runtime, HOME=runtime, DBUS_SESSION_BUS_ADDRESS="disabled:")
+
+
 def start_pulseaudio(services: Services) -> str:
     """Start a private PulseAudio with null sinks "speaker" and "mic"; return its runtime dir."""
     runtime = tempfile.mkdtemp(prefix="screensight-pulse-")
     services.tmpdirs.append(runtime)
-    env = dict(os.environ, PULSE_RUNTIME_PATH=runtime, HOME=runtime)
+    env = pulse_environment(runtime)
     proc = subprocess.Popen(
         [
             "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",

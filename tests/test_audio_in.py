@@ -28,6 +28,7 @@ from assistant.audio_in import (
     resample,
 )
 from assistant.errors import AudioError
+from tests.services import pulse_environment
 
 QUESTION = "what does the red error say"
 RATE = 16000
@@ -155,7 +156,7 @@ def test_push_to_talk_captures_espeak_question_and_feeds_the_recognizer(moonshin
     assert not recording.truncated and not recording.digital_silence
     assert 0.05 < max(levels) <= 1.0
     # One level per 50 ms of audio (give or take the last partial block).
-    assert abs(len(levels) - recording.seconds / 0.05) <= 2
+    assert abs(len(levels) - recording.seconds / 0.05) <= 3
 
     text = moonshine.transcribe(recording.pcm)
     assert isinstance(text, str)
@@ -234,7 +235,7 @@ def test_stop_and_cancel_without_start() -> None:
 def private_pulse(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     """A PulseAudio of this test only, with one null sink "mic" and nothing to fall back to."""
     runtime = tempfile.mkdtemp(prefix="screensight-lost-mic-")
-    env = dict(os.environ, PULSE_RUNTIME_PATH=runtime, HOME=runtime)
+    env = pulse_environment(runtime)
     proc = subprocess.Popen(
         ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
          "--disallow-exit", "--log-level=error", "-L", "module-native-protocol-unix",
