@@ -76,13 +76,11 @@ class EngineListener:
     def on_finished(self, result: Result) -> None: ...
 
 
-class ModelLoader:
-    """Loads the vision model on first use, on the worker thread (never the UI thread)."""
+class LazyModel:
+    """Loads a model on first use, on the worker thread (never the UI thread)."""
 
-    def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
-                 device: str = "cpu") -> None:
+    def __init__(self, source: str | Path, threads: int | None = None, device: str = "cpu") -> None:
         self.source = str(source)
-        self.quantize = quantize
         self.threads = threads
         self.device = device
         self._model: Any = None
@@ -95,39 +93,48 @@ class ModelLoader:
         """Drop the loaded model (it is loaded again on next use)."""
         self._model = None
 
+    def options(self) -> tuple:
+        """What decides which model this loads (a changed tuple means another model)."""
+        return (self.source, self.threads, self.device)
+
     def __call__(self) -> Any:
         if self._model is None:
             from models.store import check_memory, resolve
-            from models.vision import VisionLanguageModel
 
             folder = resolve(self.source)
             check_memory(folder)
-            self._model = VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
-                                                   quantize=self.quantize)
+            self._model = self._load(folder)
         return self._model
 
+    def _load(self, folder: Path) -> Any:
+        raise NotImplementedError
 
-class RecognizerLoader:
-    """Loads the speech recognizer on first use, on the worker thread."""
 
-    def __init__(self, source: str | Path, threads: int | None = None, device: str = "cpu") -> None:
-        self.source = str(source)
-        self.threads = threads
-        self.device = device
-        self._recognizer: Any = None
+class ModelLoader(LazyModel):
+    """The vision-language model."""
 
-    @property
-    def loaded(self) -> bool:
-        return self._recognizer is not None
+    def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
+                 device: str = "cpu") -> None:
+        super().__init__(source, threads, device)
+        self.quantize = quantize
 
-    def __call__(self) -> Any:
-        if self._recognizer is None:
-            from models.speech import SpeechRecognizer
-            from models.store import resolve
+    def options(self) -> tuple:
+        return (*super().options(), self.quantize)
 
-            self._recognizer = SpeechRecognizer.load(resolve(self.source), device=self.device,
-                                                     threads=self.threads)
-        return self._recognizer
+    def _load(self, folder: Path) -> Any:
+        from models.vision import VisionLanguageModel
+
+        return VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
+                                        quantize=self.quantize)
+
+
+class RecognizerLoader(LazyModel):
+    """The speech recognizer."""
+
+    def _load(self, folder: Path) -> Any:
+        from models.speech import SpeechRecognizer
+
+        return SpeechRecognizer.load(folder, device=self.device, threads=self.threads)
 
 
 class Cancelled(Exception):

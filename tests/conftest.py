@@ -42,3 +42,19 @@ def tiny_vlm(tiny_vlm_dir):
     from models.vision import VisionLanguageModel
 
     return VisionLanguageModel.load(tiny_vlm_dir, quantize=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_moonshine_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight Moonshine (real classes, real tokenizer ids), built once."""
+    from models.synthetic_speech import build_tiny_moonshine
+
+    return build_tiny_moonshine(tmp_path_factory.mktemp("tiny-moonshine"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight Whisper (real classes, real processor files), built once."""
+    from models.synthetic_speech import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))

@@ -72,15 +72,13 @@ def speech_seconds(pcm: np.ndarray, rate: int = RATE, floor_db: float = -40.0) -
 
 
 @pytest.fixture(scope="module")
-def moonshine(tmp_path_factory: pytest.TempPathFactory) -> object:
+def moonshine(tiny_moonshine_dir) -> object:
     import torch
 
     from models.speech import SpeechRecognizer
-    from models.synthetic_speech import build_tiny_moonshine
 
     before = torch.get_num_threads()
-    folder = build_tiny_moonshine(tmp_path_factory.mktemp("moonshine"))
-    yield SpeechRecognizer.load(folder, threads=1)
+    yield SpeechRecognizer.load(tiny_moonshine_dir, threads=1)
     torch.set_num_threads(before)
 
 

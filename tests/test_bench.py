@@ -8,13 +8,6 @@ from assistant.bench import SCENARIOS, STAGES, format_table, main
 
 
 @pytest.fixture(scope="module")
-def tiny_moonshine_dir(tmp_path_factory):
-    from models.synthetic_speech import build_tiny_moonshine
-
-    return build_tiny_moonshine(tmp_path_factory.mktemp("tiny-moonshine"))
-
-
-@pytest.fixture(scope="module")
 def report(tiny_vlm_dir, tiny_moonshine_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "report.json"
     code = main(["--quick", "--model", str(tiny_vlm_dir), "--speech-model",

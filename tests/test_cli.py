@@ -6,31 +6,21 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import dialog_picture, run_cli
 
-
-def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=env or os.environ.copy())
+run = run_cli
 
 
 @pytest.fixture(scope="module")
 def picture(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("pictures") / "dialog.png"
-    image = Image.new("RGB", (800, 500), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((50, 50, 750, 450), fill="lightgray", outline="black")
-    draw.text((80, 80), "Delete 3 files?", fill="black")
-    image.save(path)
-    return path
+    return dialog_picture(tmp_path_factory.mktemp("pictures") / "dialog.png", "Delete 3 files?")
 
 
 def _wav_rms(path: Path) -> tuple[float, float]:

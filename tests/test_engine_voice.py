@@ -27,13 +27,6 @@ class Listener(EngineListener):
         self.results.append(result)
 
 
-@pytest.fixture(scope="module")
-def tiny_moonshine_dir(tmp_path_factory):
-    from models.synthetic_speech import build_tiny_moonshine
-
-    return build_tiny_moonshine(tmp_path_factory.mktemp("tiny-moonshine"))
-
-
 def _spoken_question() -> np.ndarray:
     wav = subprocess.run(["espeak-ng", "--stdout", "what does the red error say"], capture_output=True,
                          check=True).stdout

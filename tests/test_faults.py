@@ -9,38 +9,30 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.errors import AudioError, SpeechError
 from assistant.speaker import Speaker
 from assistant.tts import Pyttsx3Engine, SpyEngine
+from tests.helpers import dialog_picture, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 BLACK_MESSAGE = "The screen is black."
 
 
-def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240):
-    return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=env or os.environ.copy())
+_cli = run_cli
 
 
 @pytest.fixture(scope="module")
 def picture(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "dialog.png"
-    image = Image.new("RGB", (640, 400), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((40, 40, 600, 360), fill="lightgray", outline="black")
-    draw.text((60, 60), "Remove the printer?", fill="black")
-    image.save(path)
-    return path
+    return dialog_picture(tmp_path_factory.mktemp("faults") / "dialog.png", "Remove the printer?",
+                          size=(640, 400))
 
 
 class Recorder(EngineListener):
@@ -53,9 +45,6 @@ class Recorder(EngineListener):
 
     def on_finished(self, result) -> None:
         self.results.append(result)
-
-
-# ------------------------------------------------------------------------------- no output device
 
 
 @pytest.fixture(scope="module")

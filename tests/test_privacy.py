@@ -318,13 +318,6 @@ def test_describe_with_a_model_that_is_not_downloaded_does_not_download(
 # ------------------------------------------------------------------------------- voice
 
 
-@pytest.fixture(scope="module")
-def moonshine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models.synthetic_speech import build_tiny_moonshine
-
-    return build_tiny_moonshine(tmp_path_factory.mktemp("moonshine"))
-
-
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     import torch
@@ -354,7 +347,7 @@ def _spoken_question(folder: Path) -> Path:
 
 
 def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
-        desktop, tiny_vlm, moonshine_dir, tmp_path_factory, one_thread, online_env, monkeypatch):
+        desktop, tiny_vlm, tiny_moonshine_dir, tmp_path_factory, one_thread, online_env, monkeypatch):
     from assistant.audio_in import Recorder
     from assistant.capture import default_backend
     from assistant.speaker import Speaker
@@ -370,7 +363,7 @@ def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
 
     def transcriber() -> SpeechRecognizer:
         if not recognizers:
-            recognizers.append(SpeechRecognizer.load(moonshine_dir, threads=1))
+            recognizers.append(SpeechRecognizer.load(tiny_moonshine_dir, threads=1))
         return recognizers[0]
 
     with DiskWatch([folder, *_xdg_dirs()]) as watch:

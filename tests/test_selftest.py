@@ -19,16 +19,9 @@ from tests.x11_helpers import XDesktop
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def tiny_asr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models.synthetic_speech import build_tiny_moonshine
-
-    return build_tiny_moonshine(tmp_path_factory.mktemp("tiny-asr"))
-
-
 @pytest.fixture
-def tiny_settings(tiny_vlm_dir: Path, tiny_asr_dir: Path) -> Settings:
-    return Settings(vision_model=str(tiny_vlm_dir), speech_model=str(tiny_asr_dir))
+def tiny_settings(tiny_vlm_dir: Path, tiny_moonshine_dir: Path) -> Settings:
+    return Settings(vision_model=str(tiny_vlm_dir), speech_model=str(tiny_moonshine_dir))
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pytest
 from assistant.audio_in import resample
 from assistant.errors import ConfigError, ModelError
 from models.speech import SpeechRecognizer, max_new_tokens_for
-from models.synthetic_speech import build_tiny_moonshine, build_tiny_whisper
 
 RATE = 16000
 
@@ -35,23 +34,13 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def moonshine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_moonshine(tmp_path_factory.mktemp("moonshine"))
+def moonshine(tiny_moonshine_dir: Path) -> SpeechRecognizer:
+    return SpeechRecognizer.load(tiny_moonshine_dir, threads=1)
 
 
 @pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_whisper(tmp_path_factory.mktemp("whisper"))
-
-
-@pytest.fixture(scope="module")
-def moonshine(moonshine_dir: Path) -> SpeechRecognizer:
-    return SpeechRecognizer.load(moonshine_dir, threads=1)
-
-
-@pytest.fixture(scope="module")
-def whisper(whisper_dir: Path) -> SpeechRecognizer:
-    return SpeechRecognizer.load(whisper_dir, threads=1)
+def whisper(tiny_whisper_dir: Path) -> SpeechRecognizer:
+    return SpeechRecognizer.load(tiny_whisper_dir, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +110,8 @@ def test_sixty_seconds_are_windowed_and_token_bounded(recognizer: SpeechRecogniz
     assert stats.token_budget <= per_window_limit * stats.windows
 
 
-def test_audio_beyond_the_cap_is_dropped(moonshine_dir: Path) -> None:
-    recognizer = SpeechRecognizer.load(moonshine_dir)
+def test_audio_beyond_the_cap_is_dropped(tiny_moonshine_dir: Path) -> None:
+    recognizer = SpeechRecognizer.load(tiny_moonshine_dir)
     recognizer.max_audio_seconds = 5.0
     recognizer.transcribe(np.full(12 * RATE, 0.01, dtype=np.float32))
     assert recognizer.last_stats.audio_seconds == pytest.approx(5.0)
@@ -198,8 +187,8 @@ def _damaged_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_corrupt_weights_are_a_model_error(moonshine_dir: Path, tmp_path: Path) -> None:
-    folder = _damaged_copy(moonshine_dir, tmp_path / "m")
+def test_corrupt_weights_are_a_model_error(tiny_moonshine_dir: Path, tmp_path: Path) -> None:
+    folder = _damaged_copy(tiny_moonshine_dir, tmp_path / "m")
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: 5000])
     with pytest.raises(ModelError) as caught:
@@ -208,16 +197,16 @@ def test_corrupt_weights_are_a_model_error(moonshine_dir: Path, tmp_path: Path) 
     assert "Download" in caught.value.hint
 
 
-def test_corrupt_config_is_a_model_error(whisper_dir: Path, tmp_path: Path) -> None:
-    folder = _damaged_copy(whisper_dir, tmp_path / "w")
+def test_corrupt_config_is_a_model_error(tiny_whisper_dir: Path, tmp_path: Path) -> None:
+    folder = _damaged_copy(tiny_whisper_dir, tmp_path / "w")
     (folder / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="config.json is damaged"):
         SpeechRecognizer.load(folder)
 
 
-def test_missing_weights_and_pickle_weights_are_refused(moonshine_dir: Path,
+def test_missing_weights_and_pickle_weights_are_refused(tiny_moonshine_dir: Path,
                                                         tmp_path: Path) -> None:
-    folder = _damaged_copy(moonshine_dir, tmp_path / "m")
+    folder = _damaged_copy(tiny_moonshine_dir, tmp_path / "m")
     (folder / "model.safetensors").unlink()
     with pytest.raises(ModelError, match="model.safetensors is missing"):
         SpeechRecognizer.load(folder)
@@ -226,8 +215,8 @@ def test_missing_weights_and_pickle_weights_are_refused(moonshine_dir: Path,
         SpeechRecognizer.load(folder)
 
 
-def test_other_model_types_are_refused(moonshine_dir: Path, tmp_path: Path) -> None:
-    folder = _damaged_copy(moonshine_dir, tmp_path / "m")
+def test_other_model_types_are_refused(tiny_moonshine_dir: Path, tmp_path: Path) -> None:
+    folder = _damaged_copy(tiny_moonshine_dir, tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
     config["model_type"] = "llama"
     (folder / "config.json").write_text(json.dumps(config))

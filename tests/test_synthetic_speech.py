@@ -6,30 +6,18 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
-from models.synthetic_speech import build_tiny_moonshine, build_tiny_whisper, default_data_dir
-
-
-@pytest.fixture(scope="module")
-def moonshine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_moonshine(tmp_path_factory.mktemp("moonshine"))
-
-
-@pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_whisper(tmp_path_factory.mktemp("whisper"))
+from models.synthetic_speech import build_tiny_moonshine, default_data_dir
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_moonshine_folder_has_safetensors_weights_and_real_vocab(moonshine_dir: Path) -> None:
-    names = {p.name for p in moonshine_dir.iterdir()}
+def test_moonshine_folder_has_safetensors_weights_and_real_vocab(tiny_moonshine_dir: Path) -> None:
+    names = {p.name for p in tiny_moonshine_dir.iterdir()}
     assert "model.safetensors" in names
     assert not any(name.endswith(".bin") for name in names)
-    config = json.loads((moonshine_dir / "config.json").read_text())
+    config = json.loads((tiny_moonshine_dir / "config.json").read_text())
     real = json.loads((default_data_dir() / "moonshine-tiny" / "config.json").read_text())
     assert config["model_type"] == "moonshine"
     assert config["hidden_size"] < real["hidden_size"]
@@ -39,12 +27,12 @@ def test_moonshine_folder_has_safetensors_weights_and_real_vocab(moonshine_dir: 
 
 
 def test_moonshine_processor_is_raw_audio_extractor_plus_standin_tokenizer(
-    moonshine_dir: Path,
+    tiny_moonshine_dir: Path,
 ) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(moonshine_dir)
+    processor = AutoProcessor.from_pretrained(tiny_moonshine_dir)
     extractor = processor.feature_extractor
     assert type(extractor).__name__ == "Wav2Vec2FeatureExtractor"
     assert extractor.sampling_rate == 16000
@@ -61,38 +49,38 @@ def test_moonshine_processor_is_raw_audio_extractor_plus_standin_tokenizer(
     assert tokenizer.decode(original.encode(text).ids, skip_special_tokens=True) == text
 
 
-def test_whisper_folder_keeps_real_processor_and_generation_config(whisper_dir: Path) -> None:
+def test_whisper_folder_keeps_real_processor_and_generation_config(tiny_whisper_dir: Path) -> None:
     from transformers import AutoProcessor, GenerationConfig
 
-    processor = AutoProcessor.from_pretrained(whisper_dir)
+    processor = AutoProcessor.from_pretrained(tiny_whisper_dir)
     assert type(processor).__name__ == "WhisperProcessor"
     assert processor.feature_extractor.feature_size == 80
     tokenizer = processor.tokenizer
     assert tokenizer.convert_tokens_to_ids("<|startoftranscript|>") == 50258
     assert tokenizer.convert_tokens_to_ids("<|fr|>") == 50265
-    generation = GenerationConfig.from_pretrained(whisper_dir)
+    generation = GenerationConfig.from_pretrained(tiny_whisper_dir)
     assert len(generation.lang_to_id) == 99
     assert generation.task_to_id["transcribe"] == 50359
-    config = json.loads((whisper_dir / "config.json").read_text())
+    config = json.loads((tiny_whisper_dir / "config.json").read_text())
     assert (config["model_type"], config["vocab_size"], config["num_mel_bins"]) == (
         "whisper", 51865, 80)
     assert config["d_model"] == 64
 
 
-def test_builds_are_seeded(moonshine_dir: Path, tmp_path: Path) -> None:
+def test_builds_are_seeded(tiny_moonshine_dir: Path, tmp_path: Path) -> None:
     again = build_tiny_moonshine(tmp_path / "again")
-    assert _sha(again / "model.safetensors") == _sha(moonshine_dir / "model.safetensors")
+    assert _sha(again / "model.safetensors") == _sha(tiny_moonshine_dir / "model.safetensors")
     other = build_tiny_moonshine(tmp_path / "other", seed=1)
-    assert _sha(other / "model.safetensors") != _sha(moonshine_dir / "model.safetensors")
+    assert _sha(other / "model.safetensors") != _sha(tiny_moonshine_dir / "model.safetensors")
 
 
 def test_models_load_with_real_classes_from_safetensors(
-    moonshine_dir: Path, whisper_dir: Path
+    tiny_moonshine_dir: Path, tiny_whisper_dir: Path
 ) -> None:
     from transformers import MoonshineForConditionalGeneration, WhisperForConditionalGeneration
 
-    moonshine = MoonshineForConditionalGeneration.from_pretrained(moonshine_dir,
+    moonshine = MoonshineForConditionalGeneration.from_pretrained(tiny_moonshine_dir,
                                                                   use_safetensors=True)
-    whisper = WhisperForConditionalGeneration.from_pretrained(whisper_dir, use_safetensors=True)
+    whisper = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir, use_safetensors=True)
     assert moonshine.config.vocab_size == 32768
     assert whisper.config.d_model == 64

@@ -37,13 +37,6 @@ def question_wav(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_moonshine_dir(tmp_path_factory):
-    from models.synthetic_speech import build_tiny_moonshine
-
-    return build_tiny_moonshine(tmp_path_factory.mktemp("tiny-moonshine"))
-
-
-@pytest.fixture(scope="module")
 def vision(tiny_vlm_dir):
     return VisionSlot(str(tiny_vlm_dir), quantize=False)
 

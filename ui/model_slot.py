@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from assistant.engine import ModelLoader
+from assistant.engine import LazyModel, ModelLoader, RecognizerLoader
 
 
-class VisionSlot:
-    """Callable like ModelLoader (loads on first call, on the model worker), but switchable."""
+class ModelSlot:
+    """Callable like its loader (loads on first call, on the model worker), but switchable."""
 
-    def __init__(self, source: str, quantize: bool = True, threads: int | None = None) -> None:
+    def __init__(self, loader: LazyModel) -> None:
         self._lock = threading.Lock()
-        self._loader = ModelLoader(source, quantize=quantize, threads=threads)
+        self._loader = loader
 
     @property
     def source(self) -> str:
@@ -23,13 +23,12 @@ class VisionSlot:
     def loaded(self) -> bool:
         return self._loader.loaded
 
-    def switch(self, source: str, quantize: bool, threads: int | None) -> bool:
-        """Use another model from the next request on; True when something changed."""
+    def _switch(self, loader: LazyModel) -> bool:
+        """Use `loader` from the next request on; True when it loads another model."""
         with self._lock:
-            old = self._loader
-            if (old.source, old.quantize, old.threads) == (str(source), quantize, threads):
+            if loader.options() == self._loader.options():
                 return False
-            self._loader = ModelLoader(source, quantize=quantize, threads=threads)
+            self._loader = loader
             return True
 
     def __call__(self) -> Any:
@@ -38,35 +37,21 @@ class VisionSlot:
         return loader()
 
 
-class SpeechSlot:
-    """Loads the speech recognizer on first use (on the model worker); switchable like VisionSlot."""
+class VisionSlot(ModelSlot):
+    """The vision-language model of the settings."""
+
+    def __init__(self, source: str, quantize: bool = True, threads: int | None = None) -> None:
+        super().__init__(ModelLoader(source, quantize=quantize, threads=threads))
+
+    def switch(self, source: str, quantize: bool, threads: int | None) -> bool:
+        return self._switch(ModelLoader(source, quantize=quantize, threads=threads))
+
+
+class SpeechSlot(ModelSlot):
+    """The speech recognizer of the settings."""
 
     def __init__(self, source: str, threads: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self.source = source
-        self.threads = threads
-        self._model: Any = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+        super().__init__(RecognizerLoader(source, threads=threads))
 
     def switch(self, source: str) -> bool:
-        with self._lock:
-            if source == self.source:
-                return False
-            self.source, self._model = source, None
-            return True
-
-    def __call__(self) -> Any:
-        with self._lock:
-            model, source = self._model, self.source
-        if model is None:
-            from models.speech import SpeechRecognizer
-            from models.store import resolve
-
-            model = SpeechRecognizer.load(resolve(source), threads=self.threads)
-            with self._lock:
-                if self.source == source:
-                    self._model = model
-        return model
+        return self._switch(RecognizerLoader(source, threads=self._loader.threads))

@@ -1,0 +1,28 @@
+"""Small helpers shared by test modules: running the CLI as a user would, and test pictures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    """`python -m assistant ARGS` in a subprocess, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env or os.environ.copy())
+
+
+def dialog_picture(path: Path, text: str, size: tuple[int, int] = (800, 500)) -> Path:
+    """Save a simple dialog (a grey box with one line of text) as a PNG at `path`."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((50, 50, size[0] - 50, size[1] - 50), fill="lightgray", outline="black")
+    draw.text((80, 80), text, fill="black")
+    image.save(path)
+    return path
