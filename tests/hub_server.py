@@ -428,3 +428,17 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def serve_for_downloads(monkeypatch, repo_id: str, folder: Path, cache: Path) -> HubServer:
+    """A hub serving `folder` as `repo_id`, with downloads allowed, pointed at it, into `cache`.
+
+    `monkeypatch` is pytest's; use the returned server as a context manager.
+    """
+    server = HubServer()
+    server.commit = server.add_repo(repo_id, folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return server

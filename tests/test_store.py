@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 from assistant.errors import DownloadError, ModelError
 from models import store
 from models.catalog import ModelInfo, get_model
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, serve_for_downloads
 
 DATA = Path(__file__).parent / "data"
 REPO_ID = "test/tiny-vlm"
@@ -59,13 +59,7 @@ def repo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def hub(repo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     """A running hub serving the tiny repo; downloads allowed and pointed at it, fresh cache."""
-    server = HubServer()
-    server.commit = server.add_repo(REPO_ID, repo_folder)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with server:
+    with serve_for_downloads(monkeypatch, REPO_ID, repo_folder, tmp_path / "cache") as server:
         yield server
 
 

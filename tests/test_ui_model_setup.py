@@ -10,7 +10,7 @@ import pytest
 
 from models import store
 from models.catalog import ModelInfo
-from tests.hub_server import HubServer
+from tests.hub_server import serve_for_downloads
 from ui.model_setup import ModelSetupDialog
 
 REPO_ID = "screensight-tests/tiny-vlm"
@@ -19,13 +19,7 @@ REPO_ID = "screensight-tests/tiny-vlm"
 @pytest.fixture
 def hub(tiny_vlm_dir, tmp_path, monkeypatch):
     """The tiny model served by a local hub; downloads allowed, into a fresh cache."""
-    server = HubServer()
-    server.commit = server.add_repo(REPO_ID, Path(tiny_vlm_dir))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with server:
+    with serve_for_downloads(monkeypatch, REPO_ID, Path(tiny_vlm_dir), tmp_path / "cache") as server:
         yield server
 
 

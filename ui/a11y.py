@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 
 def describe(widget: QWidget, name: str, description: str) -> QWidget:
@@ -14,3 +15,14 @@ def describe(widget: QWidget, name: str, description: str) -> QWidget:
         widget.view().setAccessibleName(f"{name} choices")
         widget.view().setAccessibleDescription(description)
     return widget
+
+
+def readable_label(parent: QWidget, text: str, name: str, description: str) -> QLabel:
+    """A wrapped label that keyboard and screen-reader users can focus, select and copy."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
+                                  | Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    describe(label, name, description)
+    return label

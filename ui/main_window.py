@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.a11y import describe
+from ui.a11y import describe, readable_label
 from ui.actions import LABELS
 from ui.history import MAX_ENTRIES, HistoryEntry
 
@@ -57,12 +57,8 @@ class MainWindow(QMainWindow):
         central = QWidget(self)
         layout = QVBoxLayout(central)
 
-        self.status_label = QLabel("Ready.", central)
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                                  | Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        describe(self.status_label, "Status", "What ScreenSight is doing now, or the last error.")
+        self.status_label = readable_label(central, "Ready.", "Status",
+                                           "What ScreenSight is doing now, or the last error.")
         layout.addWidget(self.status_label)
 
         self.level_bar = QProgressBar(central)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.errors import ModelError, ScreenSightError
-from ui.a11y import describe
+from ui.a11y import describe, readable_label
 from ui.bridge import MessageRelay
 from ui.messages import error_text
 from ui.screen_reader import Announcer
@@ -71,12 +71,8 @@ class ModelSetupDialog(QDialog):
         row.addWidget(choose)
         row.addWidget(self.model_combo, 1)
         layout.addLayout(row)
-        self.details = QLabel(self)
-        self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                             | Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        describe(self.details, "What will be downloaded", "The model's name, size, licence and folder.")
+        self.details = readable_label(self, "", "What will be downloaded",
+                                      "The model's name, size, licence and folder.")
         layout.addWidget(self.details)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
