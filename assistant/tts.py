@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 ENGINE_KINDS = ("pyttsx3", "wav", "silent", "spy")
 CANCEL_POLL_SECONDS = 0.01
 SYNTH_TIMEOUT_SECONDS = 30.0
+SYNTH_ATTEMPTS = 2
+EMPTY_GRACE_SECONDS = 0.5  # a finished run whose file still holds no audio after this is empty
 DEFAULT_SAMPLE_RATE = 22050
 
 # pyttsx3 keeps one engine per driver per process and espeak-ng is a process-wide C library:
@@ -255,22 +257,20 @@ class Pyttsx3Synth:
         self._count += 1
         path = self._dir / f"utterance-{self._count}.wav"
         with _SYNTH_LOCK:
-            self._finished.clear()
-            engine.save_to_file(text, str(path))
-            engine.runAndWait()
             deadline = time.monotonic() + SYNTH_TIMEOUT_SECONDS
-            # A late "finished" from an earlier run can arrive while espeak is still writing this
-            # file: wait until the file itself is complete.
-            while not self._finished.is_set() or not _wav_complete(path):
-                if time.monotonic() > deadline:
-                    raise SpeechError("The speech engine did not produce any audio.",
-                                      "Try another voice, or restart ScreenSight.")
-                if path.exists() and not self._espeak:
-                    break  # SAPI5 and NSSS write synchronously and may not report the end
-                if self._finished.is_set():
-                    time.sleep(0.005)  # finished, but the file is still being written
-                else:
-                    self._finished.wait(CANCEL_POLL_SECONDS)
+            for _attempt in range(SYNTH_ATTEMPTS):
+                self._finished.clear()
+                engine.save_to_file(text, str(path))
+                engine.runAndWait()
+                if self._wait_for_audio(path, deadline):
+                    break
+                # pyttsx3's espeak driver can take a late end-of-speech of an earlier run for
+                # this one and write an empty file, then drop this run's audio: say it again.
+                log.info("the speech engine wrote no audio; synthesizing again")
+                path.unlink(missing_ok=True)
+            else:
+                raise SpeechError("The speech engine did not produce any audio.",
+                                  "Try another voice, or restart ScreenSight.")
         try:
             clip = clip_from_wav(path)
         except (wave.Error, EOFError) as exc:
@@ -281,6 +281,27 @@ class Pyttsx3Synth:
         if self._volume != 1.0:
             clip.samples = clip.samples * np.float32(self._volume)
         return clip
+
+    def _wait_for_audio(self, path: Path, deadline: float) -> bool:
+        """Wait until `path` holds this run's audio: True; False when the run ended without any."""
+        ended_empty_at = 0.0
+        while True:
+            if not self._espeak and path.exists():
+                return True  # SAPI5 and NSSS write synchronously and may not report the end
+            if self._finished.is_set() and _wav_complete(path):
+                return True
+            now = time.monotonic()
+            if self._finished.is_set() and path.exists():
+                ended_empty_at = ended_empty_at or now
+                if now - ended_empty_at > EMPTY_GRACE_SECONDS:
+                    return False
+            if now > deadline:
+                raise SpeechError("The speech engine did not produce any audio.",
+                                  "Try another voice, or restart ScreenSight.")
+            if self._finished.is_set():
+                time.sleep(0.005)  # finished, but the file may still be being written
+            else:
+                self._finished.wait(CANCEL_POLL_SECONDS)
 
     def configure(self, voice: str | None, rate: int | None, volume: float | None) -> None:
         """Apply settings on the synth thread, after the utterances already queued."""
