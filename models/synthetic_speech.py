@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -66,10 +67,17 @@ def default_data_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
-def _tiny(config: object, sizes: dict[str, int], tiny: bool) -> None:
-    if tiny:
-        for key, value in sizes.items():
-            setattr(config, key, value)
+def _random_model(model_class: type, src: Path, sizes: Mapping[str, int], seed: int) -> object:
+    """The real class built from the config in `src`, with `sizes` overriding, seeded random weights."""
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(src)
+    for key, value in sizes.items():
+        setattr(config, key, value)
+    config.dtype = "float32"
+    torch.manual_seed(seed)
+    return model_class(config).eval()
 
 
 def _save_model(model: object, out_dir: Path) -> None:
@@ -80,10 +88,8 @@ def _save_model(model: object, out_dir: Path) -> None:
 def build_tiny_moonshine(out_dir: Path, data_dir: Path | None = None, seed: int = 0,
                          tiny: bool = True) -> Path:
     """Write a random-weight Moonshine model plus its processor to `out_dir` (hub layout)."""
-    import torch
     from tokenizers import Tokenizer
     from transformers import (
-        AutoConfig,
         MoonshineForConditionalGeneration,
         PreTrainedTokenizerFast,
         Wav2Vec2FeatureExtractor,
@@ -92,11 +98,7 @@ def build_tiny_moonshine(out_dir: Path, data_dir: Path | None = None, seed: int 
 
     src = Path(data_dir) if data_dir is not None else default_data_dir() / "moonshine-tiny"
     out_dir = Path(out_dir)
-    config = AutoConfig.from_pretrained(src)
-    _tiny(config, TINY_MOONSHINE, tiny)
-    config.dtype = "float32"
-    torch.manual_seed(seed)
-    model = MoonshineForConditionalGeneration(config).eval()
+    model = _random_model(MoonshineForConditionalGeneration, src, TINY_MOONSHINE if tiny else {}, seed)
     _save_model(model, out_dir)
 
     tokenizer = PreTrainedTokenizerFast(
@@ -115,16 +117,11 @@ def build_tiny_moonshine(out_dir: Path, data_dir: Path | None = None, seed: int 
 def build_tiny_whisper(out_dir: Path, data_dir: Path | None = None, seed: int = 0,
                        tiny: bool = True) -> Path:
     """Write a random-weight Whisper model plus the real whisper processor files to `out_dir`."""
-    import torch
-    from transformers import AutoConfig, GenerationConfig, WhisperForConditionalGeneration
+    from transformers import GenerationConfig, WhisperForConditionalGeneration
 
     src = Path(data_dir) if data_dir is not None else default_data_dir() / "whisper-base"
     out_dir = Path(out_dir)
-    config = AutoConfig.from_pretrained(src)
-    _tiny(config, TINY_WHISPER, tiny)
-    config.dtype = "float32"
-    torch.manual_seed(seed)
-    model = WhisperForConditionalGeneration(config).eval()
+    model = _random_model(WhisperForConditionalGeneration, src, TINY_WHISPER if tiny else {}, seed)
     model.generation_config = GenerationConfig.from_pretrained(src)
     if tiny:
         # The real alignment heads name layers the tiny model does not have (word timestamps only).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,3 +27,14 @@ def dialog_picture(path: Path, text: str, size: tuple[int, int] = (800, 500)) ->
     draw.text((80, 80), text, fill="black")
     image.save(path)
     return path
+
+
+def launch_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Start `python -m assistant -v` (the desktop app); once it says it is ready, return the
+    process and that log line."""
+    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True)
+    for line in app.stderr:
+        if "ui.app: ready" in line:
+            return app, line
+    pytest.fail(f"the app did not start (exit code {app.wait(10)})")

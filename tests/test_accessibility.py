@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import launch_app
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -54,12 +56,8 @@ def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, ti
                XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"),
                SCREENSIGHT_TTS="silent", SCREENSIGHT_HOTKEYS="manual", PYTHONPATH=str(ROOT))
     env.pop("AT_SPI_BUS_ADDRESS", None)
-    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
-                           stderr=subprocess.PIPE, text=True)
+    app, _ready = launch_app(env)
     try:
-        for line in app.stderr:
-            if "ui.app: ready" in line:
-                break
         for action in ("settings", "setup-model"):
             subprocess.run([sys.executable, "-m", "assistant", "--trigger", action], env=env, cwd=ROOT,
                            check=True, capture_output=True, timeout=60)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import launch_app
 from tests.ui_scene import TITLE
 
 pytestmark = pytest.mark.skipif(
@@ -98,17 +99,11 @@ def test_hotkey_describes_speaks_and_stops(app_env, tmp_path):
     env, log = app_env
     scene = subprocess.Popen([sys.executable, "-m", "tests.ui_scene"], env=env, cwd=ROOT,
                              stdout=subprocess.PIPE, text=True)
-    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
-                           stderr=subprocess.PIPE, text=True)
+    assert scene.stdout.readline().strip() == "scene shown"
+    app, ready = launch_app(env)
     recorder = SinkRecorder(tmp_path / "speaker.raw")
     try:
-        assert scene.stdout.readline().strip() == "scene shown"
-        for line in app.stderr:
-            if "ui.app: ready" in line:
-                break
-        else:
-            pytest.fail(f"the app did not start: {app.wait(10)}")
-        assert "hotkeys: pynput" in line
+        assert "hotkeys: pynput" in ready
         # The app's window took the focus when it opened; the user goes back to their window.
         subprocess.run(["xdotool", "search", "--name", TITLE, "windowraise", "windowfocus"], check=True)
         time.sleep(0.3)
@@ -143,12 +138,8 @@ def test_hotkey_describes_speaks_and_stops(app_env, tmp_path):
 
 def test_second_launch_brings_the_first_to_front(app_env):
     env, _log = app_env
-    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
-                           stderr=subprocess.PIPE, text=True)
+    app, _ready = launch_app(env)
     try:
-        for line in app.stderr:
-            if "ui.app: ready" in line:
-                break
         second = subprocess.run([sys.executable, "-m", "assistant"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 0
