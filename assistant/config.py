@@ -117,6 +117,22 @@ def load_settings(path: Path | None = None) -> Settings:
     return settings
 
 
+def keep_broken(path: Path | None = None) -> Path | None:
+    """Move an unreadable settings file aside (settings.toml.broken, .broken-2, ...) so nothing is
+    saved over it; returns where it now is, or None when there was no file."""
+    path = path or settings_path()
+    if not path.exists():
+        return None
+    for number in range(1, 1000):
+        suffix = ".broken" if number == 1 else f".broken-{number}"
+        target = path.with_name(path.name + suffix)
+        if not target.exists():
+            os.replace(path, target)
+            return target
+    raise ConfigError(f"Too many broken copies of {path.name} are kept in {path.parent}.",
+                      "Delete the old .broken files there.")
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write settings atomically with mode 0600; returns the path written."""
     settings.validate()

@@ -48,6 +48,7 @@ class Request:
     max_new_tokens: int | None = None
     ignore_eos: bool = False               # benchmark: fixed-length answers
     prepare_only: bool = False             # background preparation: capture and encode, no answer
+    load_only: bool = False                # warm-up at start: load the models, nothing else
     triggered_at: float = field(default_factory=time.monotonic)
 
 
@@ -164,11 +165,13 @@ class Engine:
         self._cond = threading.Condition()
         self._pending: tuple[int, Request] | None = None
         self._current_id = 0
+        self._current_prepare = False
         self._cancel = threading.Event()
         self._closed = False
         self._traces: dict[int, Trace] = {}
         self.conversation: Conversation | None = None
         self.last_result: Result | None = None
+        self._warm_done: Callable[[ScreenSightError | None], None] | None = None
         self._thread = threading.Thread(target=self._run, name="screensight-model", daemon=True)
         self._thread.start()
 
@@ -209,6 +212,21 @@ class Engine:
             self._cond.notify_all()
         return request_id
 
+    def warm_up(self, on_done: Callable[[ScreenSightError | None], None]) -> bool:
+        """Load the models on the worker now (the app does this as it starts), so the first press
+        does not wait for them; a request submitted meanwhile is answered once they are loaded.
+
+        `on_done(error)` runs on the worker when the vision model is loaded (error None) or could
+        not be (the ScreenSightError). False, and no call, when the engine is busy or closed."""
+        request = Request(mode="load", target=None, speak=False, prepare_only=True, load_only=True)
+        with self._cond:
+            if self._closed or self._pending is not None or self._current_id:
+                return False
+            self._warm_done = on_done
+            self._pending = (next(self._ids), request)
+            self._cond.notify_all()
+        return True
+
     def cancel(self) -> None:
         """Stop generating and speaking; the next request works as usual."""
         with self._cond:
@@ -228,6 +246,13 @@ class Engine:
         with self._cond:
             self.conversation = None
 
+    @property
+    def busy(self) -> bool:
+        """A request (not a warm-up or background preparation) waits or runs."""
+        with self._cond:
+            pending = self._pending is not None and not self._pending[1].prepare_only
+            return pending or bool(self._current_id and not self._current_prepare)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing runs or waits (for the CLI and tests)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -239,13 +264,14 @@ class Engine:
                 self._cond.wait(remaining)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker; waits up to `timeout` s for a running step (a model load cannot stop)."""
         with self._cond:
             self._closed = True
             self._pending = None
             self._cancel.set()
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
         if self._capture is not None:
             self._capture.close()
 
@@ -268,9 +294,12 @@ class Engine:
                 request_id, request = self._pending
                 self._pending = None
                 self._current_id = request_id
+                self._current_prepare = request.prepare_only
                 self._cancel = threading.Event()
                 cancel = self._cancel
-            if request.prepare_only:
+            if request.load_only:
+                self._load_all()
+            elif request.prepare_only:
                 self._prepare_ahead(request, cancel)
             else:
                 self._finish(self._execute(request_id, request, cancel))
@@ -343,6 +372,31 @@ class Engine:
             error = ScreenSightError(f"Something went wrong: {exc.__class__.__name__}: {exc}.",
                                      "Try again; if it keeps happening, restart ScreenSight.")
             return Result(request_id, request, "", trace, error=error, question=question)
+
+    def _load_all(self) -> None:
+        """The warm-up job: the vision model, then the recognizer when its model is on disk."""
+        on_done, self._warm_done = self._warm_done, None
+        error: ScreenSightError | None = None
+        try:
+            self._model()
+        except ScreenSightError as exc:
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - the worker must survive any model failure
+            log.exception("loading the model failed")
+            error = ScreenSightError(f"The model could not be loaded: {exc.__class__.__name__}: {exc}.",
+                                     "Choose another model in the settings, or restart ScreenSight.")
+        if on_done is not None:
+            try:
+                on_done(error)
+            except Exception:  # noqa: BLE001 - a listener bug must not kill the worker
+                log.exception("warm-up callback failed")
+        if error is None and self._transcriber is not None and self._pending is None:
+            try:
+                self._transcriber()
+            except ScreenSightError as exc:  # told when the user asks a spoken question
+                log.info("speech model not loaded at start: %s", exc.message)
+            except Exception:  # noqa: BLE001
+                log.exception("loading the speech model failed")
 
     def _prepare_ahead(self, request: Request, cancel: threading.Event) -> None:
         """Background preparation: capture and encode; the model keeps the result by fingerprint."""

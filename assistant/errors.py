@@ -6,10 +6,12 @@ from __future__ import annotations
 class ScreenSightError(Exception):
     """Base of every error that is shown and spoken to the user instead of a traceback."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", app_hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # What to do in the desktop app (menus, not command lines); the CLI shows `hint`.
+        self.app_hint = app_hint
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()

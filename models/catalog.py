@@ -189,7 +189,8 @@ def get_model(id_: str) -> ModelInfo:
         if id_ in (info.id, info.repo_id):
             return info
     raise ModelError(f"Unknown model {id_!r}.",
-                     f"Known models: {', '.join(model_ids())}; or point --model at a folder.")
+                     f"Known models: {', '.join(model_ids())}; or point --model at a folder.",
+                     "Choose a model in ScreenSight > Set up the model….")
 
 
 def default_model(role: str) -> ModelInfo:

@@ -31,6 +31,7 @@ from assistant.errors import DownloadError, ModelError
 from models.catalog import (
     PICKLE_PATTERNS,
     REFUSED_PATTERNS,
+    SPEECH,
     ModelInfo,
     all_models,
     family_of_model_type,
@@ -105,6 +106,13 @@ def _download_hint(info: ModelInfo) -> str:
     return f"Run: screensight models download {info.id}, or point --model at a folder."
 
 
+def app_download_hint(role: str) -> str:
+    """What to do in the desktop app to get a model of `role` (vision or speech)."""
+    if role == SPEECH:
+        return "Open ScreenSight > Set up voice questions… to download it or choose a folder."
+    return "Open ScreenSight > Set up the model… to download it or choose a folder."
+
+
 def _looks_like_path(source: str) -> bool:
     return (source.startswith((".", "~", os.sep)) or os.sep in source
             or (os.altsep is not None and os.altsep in source))
@@ -138,7 +146,8 @@ def resolve(source: str | os.PathLike[str] | ModelInfo) -> Path:
 
 def _resolve_info(info: ModelInfo) -> Path:
     if not is_downloaded(info):
-        raise ModelError(f"The model '{info.id}' is not downloaded.", _download_hint(info))
+        raise ModelError(f"The model '{info.id}' is not downloaded.", _download_hint(info),
+                         app_download_hint(info.role))
     return model_dir(info)
 
 
@@ -203,7 +212,9 @@ def _check_tensor_table(name: str, header: dict, data_len: int) -> None:
 def _damaged(name: str, why: str) -> ModelError:
     return ModelError(f"The weight file {name} is damaged: {why}.",
                       "Download the model again (screensight models download ID), "
-                      "or replace the file.")
+                      "or replace the file.",
+                      "Download the model again in ScreenSight > Set up the model…, or choose "
+                      "another folder there.")
 
 
 def _safetensors_files(folder: Path) -> list[Path]:
@@ -222,7 +233,9 @@ def _read_config(folder: Path) -> dict:
     if not config_path.is_file():
         raise ModelError(f"The model folder {folder} has no config.json.",
                          "Point --model at the folder of a transformers model, or download "
-                         "the model again.")
+                         "the model again.",
+                         "Choose the folder that holds config.json, or download the model in "
+                         "ScreenSight > Set up the model….")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -239,10 +252,13 @@ def _problems(folder: Path, role: str | None = None) -> list[ModelError]:
     if not folder.exists():
         return [ModelError(f"The model folder {folder} does not exist.",
                            "Check the path, or download the model: "
-                           "screensight models download ID.")]
+                           "screensight models download ID.",
+                           "Choose another folder, or download the model in ScreenSight > Set up "
+                           "the model….")]
     if not folder.is_dir():
         return [ModelError(f"The model path {folder} is not a folder.",
-                           "Point --model at the folder that holds config.json.")]
+                           "Point --model at the folder that holds config.json.",
+                           "Choose the folder that holds config.json.")]
     try:
         config = _read_config(folder)
     except ModelError as exc:
@@ -550,13 +566,16 @@ class _Session:
                 raise DownloadError(
                     f"The model server refused access to {self.info.repo_id} (HTTP {exc.code}).",
                     "The model may need a login on the hub; download it in a browser and "
-                    "point --model at the folder.") from exc
+                    "point --model at the folder.",
+                    "Download it in a browser and choose its folder with Use a folder on disk….") from exc
             if exc.code == 404:
                 raise DownloadError(
                     f"The model server has no {what} for {self.info.repo_id} "
                     f"at revision {self.info.revision[:12]} (HTTP 404).",
                     "This ScreenSight version may be out of date; update it, or point --model "
-                    "at a model folder.") from exc
+                    "at a model folder.",
+                    "This ScreenSight version may be out of date; update it, or choose a model "
+                    "folder with Use a folder on disk….") from exc
             raise DownloadError(f"The model server answered HTTP {exc.code} for {url}.",
                                 "Try again later.") from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -794,7 +813,8 @@ def download(id_: str | ModelInfo, progress: Progress | None = None,
         raise DownloadError(
             f"Downloads are turned off (offline mode), so {info.label} cannot be downloaded.",
             "Unset HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE to allow downloads, or copy the model "
-            "folder here and point --model at it.")
+            "folder here and point --model at it.",
+            "Copy the model folder to this computer and choose it with Use a folder on disk….")
     session = _Session(info, hub_endpoint(), timeout, retries, backoff, progress, cancel)
     session.check_cancel()
     folder = model_dir(info)

@@ -160,7 +160,8 @@ class VisionLanguageModel:
             )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"The model in {folder} could not be loaded ({exc}).",
-                             "Run: screensight models verify, or download the model again.") from exc
+                             "Run: screensight models verify, or download the model again.",
+                             "Download the model again in ScreenSight > Set up the model….") from exc
         model.eval()
         model.to(device)
         if int8:

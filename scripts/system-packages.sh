@@ -6,7 +6,8 @@ runtime=(python3 python3-venv espeak-ng libespeak-ng1 libportaudio2 libasound2-p
          libegl1 libgl1 libfontconfig1 libdbus-1-3 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
          libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 at-spi2-core)
 test_only=(xvfb xdotool x11-utils pulseaudio pulseaudio-utils dbus dbus-x11
-           python3-pyatspi sox nsis dpkg-dev fakeroot desktop-file-utils appstream shellcheck)
+           python3-pyatspi sox nsis dpkg-dev fakeroot desktop-file-utils appstream shellcheck
+           openbox tint2 orca speech-dispatcher speech-dispatcher-espeak-ng xterm python3-tk)
 pkgs=("${runtime[@]}")
 [ "$want" = test ] && pkgs+=("${test_only[@]}")
 missing=()

@@ -84,3 +84,10 @@ def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, ti
                      ("progress bar", "Download progress")):
         assert expected in names, f"{expected} is not in the accessibility tree"
     assert len(focusable) > 25
+    # Text a screen reader must be able to read, not only a name: the status line and the
+    # setup dialog's model details (Orca said nothing on them when they were labels).
+    status = [n for n in nodes if n["name"] == "Status" and n["focusable"]]
+    assert status and status[0]["text"], json.dumps(status)
+    assert status[0]["text"].startswith(("Loading the model", "Ready."))
+    details = [n for n in nodes if n["name"] == "What will be downloaded"]
+    assert details and "MB" in (details[0]["text"] or ""), json.dumps(details)

@@ -28,7 +28,9 @@ def test_first_run_without_a_model_opens_setup_and_saves_the_choice(qtbot, qapp,
         assert dialog.use_folder(tiny_vlm_dir)
         assert load_settings(settings_path()).vision_model == str(tiny_vlm_dir)
         assert app.controller.vision.source == str(tiny_vlm_dir)
-        assert "The model is ready" in app.window.status_label.text()
+        assert "Loading it now" in app.window.status_label.text()
+        qtbot.waitUntil(lambda: app.window.status_label.text().startswith("Ready."), timeout=60000)
+        assert app.controller.vision.loaded  # loaded in the background, before any key press
         app.controller.handle_action("settings")
         assert app._dialogs["settings"].isVisible()
     finally:
@@ -49,9 +51,33 @@ def test_a_broken_settings_file_falls_back_to_defaults_and_says_so(qtbot, qapp, 
     assert server.listen()
     app = Application(qapp, server)
     try:
-        assert app.window.status_label.text().startswith("Error: ")
-        assert "cannot be read" in app.window.status_label.text()
-        assert "default settings" in app.window.status_label.text()
-        assert settings_path().read_text() == "rate = [broken\n"  # nothing lost until the user saves
+        app.start()
+        status = app.window.status_label.text()
+        assert status.startswith("Error: ") and "cannot be read" in status and "default settings" in status
+        kept = settings_path().with_name("settings.toml.broken")
+        assert kept.read_text() == "rate = [broken\n"  # kept before anything can be saved over it
+        assert kept.name in status
+        assert not settings_path().exists()
+        messages = [e.answer for e in app.window.entries() if e.kind == "Message"]
+        assert any("cannot be read" in text and kept.name in text for text in messages)
+        # The model message (none is downloaded here) is in the history too, but does not
+        # replace the settings problem in the status line.
+        assert any("not downloaded" in text for text in messages)
+        app.controller.apply_settings(app.controller.settings)
+        assert kept.read_text() == "rate = [broken\n"
     finally:
+        for dialog in app._dialogs.values():
+            dialog.close()
         app.close()
+
+
+def test_a_second_broken_file_does_not_replace_the_first_kept_copy(tmp_path):
+    from assistant.config import keep_broken
+
+    path = tmp_path / "settings.toml"
+    path.write_text("first = [")
+    assert keep_broken(path) == tmp_path / "settings.toml.broken"
+    path.write_text("second = [")
+    assert keep_broken(path) == tmp_path / "settings.toml.broken-2"
+    assert (tmp_path / "settings.toml.broken").read_text() == "first = ["
+    assert keep_broken(path) is None  # nothing left to keep

@@ -136,3 +136,38 @@ def test_double_text_size_still_fits_every_label(qtbot, qapp):
                 assert button.width() >= needed, f"{text!r} is clipped at 200 % text"
     finally:
         qapp.setFont(font)
+
+
+def test_each_alt_letter_reaches_one_control(qtbot):
+    from tests.ui_mnemonics import clashes, visible_mnemonics
+
+    window = _window(qtbot)
+    assert clashes(window) == {}
+    letters = dict(visible_mnemonics(window))
+    assert "s" in letters and letters["s"].startswith("menu")  # Alt+S opens the ScreenSight menu
+
+
+def test_menus_show_the_global_keys(qtbot):
+    window = _window(qtbot)
+    window.set_global_keys({"describe-window": "Ctrl+Alt+Shift+D", "push-to-talk": "Ctrl+Alt+Shift+Space"})
+    entries = {a.text().split("\t")[0]: a.text() for menu in window.menuBar().actions()
+               for a in menu.menu().actions()}
+    assert entries["Describe the active &window"] == "Describe the active &window\tCtrl+Alt+Shift+D"
+    assert entries["Ask a spoken &question (hold the key)"].endswith("\tCtrl+Alt+Shift+Space")
+    assert entries["&Quit"] == "&Quit"  # keeps its own window shortcut, Ctrl+Q
+    window.set_global_keys({})
+    assert window.menuBar().actions()[1].menu().actions()[0].text() == "Describe the active &window"
+
+
+def test_the_status_line_is_text_a_screen_reader_can_read_and_grows(qtbot):
+    from PySide6.QtGui import QAccessible
+
+    window = _window(qtbot)
+    window.set_status("Done.")
+    interface = QAccessible.queryAccessibleInterface(window.status_label)
+    assert interface.textInterface() is not None
+    assert interface.textInterface().text(0, interface.textInterface().characterCount()) == "Done."
+    one_line = window.status_label.height()
+    window.show_error("The model could not be loaded because " + "it is far too long a message " * 12)
+    qtbot.waitUntil(lambda: window.status_label.height() > 2 * one_line, timeout=5000)
+    assert window.status_label.text().startswith("Error: The model")

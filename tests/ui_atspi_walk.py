@@ -2,7 +2,8 @@
 
 Runs under the system python3 (Debian's python3-pyatspi), not the venv:
     /usr/bin/python3 tests/ui_atspi_walk.py APP_NAME TIMEOUT_S
-Prints {"found": bool, "nodes": [{"role", "name", "description", "focusable", "showing", "path"}]}.
+Prints {"found": bool, "nodes": [{"role", "name", "description", "focusable", "showing", "path",
+"text"}]}; "text" is the node's Text interface content, or null when it has none.
 """
 
 import json
@@ -24,6 +25,15 @@ def find_app(name, timeout):
     return None
 
 
+def _text(node):
+    """What a screen reader reads as the node's text (None: no Text interface)."""
+    try:
+        text = node.queryText()
+    except NotImplementedError:
+        return None
+    return text.getText(0, text.characterCount)
+
+
 def walk(node, path, out, depth=0):
     if node is None or depth > 40:
         return
@@ -37,6 +47,7 @@ def walk(node, path, out, depth=0):
             "focusable": states.contains(pyatspi.STATE_FOCUSABLE),
             "showing": states.contains(pyatspi.STATE_SHOWING),
             "path": path + "/" + role,
+            "text": _text(node),
         }
     except Exception as exc:  # noqa: BLE001 - a dead object in the tree is reported, not fatal
         out.append({"role": "error", "name": str(exc), "description": "", "focusable": False,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QComboBox, QFrame, QSizePolicy, QTextEdit, QWidget
 
 
 def describe(widget: QWidget, name: str, description: str) -> QWidget:
@@ -17,12 +18,77 @@ def describe(widget: QWidget, name: str, description: str) -> QWidget:
     return widget
 
 
-def readable_label(parent: QWidget, text: str, name: str, description: str) -> QLabel:
-    """A wrapped label that keyboard and screen-reader users can focus, select and copy."""
-    label = QLabel(text, parent)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                  | Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+class ReadableText(QTextEdit):
+    """Text shown like a wrapped label, but read-only *text* to assistive technology: AT-SPI,
+    UI Automation and NSAccessibility expose its words (a QLabel only has a name), a screen
+    reader reads it when it gets focus and hears its changes. It grows with its text, so
+    nothing is cut off at large text sizes."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setTabChangesFocus(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
+                                     | Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+        self.setPalette(palette)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        self.document().contentsChanged.connect(self._fit)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - the QLabel name, so callers need not care
+        if text != self.toPlainText():
+            self.setPlainText(text)
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def _content_height(self, width: int) -> int:
+        document = self.document().clone()
+        document.setTextWidth(max(1, width - 2 * self.frameWidth()))
+        margins = self.contentsMargins()
+        return int(document.size().height()) + margins.top() + margins.bottom() + 2 * self.frameWidth()
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt API
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        return self._content_height(width)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        width = max(self.width(), 200)
+        return QSize(width, self._content_height(width))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(100, self._content_height(max(self.width(), 200)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self._content_height(self.width())
+        if self.minimumHeight() != height:
+            self.setMinimumHeight(height)
+            self.updateGeometry()
+            window = self.window()
+            if window is not None and window is not self and window.isVisible():
+                layout = window.layout()
+                if layout is not None:
+                    layout.activate()
+                if window.height() < window.minimumSizeHint().height():
+                    window.adjustSize()
+
+
+def readable_label(parent: QWidget, text: str, name: str, description: str) -> ReadableText:
+    """Wrapped text that keyboard and screen-reader users can focus, read, select and copy."""
+    label = ReadableText(text, parent)
     describe(label, name, description)
     return label

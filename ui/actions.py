@@ -11,7 +11,8 @@ from assistant.config import Hotkeys
 # Hotkeys field -> action name (the field name with dashes), in menu order.
 HOTKEY_ACTIONS: tuple[str, ...] = tuple(f.name.replace("_", "-") for f in dataclasses.fields(Hotkeys))
 # Actions that have no hotkey of their own.
-EXTRA_ACTIONS: tuple[str, ...] = ("show", "settings", "setup-model", "describe-more", "clear-history", "quit")
+EXTRA_ACTIONS: tuple[str, ...] = ("show", "settings", "setup-model", "setup-speech", "describe-more",
+                                  "clear-history", "quit")
 ACTIONS: tuple[str, ...] = HOTKEY_ACTIONS + EXTRA_ACTIONS
 
 LABELS: Mapping[str, str] = MappingProxyType({
@@ -27,6 +28,7 @@ LABELS: Mapping[str, str] = MappingProxyType({
     "show": "Show the ScreenSight window",
     "settings": "Open the settings",
     "setup-model": "Download or choose the model",
+    "setup-speech": "Download or choose the speech model for voice questions",
     "clear-history": "Clear the history",
     "describe-more": "Describe the last screenshot in more detail",
     "quit": "Quit ScreenSight",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-from assistant.config import Settings, load_settings, settings_path
+from assistant.config import Settings, keep_broken, load_settings, settings_path
 from assistant.errors import ConfigError, ModelError, ScreenSightError
 from ui.controller import AppController
 from ui.hotkeys import default_backend
@@ -24,11 +24,20 @@ log = logging.getLogger(__name__)
 
 
 def _load_settings() -> tuple[Settings, str]:
-    """The saved settings, or the defaults and a message saying why they could not be read."""
+    """The saved settings, or the defaults and a message saying why they could not be read.
+
+    A broken file is moved aside first, so saving the defaults later never overwrites it."""
     try:
         return load_settings(), ""
     except ConfigError as exc:
-        return Settings(), error_text(exc) + " Using the default settings for now."
+        try:
+            kept = keep_broken(settings_path())
+        except (OSError, ConfigError) as move_exc:
+            log.warning("could not keep the broken settings file: %s", move_exc)
+            kept = None
+        where = f" It was kept as {kept.name} in {kept.parent}." if kept is not None else ""
+        return Settings(), (f"{exc.message}{where} ScreenSight uses the default settings for now; "
+                            "open Settings to choose yours again.")
 
 
 def model_missing(settings: Settings) -> str:
@@ -54,29 +63,47 @@ class Application:
         self.controller = AppController(settings, self.window, default_backend(),
                                         settings_file=settings_path())
         self.controller.dialog_opener = self.open_dialog
-        self.controller.quit_requested.connect(qt_app.quit)
-        self.window.close_requested.connect(qt_app.quit)
+        self.controller.quit_requested.connect(self.quit)
+        self.window.close_requested.connect(self.quit)
         server.triggered.connect(self.controller.handle_action)
         self.controller.voice = PushToTalk(self.controller)
         self.tray: Tray | None = None
         if Tray.available():
             self.tray = Tray(self.controller.handle_action, qt_app)
+            self.tray.set_global_keys(self.controller.global_key_labels())
+            self.controller.settings_applied.connect(
+                lambda _settings: self.tray.set_global_keys(self.controller.global_key_labels()))
             self.tray.show()
             self.window.hide_on_close = True
-        if problem:
-            self.controller.report_error(ConfigError(problem))
+        self._settings_problem = problem
         self._dialogs: dict[str, QDialog] = {}
 
     def start(self) -> None:
+        """Show the window, say what needs the user's attention, and load the model in the background."""
         self.window.show()
         self._check_screen_access()
         missing = model_missing(self.controller.settings)
         if missing:
+            self.controller.note(missing, "error")
             self.window.set_status(missing)
             QTimer.singleShot(0, lambda: self.open_dialog("setup-model"))
-        elif not self.controller.hotkey_problems:
-            self.window.set_status("Ready. " + _hotkey_hint(self.controller.settings))
+        else:
+            self.controller.start_loading()
+        if self._settings_problem:  # last, so it stays in the status line
+            self.controller.report_error(ConfigError(self._settings_problem))
+            self.controller.note(self._settings_problem, "error")
         log.info("ready (hotkeys: %s)", self.controller.hotkeys.name)
+
+    def quit(self) -> None:
+        """Quit from any state: the window is closed for good (not hidden to the tray), the loop ends."""
+        log.info("quit requested")
+        self.window.hide_on_close = False
+        for dialog in self._dialogs.values():
+            dialog.hide()
+        self.window.hide()
+        # exit(), not quit(): Qt 6's quit() first asks every window to close and gives up when one
+        # refuses, which the main window does while it hides to the tray.
+        self.qt_app.exit(0)
 
     def _check_screen_access(self) -> None:
         """Say at once when the system forbids screen capture (macOS Screen Recording permission)."""
@@ -118,11 +145,18 @@ class Application:
     def _use_model(self, source: str) -> None:
         settings = _copy(self.controller.settings, vision_model=source)
         self._apply(settings)
-        self.controller.say_message("The model is ready. " + _hotkey_hint(settings))
+        self.controller.say_message("The model is set up. Loading it now; ScreenSight says when it is ready.")
 
     def close(self) -> None:
-        self.controller.close()
+        """Release the hotkeys first, then stop every worker."""
+        for dialog in self._dialogs.values():
+            cancel = getattr(dialog, "cancel_download", None)
+            if cancel is not None:
+                cancel()
+        if self.tray is not None:
+            self.tray.hide()
         self.server.close()
+        self.controller.close()
 
 
 def _copy(settings: Settings, **changes: object) -> Settings:
@@ -179,6 +213,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quit_on_signals(qt_app)
     app.start()
     try:
-        return qt_app.exec()
+        code = qt_app.exec()
     finally:
-        app.close()
+        _close_within(app, QUIT_SECONDS)
+    return code
+
+
+QUIT_SECONDS = 1.5  # the user asked to quit: everything is released within this, or the process ends
+
+
+def _close_within(app: Application, seconds: float) -> None:
+    """Close the app's workers on this (the Qt) thread; when one hangs (a model load, a sound
+    device) or a worker thread keeps the interpreter from exiting, a watchdog ends the process
+    after `seconds`, so Quit always quits. Settings and history are saved as they change."""
+    import threading
+
+    def force_exit() -> None:
+        log.warning("quit: workers still busy after %.1f s; ending the process", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    watchdog = threading.Timer(seconds, force_exit)
+    watchdog.daemon = True
+    watchdog.start()  # left running: interpreter shutdown also waits for worker threads
+    app.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -49,6 +50,7 @@ class AppController(QObject):
     quit_requested = Signal()
     settings_applied = Signal(object)   # Settings
     entry_finished = Signal(object)     # HistoryEntry (tests and the tray listen)
+    model_loaded = Signal(object)       # None, or the ScreenSightError (emitted on the worker)
 
     def __init__(self, settings: Settings, window: MainWindow, hotkeys: HotkeyBackend,
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
@@ -68,6 +70,8 @@ class AppController(QObject):
         self.voice: Any = None  # ui.push_to_talk.PushToTalk, attached by the app
         self.dialog_opener: Callable[[str], None] | None = None  # "settings" | "setup-model"
         self.max_tokens = _env_int(MAX_TOKENS_ENV)  # a cap for tests and slow machines
+        self.loading = False  # the models are being loaded in the background
+        self._note_ids = itertools.count(-1, -1)  # history entries that are messages, not requests
 
         threads = settings.threads or None
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
@@ -98,6 +102,7 @@ class AppController(QObject):
         self.messages.speech_error.connect(self.report_speech_error, queued)
         self.hotkey_relay.pressed.connect(self.handle_action, queued)
         self.hotkey_relay.released.connect(self.handle_release, queued)
+        self.model_loaded.connect(self._on_loaded, queued)
         window.action_requested.connect(self.handle_action)
         window.question_submitted.connect(self.ask_typed)
 
@@ -117,12 +122,20 @@ class AppController(QObject):
         self.hotkey_problems = self.hotkeys.start(hotkey_bindings(self.settings.hotkeys),
                                                   self.hotkey_relay.on_press,
                                                   self.hotkey_relay.on_release)
+        self.window.set_global_keys(self.global_key_labels())
         for problem in self.hotkey_problems:
             log.warning("hotkeys: %s", problem)
         if self.hotkey_problems:
             self.window.show_error(" ".join(self.hotkey_problems))
             self.announcer.announce(self.hotkey_problems[0], assertive=True)
         return self.hotkey_problems
+
+    def global_key_labels(self) -> dict[str, str]:
+        """Action -> its global key as a person reads it (Ctrl+Alt+Shift+D), for the menus."""
+        from ui.hotkeys import parse_bindings
+
+        combos, _problems = parse_bindings(hotkey_bindings(self.settings.hotkeys))
+        return {action: combo.label() for action, combo in combos.items()}
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -151,7 +164,7 @@ class AppController(QObject):
             self.window.clear_history()
             self.history.clear()
             self.window.set_status("History cleared.")
-        elif action in ("settings", "setup-model"):
+        elif action in ("settings", "setup-model", "setup-speech"):
             self.window.show_and_raise()
             if self.dialog_opener is not None:
                 self.dialog_opener(action)
@@ -174,11 +187,48 @@ class AppController(QObject):
         else:
             self.voice.release()
 
+    def start_loading(self) -> bool:
+        """Load the chosen models in the background now; the status says so until they are ready."""
+        if not self.engine.warm_up(self.model_loaded.emit):
+            return False
+        self.loading = True
+        self.window.set_status("Loading the model…")
+        return True
+
+    def _on_loaded(self, error: object) -> None:
+        self.loading = False
+        if error is not None:
+            self.report_error(error)
+            self.note(error_text(error) if isinstance(error, BaseException) else str(error), "error")
+            return
+        if self.engine.busy:
+            return  # a request pressed during loading runs now and owns the status
+        from ui.hotkeys import parse_combo
+
+        hint = ""
+        try:
+            key = parse_combo(self.settings.hotkeys.describe_window).label()
+            hint = f" Press {key} to describe the active window."
+        except ScreenSightError:
+            pass
+        self.window.set_status("Ready." + hint)
+        self.announcer.announce("ScreenSight is ready." + hint)
+
+    def note(self, text: str, status: str = "done", kind: str = "Message") -> HistoryEntry:
+        """Put a message (not an answer) into the history, e.g. why the settings were reset."""
+        entry = HistoryEntry(next(self._note_ids), kind, answer=text, status=status)
+        self.window.add_entry(entry)
+        self.history.add(entry)
+        return entry
+
     def submit(self, request: Request) -> int:
         request.speak = self.speaker is not None
         if request.max_new_tokens is None and self.max_tokens:
             request.max_new_tokens = self.max_tokens
-        return self.engine.submit(request)
+        request_id = self.engine.submit(request)
+        if self.loading:  # kept, and answered once the model is loaded
+            self.say_message("The model is still loading; ScreenSight answers as soon as it is ready.")
+        return request_id
 
     def ask_typed(self, question: str) -> int:
         """A typed question about the last screenshot (or the whole screen when there is none)."""
@@ -285,6 +335,7 @@ class AppController(QObject):
         threads = new.threads or None
         if self.vision.switch(new.vision_model, new.quantize, threads):
             self.engine.new_conversation()
+            self.start_loading()
         self.speech.switch(new.speech_model)
         if new.output != old.output or self.speaker is None:
             self._replace_speaker()
@@ -344,7 +395,7 @@ class AppController(QObject):
             self.background.stop()
         if self.voice is not None:
             self.voice.close()
-        self.engine.close()
+        self.engine.close(timeout=0.5)
         self.secure_input.close()
         if self.speaker is not None:
             self.speaker.close()

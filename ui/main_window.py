@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ScreenSight")
         self.setObjectName("main-window")
         self._items: dict[int, QListWidgetItem] = {}
+        self._menu_items: dict[str, tuple[QAction, str]] = {}  # action -> (menu entry, its text)
         self.hide_on_close = False
 
         central = QWidget(self)
@@ -106,7 +107,7 @@ class MainWindow(QMainWindow):
 
         buttons = QHBoxLayout()
         self.describe_window_button = self._button("Describe &window", "describe-window", buttons)
-        self.describe_screen_button = self._button("Describe &screen", "describe-screen", buttons)
+        self.describe_screen_button = self._button("Describe scr&een", "describe-screen", buttons)
         self.read_button = self._button("&Read text", "read-window", buttons)
         self.stop_button = self._button("S&top speaking", "stop-speaking", buttons)
         self.copy_button = QPushButton("&Copy answer", central)
@@ -148,6 +149,7 @@ class MainWindow(QMainWindow):
         app_menu = bar.addMenu("&ScreenSight")
         self._menu_action(app_menu, "&Settings…", "settings", QKeySequence("Ctrl+,"))
         self._menu_action(app_menu, "Set up the &model…", "setup-model")
+        self._menu_action(app_menu, "Set up &voice questions…", "setup-speech")
         app_menu.addSeparator()
         self._menu_action(app_menu, "&Quit", "quit", QKeySequence.StandardKey.Quit)
         describe = bar.addMenu("&Describe")
@@ -161,6 +163,7 @@ class MainWindow(QMainWindow):
         self._menu_action(speech, "&Stop speaking", "stop-speaking")
         self._menu_action(speech, "&Repeat the last answer", "repeat-last")
         self._menu_action(speech, "&Ask a question", "ask-question", QKeySequence("Ctrl+L"))
+        self._menu_action(speech, "Ask a spoken &question (hold the key)", "push-to-talk")
         self._menu_action(speech, "&Clear the history", "clear-history")
 
     def _menu_action(self, menu, text: str, action: str, shortcut: QKeySequence | None = None) -> QAction:
@@ -170,7 +173,19 @@ class MainWindow(QMainWindow):
         item.setStatusTip(LABELS.get(action, text.replace("&", "").rstrip("…")))
         item.triggered.connect(lambda: self.action_requested.emit(action))
         menu.addAction(item)
+        self._menu_items[action] = (item, text)
         return item
+
+    def set_global_keys(self, labels: dict[str, str]) -> None:
+        """Show each action's global key (e.g. Ctrl+Alt+Shift+D) beside its menu entry.
+
+        The key is written after a tab, which Qt draws in the shortcut column without making it a
+        second, window-only shortcut; entries with a window shortcut keep that one."""
+        for action, (item, text) in self._menu_items.items():
+            if not item.shortcut().isEmpty():
+                continue
+            key = labels.get(action, "")
+            item.setText(f"{text}\t{key}" if key else text)
 
     # -- history -----------------------------------------------------------------------------
 

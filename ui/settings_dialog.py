@@ -31,6 +31,8 @@ from assistant.tts import Voice
 from ui.a11y import describe
 from ui.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
 from ui.hotkeys import parse_bindings
+from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
+from ui.key_capture import KeyCaptureEdit
 from ui.screen_reader import Announcer
 
 DETAIL_LABELS = MappingProxyType({"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
@@ -137,15 +139,16 @@ class SettingsDialog(QDialog):
 
         # Hotkeys
         keys, form = self._page("&Hotkeys")
-        note = QLabel("Combinations in the form <ctrl>+<alt>+<shift>+d. Leave empty to turn a key off.", keys)
+        note = QLabel("In a field, press the key combination (for example Ctrl+Alt+Shift+D), or type it "
+                      "as <ctrl>+<alt>+<shift>+d. Backspace clears a field, which turns that key off.", keys)
         note.setWordWrap(True)
         form.addRow(note)
-        self.hotkey_edits: dict[str, QLineEdit] = {}
+        self.hotkey_edits: dict[str, QLineEdit] = {}  # KeyCaptureEdit: text() is the settings syntax
         for action in HOTKEY_ACTIONS:
-            edit = QLineEdit(keys)
+            edit = KeyCaptureEdit(keys)
             self.hotkey_edits[action] = edit
             self._row(form, LABELS[action] + ":", edit, LABELS[action],
-                      f"Global key combination for: {LABELS[action].lower()}.")
+                      f"Global key combination for: {LABELS[action].lower()}. {KEY_CAPTURE_HELP}")
 
         # Voice questions
         voice_in, form = self._page("Voice &questions")
@@ -169,11 +172,11 @@ class SettingsDialog(QDialog):
         form.addRow(self.earcons)
 
         # Advanced
-        advanced, form = self._page("&Advanced")
+        advanced, form = self._page("Advan&ced")
         self.quantize = QCheckBox("&Faster, smaller model arithmetic (int8)", advanced)
         describe(self.quantize, "Quantize", "Use 8-bit arithmetic for the model: faster, slightly less exact.")
         form.addRow(self.quantize)
-        self.prepare_in_background = QCheckBox("&Prepare the screen in the background", advanced)
+        self.prepare_in_background = QCheckBox("P&repare the screen in the background", advanced)
         describe(self.prepare_in_background, "Prepare in background",
                   "Look at the screen before you press a key, so answers start sooner. Uses more power.")
         form.addRow(self.prepare_in_background)
@@ -193,6 +196,9 @@ class SettingsDialog(QDialog):
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
             | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults, self)
+        # Mnemonics of their own: without one, Alt+A would open the Advanced page instead of Apply.
+        self.buttons.button(QDialogButtonBox.StandardButton.Apply).setText("&Apply")
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).setText("R&estore defaults")
         for button in self.buttons.buttons():
             text = button.text().replace("&", "")
             describe(button, text, {"OK": "Save the settings and close.", "Apply": "Save the settings now.",

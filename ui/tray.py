@@ -41,6 +41,7 @@ class Tray(QObject):
         self.icon.setToolTip("ScreenSight")
         self.menu = QMenu()
         self.menu.setAccessibleName("ScreenSight menu")
+        self._items: dict[str, QAction] = {}
         for action in MENU_ACTIONS:
             if action is None:
                 self.menu.addSeparator()
@@ -48,9 +49,16 @@ class Tray(QObject):
             item = QAction(LABELS[action], self.menu)
             item.triggered.connect(lambda _checked=False, a=action: on_action(a))
             self.menu.addAction(item)
+            self._items[action] = item
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(
             lambda reason: on_action("show") if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+
+    def set_global_keys(self, labels: dict[str, str]) -> None:
+        """Show each action's global key beside its entry (after a tab: drawn, not bound)."""
+        for action, item in self._items.items():
+            key = labels.get(action, "")
+            item.setText(f"{LABELS[action]}\t{key}" if key else LABELS[action])
 
     @staticmethod
     def available() -> bool:
