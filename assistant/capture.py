@@ -27,6 +27,31 @@ Rect = tuple[int, int, int, int]
 
 TARGETS = ("screen", "window", "pointer", "region")
 NO_WINDOW_NOTE = "No active window found; captured the whole screen"
+MIN_WINDOW_SIDE = 4
+"""Pixels: a window narrower or lower than this on screen shows nothing worth describing."""
+
+# (message, hint) of the CaptureError for each reason a located window cannot be captured.
+WINDOW_MINIMISED = (
+    "The active window is minimised, so there is nothing of it to see.",
+    "Restore it (for example with Alt+Tab) and try again, or describe the whole screen.",
+)
+WINDOW_HIDDEN = (
+    "The active window is hidden, so there is nothing of it to see.",
+    "Switch to the window you want described and try again, or describe the whole screen.",
+)
+WINDOW_CLOSED = (
+    "The window closed before it could be captured.",
+    "Press the key again to describe the window that is active now.",
+)
+WINDOW_TOO_SMALL = (
+    "The active window is too small to show anything.",
+    "Switch to the window you want described and try again, or describe the whole screen.",
+)
+WINDOW_OFF_SCREEN = (
+    "The active window is outside the screen, so there is nothing of it to see.",
+    "Move it onto the screen (in many desktops: Alt+F7, then the arrow keys) and try again, "
+    "or describe the whole screen.",
+)
 
 
 @dataclass(frozen=True)
@@ -42,10 +67,12 @@ class Capture:
 
 @dataclass(frozen=True)
 class WindowInfo:
-    """The focused top-level window: its title and its rectangle on the virtual desktop."""
+    """The focused top-level window: its title, its rectangle on the virtual desktop, and the
+    platform's id of it (for WindowLocator.confirm_window; None when unknown)."""
 
     title: str
     rect: Rect
+    handle: int | None = None
 
 
 class WindowLocator(ABC):
@@ -53,7 +80,11 @@ class WindowLocator(ABC):
 
     @abstractmethod
     def active_window(self) -> WindowInfo | None:
-        """The focused top-level window, or None when there is none (or it is minimised)."""
+        """The focused top-level window, or None when there is none.
+
+        May raise CaptureError (message and hint from WINDOW_*) when there is an active window
+        but nothing of it can be captured: minimised, hidden, or closed while it was looked at.
+        """
 
     @abstractmethod
     def pointer_position(self) -> tuple[int, int] | None:
@@ -61,6 +92,10 @@ class WindowLocator(ABC):
 
     def check_access(self) -> None:
         """Raise CaptureError when this process may not capture the screen (e.g. macOS)."""
+        return None
+
+    def confirm_window(self, window: WindowInfo) -> None:
+        """Raise CaptureError when `window` closed or was hidden since it was located."""
         return None
 
 
@@ -138,12 +173,14 @@ class GeometryBackend(CaptureBackend):
     def active_window(self) -> Capture:
         with self._open() as desktop:
             window = self.locator.active_window()
-            if window is not None:
-                rect = clip_rect(window.rect, desktop.bounds)
-                if rect is not None:
-                    return self._take(desktop, rect, "window", window.title)
-            monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
-            return self._take(desktop, monitor, "screen", NO_WINDOW_NOTE)
+            if window is None:
+                monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
+                return self._take(desktop, monitor, "screen", NO_WINDOW_NOTE)
+            capture = self._take(desktop, visible_window_rect(window.rect, desktop.bounds),
+                                 "window", window.title)
+            # Checked after the grab: pixels taken while the window was still there are its own.
+            self.locator.confirm_window(window)
+            return capture
 
     def region(self, x: int, y: int, w: int, h: int) -> Capture:
         if w <= 0 or h <= 0:
@@ -377,6 +414,16 @@ def monitor_at(monitors: Sequence[Rect], point: tuple[int, int] | None) -> Rect:
     if containing:
         return min(containing, key=lambda m: m[2] * m[3])
     return min(monitors, key=lambda m: _distance_squared(m, px, py))
+
+
+def visible_window_rect(rect: Sequence[int], bounds: Rect) -> Rect:
+    """The part of a window's `rect` on the desktop; CaptureError when nothing useful is."""
+    if rect[2] < MIN_WINDOW_SIDE or rect[3] < MIN_WINDOW_SIDE:
+        raise CaptureError(*WINDOW_TOO_SMALL)
+    visible = clip_rect(rect, bounds)
+    if visible is None or visible[2] < MIN_WINDOW_SIDE or visible[3] < MIN_WINDOW_SIDE:
+        raise CaptureError(*WINDOW_OFF_SCREEN)
+    return visible
 
 
 def clip_rect(rect: Sequence[int], bounds: Rect) -> Rect | None:

@@ -7,9 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
+from Xlib import X
 
+from assistant import windows_x11
 from assistant.capture import (
     NO_WINDOW_NOTE,
+    WINDOW_CLOSED,
+    WINDOW_HIDDEN,
+    WINDOW_MINIMISED,
+    WINDOW_OFF_SCREEN,
+    WINDOW_TOO_SMALL,
     Capture,
     FixedWindowLocator,
     ImageBackend,
@@ -190,14 +197,102 @@ def test_no_active_window_falls_back_to_the_screen(desk, backend):
     assert capture.title == NO_WINDOW_NOTE
 
 
-def test_minimised_active_window_falls_back_to_the_screen(desk, backend):
-    win = desk.window("Minimised", (10, 10, 100, 100), RED)
+def window_error(backend) -> tuple[str, str]:
+    with pytest.raises(CaptureError) as info:
+        backend.active_window()
+    return (info.value.message, info.value.hint)
+
+
+def test_hidden_active_window_is_a_clear_message(desk, backend):
+    win = desk.window("Hidden", (10, 10, 100, 100), RED)
     win.unmap()
     desk.set_active(win)
+    assert window_error(backend) == WINDOW_HIDDEN
+
+
+def test_minimised_active_window_is_a_clear_message(desk, backend):
+    win = desk.window("Minimised", (10, 10, 100, 100), RED)
+    win.unmap()
+    state = desk.atom("WM_STATE")
+    win.change_property(state, state, 32, [3, X.NONE])  # IconicState
+    desk.set_active(win)
+    assert window_error(backend) == WINDOW_MINIMISED
+
+
+def test_window_with_no_area_left_is_too_small(desk, backend):
+    win = desk.window("Shadow only", (100, 100, 60, 60), RED)
+    desk.set_gtk_frame_extents(win, 30, 30, 30, 30)
+    desk.set_active(win)
+    assert window_error(backend) == WINDOW_TOO_SMALL
+
+
+def test_window_off_the_screen_is_a_clear_message(desk, backend):
+    desk.set_active(desk.window("Far away", (3000, 2000, 300, 200), RED))
+    assert window_error(backend) == WINDOW_OFF_SCREEN
+
+
+def test_focused_untitled_window_without_a_window_manager(desk, backend):
+    win = desk.window("", (40, 40, 120, 80), GREEN, managed=False)
+    desk.focus(win)
     capture = backend.active_window()
-    assert capture.source == "screen"
-    assert capture.title == NO_WINDOW_NOTE
-    assert capture.image.getpixel((50, 50)) == BACKGROUND
+    assert (capture.source, capture.title, capture.rect) == ("window", "", (40, 40, 120, 80))
+
+
+def test_destroyed_active_window_id_falls_back_to_the_screen(desk, backend):
+    win = desk.window("Gone", (10, 10, 100, 100), RED)
+    desk.set_active(win)
+    desk.destroy_windows()
+    assert backend.active_window().title == NO_WINDOW_NOTE
+
+
+def test_window_destroyed_while_it_is_examined_is_a_clear_message(desk, backend, monkeypatch):
+    win = desk.window("Closing", (10, 10, 100, 100), RED)
+    desk.set_active(win)
+    real = windows_x11._root_rect
+
+    def destroy_first(conn, root, window):
+        desk.destroy_windows()
+        return real(conn, root, window)  # a real BadWindow from the server
+
+    monkeypatch.setattr(windows_x11, "_root_rect", destroy_first)
+    assert window_error(backend) == WINDOW_CLOSED
+
+
+def test_other_x_errors_while_examining_are_a_clear_message(desk, backend, monkeypatch):
+    desk.set_active(desk.window("Odd", (10, 10, 100, 100), RED))
+    hidden = desk.window("Unmapped", (10, 10, 10, 10), RED)
+    hidden.unmap()
+    desk.conn.sync()
+
+    def bad_match(conn, root, window):  # GetImage of an unmapped window: a real BadMatch
+        conn.create_resource_object("window", hidden.id).get_image(0, 0, 5, 5, X.ZPixmap, 0xFFFFFFFF)
+
+    monkeypatch.setattr(windows_x11, "_root_rect", bad_match)
+    with pytest.raises(CaptureError, match=r"would not describe the active window \(BadMatch\)"):
+        backend.active_window()
+
+
+def test_x_server_lost_while_examining_is_a_clear_message(monkeypatch):
+    desk = XDesktop()
+    try:
+        desk.set_active(desk.window("Doomed", (10, 10, 100, 100), RED))
+
+        def lose_server(conn, root, window):
+            desk.stop_server()
+            return conn.screen().root.get_geometry()  # a real ConnectionClosedError
+
+        monkeypatch.setattr(windows_x11, "_root_rect", lose_server)
+        with pytest.raises(CaptureError, match="connection to the X display .* was lost"):
+            X11WindowLocator(desk.display).active_window()
+    finally:
+        desk.close()
+
+
+def test_image_backend_refuses_a_tiny_window():
+    locator = FixedWindowLocator(WindowInfo("Dot", (10, 10, 2, 50)))
+    with pytest.raises(CaptureError) as info:
+        ImageBackend(Image.new("RGB", (100, 100)), locator).active_window()
+    assert (info.value.message, info.value.hint) == WINDOW_TOO_SMALL
 
 
 def test_pointer_position_follows_xdotool(desk):
