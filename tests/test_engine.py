@@ -220,3 +220,58 @@ def test_model_loader_loads_once_from_a_folder(tiny_vlm_dir):
     assert not loader.loaded
     first = loader()
     assert loader.loaded and loader() is first
+
+
+class GatedLoader:
+    """A model loader that holds the load until the test opens the gate (a slow disk, a big model)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.loads = 0
+
+    @property
+    def loaded(self):
+        return self.loads > 0 and self.gate.is_set()
+
+    def __call__(self):
+        if self.loads == 0:
+            self.started.set()
+            assert self.gate.wait(60), "the test never opened the gate"
+            self.loads += 1
+        return self.model
+
+
+def test_warm_up_loads_once_and_a_press_during_loading_is_answered_after(make_engine, tiny_vlm):
+    loader = GatedLoader(tiny_vlm)
+    engine, listener, _ = make_engine(model=loader)
+    outcome = []
+    loaded = threading.Event()
+    assert engine.warm_up(lambda error: (outcome.append(error), loaded.set()))
+    assert loader.started.wait(10)
+    assert engine.warm_up(lambda error: None) is False  # one load at a time
+    assert not engine.busy  # a warm-up is not a request
+    request_id = engine.submit(Request(mode="describe", target="window", max_new_tokens=4, speak=False))
+    assert engine.busy
+    assert not listener.finished.is_set()  # kept while the model loads, not dropped
+    loader.gate.set()
+    assert loaded.wait(30) and outcome == [None]
+    assert listener.finished.wait(60)
+    (result,) = listener.results
+    assert result.request_id == request_id and not result.cancelled and result.error is None
+    assert loader.loads == 1
+
+
+def test_warm_up_reports_a_model_that_cannot_load(make_engine):
+    from assistant.errors import ModelError
+
+    def broken():
+        raise ModelError("The model 'x' is not downloaded.", "Download it.")
+
+    engine, _listener, _ = make_engine(model=broken)
+    errors = []
+    done = threading.Event()
+    assert engine.warm_up(lambda error: (errors.append(error), done.set()))
+    assert done.wait(10)
+    assert isinstance(errors[0], ModelError) and "not downloaded" in errors[0].message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QGuiApplication, QPalette, QTextDocument
 from PySide6.QtWidgets import QComboBox, QFrame, QSizePolicy, QTextEdit, QWidget
 
 
@@ -51,7 +51,10 @@ class ReadableText(QTextEdit):
         return self.toPlainText()
 
     def _content_height(self, width: int) -> int:
-        document = self.document().clone()
+        document = QTextDocument()
+        document.setDefaultFont(self.font())
+        document.setDocumentMargin(self.document().documentMargin())
+        document.setPlainText(self.toPlainText())
         document.setTextWidth(max(1, width - 2 * self.frameWidth()))
         margins = self.contentsMargins()
         return int(document.size().height()) + margins.top() + margins.bottom() + 2 * self.frameWidth()
@@ -62,18 +65,32 @@ class ReadableText(QTextEdit):
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
         return self._content_height(width)
 
+    def _hint_width(self) -> int:
+        """The width laid out, or about 50 characters before the first layout."""
+        return self.width() if self.isVisible() and self.width() > 50 else \
+            50 * self.fontMetrics().averageCharWidth()
+
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        width = max(self.width(), 200)
+        width = self._hint_width()
         return QSize(width, self._content_height(width))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(100, self._content_height(max(self.width(), 200)))
+        return QSize(10 * self.fontMetrics().averageCharWidth(), self.minimumHeight())
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         self._fit()
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._fit()
+
     def _fit(self) -> None:
+        """Keep every line visible at the width the layout gave (set once laid out and shown)."""
+        if not self.isVisible():
+            self.setMinimumHeight(0)
+            self.updateGeometry()
+            return
         height = self._content_height(self.width())
         if self.minimumHeight() != height:
             self.setMinimumHeight(height)
@@ -92,3 +109,12 @@ def readable_label(parent: QWidget, text: str, name: str, description: str) -> R
     label = ReadableText(text, parent)
     describe(label, name, description)
     return label
+
+
+def fitting_size(width: int, height: int) -> tuple[int, int]:
+    """The size asked for, made smaller where the screen (or large text scaling) leaves less room."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return width, height
+    room = screen.availableGeometry()
+    return min(width, room.width() - 40), min(height, room.height() - 60)

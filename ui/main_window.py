@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.a11y import describe, readable_label
+from ui.a11y import describe, fitting_size, readable_label
 from ui.actions import LABELS
 from ui.history import MAX_ENTRIES, HistoryEntry
 
@@ -133,7 +133,9 @@ class MainWindow(QMainWindow):
         self.setTabOrder(self.describe_screen_button, self.read_button)
         self.setTabOrder(self.read_button, self.stop_button)
         self.setTabOrder(self.stop_button, self.copy_button)
-        self.resize(640, 520)
+        self.history.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
+        self.answer_view.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
+        self.resize(*fitting_size(640, 520))
 
     # -- building ----------------------------------------------------------------------------
 
