@@ -69,10 +69,16 @@ def check_display() -> Check:
     from assistant.images import screen_state
 
     name = "Screen capture"
+    from assistant.errors import CaptureError
+
     backend = default_backend()
+    window_problem = ""
     try:
         capture = backend.screen()
-        window = backend.active_window()
+        try:
+            window = backend.active_window()
+        except CaptureError as exc:  # e.g. minimised right now: the screen itself is what counts here
+            window, window_problem = None, exc.message
     finally:
         backend.close()
     width, height = capture.image.size
@@ -83,8 +89,12 @@ def check_display() -> Check:
                      "If the screen is not really empty, the system hides it from ScreenSight: on "
                      "macOS allow Screen Recording for ScreenSight in System Settings > Privacy & "
                      "Security; on Linux use an X11 (Xorg) session.", required=False)
-    where = f"the active window is {window.title!r}" if window.source == "window" and window.title \
-        else "no active window was found, so window descriptions use the whole screen"
+    if window is None:
+        where = f"the active window cannot be captured now ({window_problem.rstrip('.')})"
+    elif window.source == "window" and window.title:
+        where = f"the active window is {window.title!r}"
+    else:
+        where = "no active window was found, so window descriptions use the whole screen"
     return Check(name, True, f"Took a screenshot of {width} x {height} pixels; {where}.")
 
 
