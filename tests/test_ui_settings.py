@@ -55,6 +55,16 @@ def test_changing_controls_and_ok_sends_new_settings(qtbot):
     assert not dialog.isVisible()
 
 
+def test_a_hotkey_is_set_by_pressing_it_in_the_hotkeys_page(qtbot):
+    dialog = _dialog(qtbot, Settings())
+    field = dialog.hotkey_edits["describe-screen"]
+    assert field.displayText() == "Ctrl+Alt+Shift+S"
+    mods = Qt.KeyboardModifier
+    qtbot.keyClick(field, Qt.Key.Key_W, mods.ControlModifier | mods.AltModifier | mods.ShiftModifier)
+    qtbot.keyClick(dialog.hotkey_edits["repeat-last"], Qt.Key.Key_Delete)
+    assert dialog.collect().hotkeys == Hotkeys(describe_screen="<ctrl>+<alt>+<shift>+w", repeat_last="")
+
+
 def test_restore_defaults_fills_in_the_defaults(qtbot):
     dialog = _dialog(qtbot, Settings(rate=400, detail="high"))
     dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()

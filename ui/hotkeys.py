@@ -1,4 +1,8 @@
-"""Global hotkeys: one backend interface; pynput (X11, Windows, macOS), the trigger command (Wayland), manual (tests).
+"""Global hotkeys: one backend interface and the platform backends.
+
+X11: passive key grabs (ui.hotkeys_x11), so the keys are consumed, with pynput's watching
+listener as the fallback; Windows: RegisterHotKey (ui.hotkeys_win32); macOS: pynput's event tap
+that swallows matched keys (ui.hotkeys_macos); Wayland: the trigger command; tests: manual.
 
 Backends call `on_press(action)` / `on_release(action)` on their own thread; the app relays them
 to the Qt thread through queued signals (ui.bridge.HotkeyRelay). Keys that cannot be registered
@@ -46,6 +50,13 @@ class Combo:
         mods = [_MODIFIER_LABELS[m] for m in MODIFIERS if m in self.modifiers]
         key = self.key.upper() if len(self.key) == 1 else self.key.replace("_", " ").title()
         return "+".join([*mods, key])
+
+
+def format_combo(combo: Combo) -> str:
+    """The settings syntax of a combination, as the defaults write it: <ctrl>+<alt>+<shift>+d,
+    <ctrl>+<alt>+<shift>+space (parse_combo reads it)."""
+    mods = [f"<{m}>" for m in MODIFIERS if m in combo.modifiers]
+    return "+".join([*mods, combo.key])
 
 
 def parse_combo(text: str) -> Combo:
@@ -114,6 +125,13 @@ class HotkeyBackend:
     def stop(self) -> None:
         """Unregister everything; safe to call twice."""
 
+    def suspend(self) -> None:
+        """Let the registered keys through for now (a key-capture field has the focus)."""
+
+    def resume(self) -> list[str]:
+        """Undo suspend(); return problems (a key taken meanwhile by another application)."""
+        return []
+
 
 class ComboMatcher:
     """Turns key-down/key-up events (normalised names) into action presses and releases."""
@@ -126,30 +144,37 @@ class ComboMatcher:
         self._active: dict[str, Combo] = {}
         self._lock = threading.Lock()
 
-    def key_down(self, name: str) -> None:
+    def key_down(self, name: str) -> bool:
+        """A key went down; True when it is the key of a combination now held (press or repeat)."""
         fire: list[str] = []
         with self._lock:
             self._held.add(name)
             if name in MODIFIERS:
-                return
+                return False
             modifiers = self._held.intersection(MODIFIERS)
             for action, combo in self._combos.items():
                 if combo.key == name and combo.modifiers == modifiers and action not in self._active:
                     self._active[action] = combo
                     fire.append(action)
+            ours = any(combo.key == name for combo in self._active.values())
         for action in fire:
             self._on_press(action)
+        return ours
 
-    def key_up(self, name: str) -> None:
+    def key_up(self, name: str) -> bool:
+        """A key went up; True when it was the key (not a modifier) of a held combination."""
         fire: list[str] = []
+        ours = False
         with self._lock:
             self._held.discard(name)
             for action, combo in list(self._active.items()):
                 if name == combo.key or name in combo.modifiers:
+                    ours = ours or name == combo.key
                     del self._active[action]
                     fire.append(action)
         for action in fire:
             self._on_release(action)
+        return ours
 
 
 class PynputHotkeys(HotkeyBackend):
@@ -172,10 +197,7 @@ class PynputHotkeys(HotkeyBackend):
                                "Use the tray menu, or bind desktop shortcuts to "
                                "'screensight --trigger ACTION'."]
         matcher = ComboMatcher(combos, on_press, on_release)
-        listener = keyboard.Listener(
-            on_press=lambda key: matcher.key_down(_key_name(keyboard, key)),
-            on_release=lambda key: matcher.key_up(_key_name(keyboard, key)),
-        )
+        listener = keyboard.Listener(**self._listener_options(keyboard, matcher))
         listener.daemon = True
         listener.start()
         listener.wait()
@@ -189,6 +211,18 @@ class PynputHotkeys(HotkeyBackend):
         self._listener = listener
         log.info("hotkeys registered: %s", {a: c.label() for a, c in combos.items()})
         return problems
+
+    def _listener_options(self, keyboard: Any, matcher: ComboMatcher) -> dict[str, Any]:
+        """keyboard.Listener's arguments (the macOS backend adds its intercept). The callbacks
+        return None: a callback returning False would stop pynput's listener."""
+
+        def on_press(key: Any) -> None:
+            matcher.key_down(key_name(keyboard, key))
+
+        def on_release(key: Any) -> None:
+            matcher.key_up(key_name(keyboard, key))
+
+        return {"on_press": on_press, "on_release": on_release}
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
@@ -226,7 +260,7 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
 
-def _key_name(keyboard: Any, key: Any) -> str:
+def key_name(keyboard: Any, key: Any) -> str:
     """pynput key -> the names parse_combo uses (modifier sides merged, characters lower case)."""
     if isinstance(key, keyboard.Key):
         name = key.name
@@ -283,14 +317,39 @@ class ManualHotkeys(HotkeyBackend):
             self._on_release(action)
 
 
-def default_backend(environ: Mapping[str, str] | None = None) -> HotkeyBackend:
-    """pynput on X11, Windows and macOS; the trigger command on Wayland without an X display."""
+def default_backend(environ: Mapping[str, str] | None = None, platform: str | None = None) -> HotkeyBackend:
+    """The backend for this desktop; SCREENSIGHT_HOTKEYS (manual, trigger-command, pynput, x11)
+    overrides the choice."""
     env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
     choice = env.get("SCREENSIGHT_HOTKEYS", "")
     if choice == "manual":
         return ManualHotkeys()
     if choice == "trigger-command":
         return TriggerCommandHotkeys()
-    if sys.platform.startswith("linux") and env.get("XDG_SESSION_TYPE") == "wayland" and choice != "pynput":
+    if choice == "pynput":
+        return PynputHotkeys()
+    if platform == "win32" and not choice:
+        from ui.hotkeys_win32 import Win32Hotkeys
+
+        return Win32Hotkeys()
+    if platform == "darwin" and not choice:
+        from ui.hotkeys_macos import MacHotkeys
+
+        return MacHotkeys()
+    if platform.startswith("linux") and env.get("XDG_SESSION_TYPE") == "wayland" and choice != "x11":
         return TriggerCommandHotkeys()
+    return _x11_backend(env)
+
+
+def _x11_backend(env: Mapping[str, str]) -> HotkeyBackend:
+    """The key-grab backend where it can start; pynput's (watching only) listener otherwise."""
+    from ui.hotkeys_x11 import X11GrabHotkeys, unavailable_reason
+
+    display = env.get("DISPLAY")
+    reason = unavailable_reason(display) if display else "DISPLAY is not set"
+    if reason is None:
+        return X11GrabHotkeys(display)
+    log.warning("hotkeys: the X11 key grab cannot start (%s); using pynput, whose keys also reach "
+                "the focused application", reason)
     return PynputHotkeys()
