@@ -390,3 +390,12 @@ def test_key_capture_tab_moves_focus_and_the_field_reports_capturing(qtbot):
     qtbot.waitUntil(second.hasFocus, timeout=5000)
     assert first.text() == ""
     assert states == [True, False]
+
+
+def test_a_plain_letter_f_is_not_taken_for_a_function_key():
+    from assistant.errors import ConfigError
+    from ui.hotkeys import parse_combo
+
+    assert parse_combo("<f9>").key == "f9"
+    with pytest.raises(ConfigError, match="no modifier"):
+        parse_combo("f")

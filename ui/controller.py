@@ -130,6 +130,15 @@ class AppController(QObject):
             self.announcer.announce(self.hotkey_problems[0], assertive=True)
         return self.hotkey_problems
 
+    def set_key_capture(self, capturing: bool) -> None:
+        """A hotkey field in Settings has focus (True) or lost it: let the keys reach it meanwhile."""
+        if capturing:
+            self.hotkeys.suspend()
+            return
+        problems = self.hotkeys.resume()
+        if problems:
+            self.report_error(ScreenSightError(" ".join(problems)))
+
     def global_key_labels(self) -> dict[str, str]:
         """Action -> its global key as a person reads it (Ctrl+Alt+Shift+D), for the menus."""
         from ui.hotkeys import parse_bindings

@@ -87,7 +87,7 @@ def parse_combo(text: str) -> Combo:
     if len(keys) != 1:
         raise ConfigError(f"{text!r} must have exactly one key besides the modifiers.",
                           "For example <ctrl>+<alt>+<shift>+d.")
-    if not modifiers and not keys[0].startswith("f"):
+    if not modifiers and not (keys[0].startswith("f") and keys[0] in NAMED_KEYS):
         raise ConfigError(f"{text!r} has no modifier key, so it would fire while you type.",
                           "Add <ctrl>, <alt> or <shift>, e.g. <ctrl>+<alt>+<shift>+d.")
     return Combo(frozenset(modifiers), keys[0])
