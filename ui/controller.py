@@ -77,7 +77,7 @@ class AppController(QObject):
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
         self.speech = SpeechSlot(settings.speech_model, threads)
         self.speaker = make_speaker(settings, self.announcer, self._audio_start,
-                                    self.messages.report_speech_error)
+                                    self.messages.report_speech_error, self._speech_notice)
         if capture is None:
             from assistant.capture import default_backend
 
@@ -115,6 +115,10 @@ class AppController(QObject):
 
     def _audio_start(self, tag: object) -> None:
         self.engine.on_audio_start(tag)
+
+    def _speech_notice(self, text: str) -> None:
+        # From the speaker's thread (e.g. "No screen reader is running…"): shown via a queued signal.
+        self.bridge.status.emit(0, text)
 
     def register_hotkeys(self) -> list[str]:
         """(Re-)register the hotkeys from the settings; problems are shown and announced."""
@@ -390,7 +394,7 @@ class AppController(QObject):
     def _replace_speaker(self) -> None:
         old = self.speaker
         self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
-                                    self.messages.report_speech_error)
+                                    self.messages.report_speech_error, self._speech_notice)
         self.engine.speaker = self.speaker
         if old is not None:
             old.stop()

@@ -1,4 +1,10 @@
-"""Builds the speaker for the output setting: own voice, the screen reader, both, or text only."""
+"""Builds the speaker for the output setting: own voice, the screen reader, both, or text only.
+
+"screen_reader": the detected reader speaks (assistant.screen_readers); with none running or
+reachable, the own voice says so once and speaks until one is found. "both": the own voice
+speaks and the reader gets the text on its braille display where it can show it without
+speaking it a second time (NVDA, JAWS).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ from pathlib import Path
 
 from assistant.config import Settings
 from assistant.errors import ScreenSightError
+from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReaderEngine, default_readers
 from assistant.speaker import Speaker
-from assistant.tts import TTSEngine, make_engine
-from ui.screen_reader import Announcer, BothEngine, ScreenReaderEngine, announcements_supported
+from assistant.tts import SilentEngine, TTSEngine, make_engine
+from ui.screen_reader import AnnouncementReader, Announcer
 
 log = logging.getLogger(__name__)
 
@@ -26,28 +33,42 @@ def voice_engine() -> TTSEngine:
     return make_engine(kind, wav_path=Path(wav) if wav else None)
 
 
-def make_tts(settings: Settings, announcer: Announcer,
-             on_error: Callable[[Exception], None]) -> TTSEngine | None:
-    """The engine for settings.output; None for text only. A broken voice falls back to the screen reader."""
+def configured_voice(settings: Settings) -> TTSEngine:
+    voice = voice_engine()
+    voice.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
+    return voice
+
+
+def make_tts(settings: Settings, announcer: Announcer, on_error: Callable[[Exception], None],
+             on_notice: Callable[[str], None] | None = None,
+             watch: ReaderWatch | None = None) -> TTSEngine | None:
+    """The engine for settings.output; None for text only.
+
+    on_notice gets the one-time "no screen reader" message (from the speaker's thread) to show.
+    watch: what detects the reader (tests pass their own backends); the platform's by default.
+    """
     output = settings.output
     if output == "text":
         return None
-    if output == "screen_reader" and announcements_supported():
-        return ScreenReaderEngine(announcer)
+    if output in ("screen_reader", "both") and watch is None:
+        watch = ReaderWatch(default_readers(AnnouncementReader(announcer)))
+    if output == "screen_reader" and watch is not None:
+        return ScreenReaderEngine(watch, lambda: configured_voice(settings), on_notice)
     try:
-        voice = voice_engine()
-        voice.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
+        voice = configured_voice(settings)
     except ScreenSightError as exc:
-        on_error(exc)
-        return ScreenReaderEngine(announcer)
-    if output == "both" and announcements_supported():
-        return BothEngine(voice, announcer)
+        on_error(exc)  # a broken own voice: the screen reader alone, silence without one
+        return ScreenReaderEngine(watch or ReaderWatch(default_readers(AnnouncementReader(announcer))),
+                                  SilentEngine)
+    if output == "both" and watch is not None:
+        return BothEngine(voice, watch)
     return voice
 
 
 def make_speaker(settings: Settings, announcer: Announcer, on_audio_start: Callable[[object], None],
-                 on_error: Callable[[Exception], None]) -> Speaker | None:
-    tts = make_tts(settings, announcer, on_error)
+                 on_error: Callable[[Exception], None], on_notice: Callable[[str], None] | None = None,
+                 watch: ReaderWatch | None = None) -> Speaker | None:
+    tts = make_tts(settings, announcer, on_error, on_notice, watch)
     if tts is None:
         return None
     return Speaker(tts, on_audio_start=on_audio_start, on_error=on_error)

@@ -1,21 +1,27 @@
-"""Speech through the user's running screen reader (QAccessibleAnnouncementEvent, Qt 6.8+).
+"""Accessibility announcements (QAccessibleAnnouncementEvent, Qt 6.8+) and their screen-reader backend.
 
-NVDA, Orca and VoiceOver speak announcements in the user's own voice and settings. The
-announcement is posted on the Qt thread; the speaker thread only emits a queued signal.
+Qt turns an announcement into a UIA notification on Windows (Narrator and other UIA readers),
+an NSAccessibility announcement on macOS (VoiceOver) and an AT-SPI Announcement signal on Linux,
+which only at-spi2-core 2.50+ with Orca 46+ present. `AnnouncementReader` is the backend of
+assistant.screen_readers for that path; it says it runs only where the stack handles it
+(assistant.screen_readers.platforms). The announcement is posted on the Qt thread; other
+threads only emit a queued signal.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAccessible
 
-from assistant.tts import TTSEngine, Utterance, Voice
+from assistant.screen_readers.base import ScreenReader, Spoken
+from assistant.screen_readers.engine import BothEngine, ScreenReaderEngine
+from assistant.screen_readers.platforms import AnnouncementSupport
 
 log = logging.getLogger(__name__)
+
+__all__ = ["AnnouncementReader", "Announcer", "BothEngine", "ScreenReaderEngine", "announcements_supported"]
 
 try:  # Qt 6.8+
     from PySide6.QtGui import QAccessibleAnnouncementEvent
@@ -24,6 +30,7 @@ except ImportError:  # pragma: no cover - older Qt
 
 
 def announcements_supported() -> bool:
+    """Whether this Qt can post announcements at all (not whether a reader will speak them)."""
     return QAccessibleAnnouncementEvent is not None
 
 
@@ -52,58 +59,30 @@ class Announcer(QObject):
         self.announced.emit(text)
 
 
-class ScreenReaderEngine(TTSEngine):
-    """A TTSEngine that hands each utterance to the screen reader instead of making sound."""
+class AnnouncementReader(ScreenReader):
+    """The screen reader reached through accessibility announcements of the app's window.
 
-    name = "screen_reader"
+    An announcement cannot be taken back: cancel() does nothing, and the next text after a stop
+    goes out assertive, which readers speak at once instead of after what they are saying.
+    """
 
-    def __init__(self, announcer: Announcer) -> None:
+    name = "announcement"
+    description = "the screen reader, through accessibility announcements"
+
+    def __init__(self, announcer: Announcer, support: AnnouncementSupport | None = None) -> None:
         self._announcer = announcer
+        self._support = support or AnnouncementSupport()
+        self._interrupt_next = False
 
-    def configure(self, *, voice: str | None = None, rate: int | None = None,
-                  volume: float | None = None) -> None:
-        return None  # the screen reader's own voice settings apply
+    def is_running(self) -> bool:
+        return announcements_supported() and self._support.reaches_reader()
 
-    def voices(self) -> list[Voice]:
-        return []
+    def speak(self, text: str, interrupt: bool = False) -> Spoken:
+        if not announcements_supported():
+            return Spoken.failed("this Qt has no accessibility announcements")
+        assertive, self._interrupt_next = interrupt or self._interrupt_next, False
+        self._announcer.announce(text, assertive)
+        return Spoken.handed_over()
 
-    def play(self, utterance: Utterance, cancel: threading.Event,
-             on_start: Callable[[], None] | None = None) -> None:
-        if cancel.is_set():
-            return
-        if on_start is not None:
-            on_start()
-        self._announcer.announce(utterance.text)
-
-    def close(self) -> None:
-        return None
-
-
-class BothEngine(TTSEngine):
-    """Announces each utterance to the screen reader and speaks it with the app's own voice."""
-
-    name = "both"
-
-    def __init__(self, voice: TTSEngine, announcer: Announcer) -> None:
-        self.voice = voice
-        self._announcer = announcer
-
-    def configure(self, *, voice: str | None = None, rate: int | None = None,
-                  volume: float | None = None) -> None:
-        self.voice.configure(voice=voice, rate=rate, volume=volume)
-
-    def voices(self) -> list[Voice]:
-        return self.voice.voices()
-
-    def prepare(self, text: str):  # -> Future[Utterance]
-        return self.voice.prepare(text)
-
-    def play(self, utterance: Utterance, cancel: threading.Event,
-             on_start: Callable[[], None] | None = None) -> None:
-        if cancel.is_set():
-            return
-        self._announcer.announce(utterance.text)
-        self.voice.play(utterance, cancel, on_start)
-
-    def close(self) -> None:
-        self.voice.close()
+    def cancel(self) -> None:
+        self._interrupt_next = True
