@@ -368,6 +368,45 @@ class Recorder:
         )
 
 
+def find_tone(pcm: np.ndarray, tone: np.ndarray, threshold: float = 0.35) -> int | None:
+    """Where a known tone (same rate) starts in `pcm` (may be negative: cut off at the start),
+    by normalised cross-correlation; None when nothing matches `threshold` (0..1) or better."""
+    x = np.asarray(pcm, dtype=np.float64)
+    t = np.asarray(tone, dtype=np.float64)
+    n = len(t)
+    tone_norm = float(np.sqrt(np.dot(t, t)))
+    if n == 0 or len(x) == 0 or tone_norm == 0.0:
+        return None
+    padded = np.concatenate([np.zeros(n - 1), x, np.zeros(n - 1)])
+    size = 1 << (len(padded) + n - 1).bit_length()
+    full = np.fft.irfft(np.fft.rfft(padded, size) * np.conj(np.fft.rfft(t, size)), size)
+    dots = full[: len(padded) - n + 1]  # dots[k] = <padded[k:k+n], t>
+    energy = np.concatenate([[0.0], np.cumsum(padded * padded)])
+    norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0)) * tone_norm
+    scores = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 1e-9)
+    best = int(np.argmax(scores))
+    if scores[best] < threshold:
+        return None
+    return best - (n - 1)
+
+
+def mute_tone(recording: Recording, tone: np.ndarray, tone_rate: int, search_seconds: float,
+              tail_seconds: float = 0.08) -> tuple[int, int] | None:
+    """Zero a known tone (an earcon the microphone heard from the speaker) in the first
+    `search_seconds` of a recording, with a short echo tail; the zeroed sample span, or None.
+    `peak` and `rms` keep describing what the microphone delivered."""
+    rate = recording.sample_rate
+    template = resample(tone, tone_rate, rate) if tone_rate != rate else np.asarray(tone, np.float32)
+    search = recording.pcm[: int(max(search_seconds, 0.0) * rate)]
+    found = find_tone(search, template)
+    if found is None:
+        return None
+    first = max(0, found - int(0.01 * rate))
+    last = min(len(recording.pcm), found + len(template) + int(tail_seconds * rate))
+    recording.pcm[first:last] = 0.0
+    return first, last
+
+
 def _lost_error(device: str, recording: Recording) -> MicrophoneLostError:
     return MicrophoneLostError(
         f"The microphone {device!r} stopped working after {recording.seconds:.1f} seconds "

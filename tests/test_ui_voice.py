@@ -1,6 +1,7 @@
 """Voice questions from the app: push-to-talk with a real microphone path (espeak-ng into the
 PulseAudio "mic" null sink, recorded through PortAudio), a tiny random Moonshine recognizer,
-the level meter, earcons heard on the "speaker" sink, and a missing microphone."""
+the level meter, earcons (also played into the microphone, as a laptop's microphone hears its
+speaker), a missing microphone or speech model, and a status line that always ends."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import wave
 
 import numpy as np
 import pytest
 
+from assistant.capture import ImageBackend
 from assistant.config import Settings
+from assistant.errors import CaptureError
 from tests.ui_scene import show_scene
 from ui import earcons
 from ui.controller import AppController
@@ -20,13 +24,15 @@ from ui.history import HistoryStore
 from ui.hotkeys import ManualHotkeys
 from ui.main_window import MainWindow
 from ui.model_slot import VisionSlot
-from ui.push_to_talk import PushToTalk
+from ui.push_to_talk import CANCELLED, LISTENING_HOLD, SPEECH_MISSING, THINKING, PushToTalk
 
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("paplay") and shutil.which("espeak-ng") and os.environ.get("PULSE_RUNTIME_PATH")),
-    reason="needs the test PulseAudio, paplay and espeak-ng")
+    not (shutil.which("paplay") and shutil.which("espeak-ng") and shutil.which("pactl")
+         and os.environ.get("PULSE_RUNTIME_PATH")),
+    reason="needs the test PulseAudio, paplay, pactl and espeak-ng")
 
 QUESTION = "what does the red error say"
+UNFINISHED = (LISTENING_HOLD, "Listening…", THINKING)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir, tiny_moonshine_
     scene = show_scene(qtbot)
     made = []
 
-    def make(**changes) -> AppController:
+    def make(capture=None, **changes) -> AppController:
         settings = dataclasses.replace(Settings(vision_model=str(tiny_vlm_dir), quantize=False,
                                                 speech_model=str(tiny_moonshine_dir), earcons=False,
                                                 microphone="pulse"),
@@ -55,7 +61,8 @@ def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir, tiny_moonshine_
         window = MainWindow()
         qtbot.addWidget(window)
         app = AppController(settings, window, ManualHotkeys(), settings_file=tmp_path / "s.toml",
-                            history=HistoryStore(False, path=tmp_path / "h.jsonl"), vision=vision)
+                            history=HistoryStore(False, path=tmp_path / "h.jsonl"), vision=vision,
+                            capture=capture)
         app.max_tokens = 8
         app.voice = PushToTalk(app)
         made.append(app)
@@ -67,18 +74,60 @@ def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir, tiny_moonshine_
     scene.close()
 
 
+@pytest.fixture
+def speaker_heard_by_microphone():
+    """Sounds played on the default output go into the microphone, as on a laptop."""
+    subprocess.run(["pactl", "set-default-sink", "mic"], check=True)
+    yield
+    subprocess.run(["pactl", "set-default-sink", "speaker"], check=True)
+
+
+class _NoScreen(ImageBackend):
+    """A screen that cannot be captured (a compositor refusing, a lost display)."""
+
+    def _open(self):
+        raise CaptureError("The screen could not be captured.", "Try again.")
+
+
+def _wav_samples(path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as wav:
+        frames = wav.readframes(wav.getnframes())
+        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768, wav.getframerate()
+
+
+def _voiced_seconds(pcm: np.ndarray, rate: int, level_db: float = -40.0) -> float:
+    """Seconds of 20 ms frames louder than `level_db` dBFS."""
+    frame = int(rate * 0.02)
+    frames = pcm[: len(pcm) // frame * frame].astype(np.float64).reshape(-1, frame)
+    levels = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+    return float(np.sum(levels > level_db)) * 0.02
+
+
+def _status(app: AppController) -> str:
+    return app.window.status_label.text()
+
+
 def _say_into_microphone(wav) -> None:
     subprocess.run(["paplay", "-d", "mic", str(wav)], check=True, timeout=30)
+
+
+def _press_and_wait_until_listening(qtbot, app: AppController) -> None:
+    """Press the talk key the way the hotkey listener does; return once "speak now"."""
+    app.voice.microphone_warm.result(timeout=10)  # the app opened its microphone at start
+    if app.voice.warming is not None:  # and its sound output
+        assert app.voice.warming.finished.wait(10)
+    with qtbot.waitSignal(app.voice.listening, timeout=10_000):
+        app.hotkeys.press("push-to-talk")  # queued to the Qt thread, like the real listener's
 
 
 def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     app = make_app()
     levels = []
     app.window.level_bar.valueChanged.connect(levels.append)
-    app.hotkeys.press("push-to-talk")  # queued to the Qt thread, like the real listener's
-    qtbot.waitUntil(lambda: app.voice.recording, timeout=5000)
+    _press_and_wait_until_listening(qtbot, app)
+    assert app.voice.recording
     assert app.window.level_bar.isVisibleTo(app.window)
-    qtbot.wait(300)  # the microphone opens on the worker
+    assert _status(app) == LISTENING_HOLD
     _say_into_microphone(question_wav)
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.hotkeys.release("push-to-talk")
@@ -91,11 +140,10 @@ def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     assert entry.trace["encoded"] < entry.trace["speech_end"] <= entry.trace["transcribed"]
     assert max(levels) > 0, "the level meter never moved"
     assert f"Q: {entry.question}" in app.window.history.item(0).text()
+    assert _status(app) == "Done."
 
     calls = vision().vision_encoder_calls
-    app.hotkeys.press("push-to-talk")
-    qtbot.waitUntil(lambda: app.voice.recording, timeout=5000)
-    qtbot.wait(300)
+    _press_and_wait_until_listening(qtbot, app)
     _say_into_microphone(question_wav)
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.hotkeys.release("push-to-talk")
@@ -103,30 +151,76 @@ def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     assert vision().vision_encoder_calls == calls  # the follow-up reused the screenshot
 
 
+def test_the_whole_question_reaches_the_recognizer_with_earcons_on(
+        qtbot, make_app, question_wav, speaker_heard_by_microphone):
+    """Press, speak after the start tone, release after the last word: at least 95 % of the
+    spoken sound is in the recording the engine transcribes, and the tone is not."""
+    app = make_app(earcons=True)
+    played, rate = _wav_samples(question_wav)
+    spoken = _voiced_seconds(played, rate)
+    recordings = []
+    app.voice.recorded.connect(recordings.append)
+    _press_and_wait_until_listening(qtbot, app)
+    _say_into_microphone(question_wav)  # returns when the last sample was played
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.hotkeys.release("push-to-talk")
+    assert signal.args[0].status == "done", signal.args[0].answer
+    (recording,) = recordings
+    heard = _voiced_seconds(recording.pcm, recording.sample_rate)
+    print(f"spoken {spoken:.2f} s above -40 dBFS, recorded {heard:.2f} s "
+          f"({heard / spoken:.1%}) of a {recording.seconds:.2f} s recording")
+    assert heard >= 0.95 * spoken, (heard, spoken)
+    assert heard <= spoken + 0.06, "more sound than the question: the start tone was recorded"
+
+
+def test_the_start_tone_is_not_in_the_question(qtbot, make_app, tmp_path, speaker_heard_by_microphone):
+    """The microphone hears the start tone (it opened first), and the engine never gets it."""
+    app = make_app(earcons=True)
+    recordings = []
+    app.voice.recorded.connect(recordings.append)
+    raw = tmp_path / "microphone.raw"
+    with raw.open("wb") as out:
+        parec = subprocess.Popen(["parec", "-d", "mic.monitor", "--format=s16le", "--rate=16000",
+                                  "--channels=1", "--latency-msec=20"], stdout=out)
+        try:
+            _press_and_wait_until_listening(qtbot, app)
+            qtbot.waitUntil(lambda: app.voice.captured_seconds > 0.6, timeout=10_000)
+            with qtbot.waitSignal(app.entry_finished, timeout=120_000):
+                app.hotkeys.release("push-to-talk")
+        finally:
+            parec.terminate()
+            parec.wait(5)
+    heard = np.frombuffer(raw.read_bytes()[: raw.stat().st_size // 2 * 2], dtype="<i2") / 32768
+    assert np.abs(heard).max() > 0.1, "the start tone did not reach the microphone"
+    (recording,) = recordings
+    assert recording.peak > 0.1, "the microphone delivered the tone"
+    assert recording.seconds > 0.5
+    assert np.abs(recording.pcm).max() < 0.01, "the start tone is in the question"
+    assert _status(app) not in UNFINISHED
+
+
 def test_toggle_mode_ends_at_the_pause(qtbot, make_app, question_wav):
     app = make_app(push_to_talk_mode="toggle")
-    app.hotkeys.press("push-to-talk")
-    app.hotkeys.release("push-to-talk")  # releasing does not end it in toggle mode
-    qtbot.wait(100)
+    _press_and_wait_until_listening(qtbot, app)
+    app.voice.release()  # releasing does not end it in toggle mode
     assert app.voice.recording
-    qtbot.wait(300)
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         _say_into_microphone(question_wav)  # then silence: the end-pointer ends the question
     assert signal.args[0].status == "done"
     assert signal.args[0].question
     assert not app.voice.recording
+    assert _status(app) == "Done."
 
 
 def test_missing_microphone_is_explained_and_the_app_keeps_working(qtbot, make_app):
     app = make_app(microphone="no-such-microphone")
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
-        app.hotkeys.press("push-to-talk")
-        qtbot.wait(200)
-        app.hotkeys.release("push-to-talk")
+        app.voice.press()
+        app.voice.release()
     entry = signal.args[0]
     assert entry.status == "error"
     assert "no-such-microphone" in entry.answer and "Settings" in entry.answer
-    assert app.window.status_label.text().startswith("Error: ")
+    assert _status(app).startswith("Error: ")
     assert not app.voice.recording
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.hotkeys.press("describe-window")
@@ -135,14 +229,77 @@ def test_missing_microphone_is_explained_and_the_app_keeps_working(qtbot, make_a
 
 def test_stop_key_while_talking_drops_the_question(qtbot, make_app):
     app = make_app()
-    app.hotkeys.press("push-to-talk")
-    qtbot.wait(300)
-    assert app.voice.recording
-    app.hotkeys.press("stop-speaking")
-    qtbot.waitUntil(lambda: not app.voice.recording, timeout=5000)
-    assert app.engine.wait_idle(30)
-    qtbot.wait(100)
+    _press_and_wait_until_listening(qtbot, app)
+    with qtbot.waitSignal(app.entry_finished, timeout=60_000) as signal:
+        app.hotkeys.press("stop-speaking")
+    assert signal.args[0].status == "stopped"
+    assert not app.voice.recording
     assert [e for e in app.window.entries() if e.status == "done"] == []
+    assert _status(app) == "Stopped."
+
+
+def test_talk_key_without_a_speech_model_opens_the_speech_setup(qtbot, make_app, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    app = make_app(speech_model="moonshine-tiny")  # the default, not downloaded
+    opened = []
+    app.dialog_opener = opened.append
+    announced = []
+    app.announcer.announced.connect(announced.append)
+    app.voice.press()
+    assert opened == ["setup-speech"]
+    assert _status(app) == SPEECH_MISSING
+    assert "screensight models" not in _status(app)
+    assert not app.voice.recording
+    assert app.window.entries() == []  # no question was started
+    qtbot.waitUntil(lambda: SPEECH_MISSING in announced, timeout=5000)
+    qtbot.waitUntil(lambda: SPEECH_MISSING in app.speaker.engine.texts(), timeout=10_000)
+    app.voice.release()
+    assert _status(app) == SPEECH_MISSING
+
+
+def test_a_failed_screenshot_ends_the_question_with_the_error(qtbot, make_app):
+    app = make_app(capture=lambda: _NoScreen(np_image()))
+    with qtbot.waitSignal(app.entry_finished, timeout=60_000) as signal:
+        app.voice.press()  # the user still holds the key when the screenshot fails
+    assert signal.args[0].status == "error"
+    qtbot.waitUntil(lambda: not app.voice.recording, timeout=5000)
+    assert not app.window.level_bar.isVisibleTo(app.window)
+    assert _status(app).startswith("Error: The screen could not be captured.")
+    app.voice.release()
+    assert _status(app).startswith("Error: The screen could not be captured.")
+
+
+def test_a_tap_of_the_talk_key_says_what_to_do(qtbot, make_app):
+    app = make_app()
+    with qtbot.waitSignal(app.entry_finished, timeout=60_000) as signal:
+        app.voice.press()
+        app.voice.release()
+    assert signal.args[0].status == "error"
+    assert _status(app).startswith("Error: The talk key was let go before a question was heard.")
+    assert "Hold the talk key" in _status(app)
+
+
+def test_a_newer_request_while_talking_ends_listening(qtbot, make_app):
+    app = make_app()
+    _press_and_wait_until_listening(qtbot, app)
+    finished = []
+    app.entry_finished.connect(finished.append)
+    app.handle_action("describe-window")  # wins over the question being asked
+    qtbot.waitUntil(lambda: any(e.kind != "Question" for e in finished), timeout=60_000)
+    assert not app.voice.recording
+    assert _status(app) == "Done."
+    app.voice.release()
+    assert _status(app) == "Done."
+
+
+def test_cancel_while_listening_says_cancelled(qtbot, make_app):
+    app = make_app()
+    _press_and_wait_until_listening(qtbot, app)
+    with qtbot.waitSignal(app.entry_finished, timeout=60_000):
+        app.voice.cancel()
+    assert not app.voice.recording
+    assert _status(app) == CANCELLED
 
 
 def test_earcons_are_heard_on_the_speaker(tmp_path):
@@ -159,3 +316,9 @@ def test_earcons_are_heard_on_the_speaker(tmp_path):
             rec.wait(5)
     pcm = np.frombuffer(raw.read_bytes()[: raw.stat().st_size // 2 * 2], dtype="<i2") / 32768
     assert np.abs(pcm).max() > 0.1
+
+
+def np_image():
+    from PIL import Image
+
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8))

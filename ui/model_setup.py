@@ -1,4 +1,9 @@
-"""First run: say what will be downloaded (name, size, licence), download it with progress, or use a folder."""
+"""Model setup (first run, Settings, push-to-talk without a speech model): say what will be
+downloaded (name, size, licence), download it with progress, cancel and resume, or use a folder.
+
+One dialog for both roles: the vision model (describes the screen) and the speech model (voice
+questions). The vision dialog also offers the speech model when it is not on disk, as a
+separate, skippable step (`speech_setup_requested`)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,7 +34,39 @@ from ui.screen_reader import Announcer
 
 log = logging.getLogger(__name__)
 
+VISION = "vision"
+SPEECH = "speech"
 
+TITLES = MappingProxyType({VISION: "Set up the ScreenSight model", SPEECH: "Set up voice questions"})
+INTROS = MappingProxyType({
+    VISION: "ScreenSight describes the screen with a model that runs on this computer. "
+            "It has to be downloaded once; nothing you see or say ever leaves the computer.",
+    SPEECH: "Voice questions need a speech model: it turns what you say into text, on this "
+            "computer. It has to be downloaded once; nothing you say ever leaves the computer. "
+            "Without it you can still type questions.",
+})
+READY = MappingProxyType({VISION: "The model is downloaded and ready.",
+                          SPEECH: "The speech model is downloaded and ready for voice questions."})
+
+
+def speech_offer(speech_model: str) -> str:
+    """The first-run offer of the speech model ("" when it is already on disk or a folder)."""
+    from models import catalog, store
+
+    try:
+        store.resolve(speech_model)
+        return ""
+    except ModelError:
+        pass
+    try:
+        info = catalog.get_model(speech_model)
+    except ModelError:
+        info = catalog.default_model(catalog.SPEECH)
+    if info.role != catalog.SPEECH:
+        info = catalog.default_model(catalog.SPEECH)
+    return (f"Voice questions need a speech model too ({info.label}, {info.size_mb} MB, licence "
+            f"{info.licence}). Set it up now, or later in Settings, Voice questions; "
+            "without it you can type questions.")
 
 
 def _mb(value: int) -> str:
@@ -38,17 +76,24 @@ def _mb(value: int) -> str:
 class ModelSetupDialog(QDialog):
     """Downloads on a worker thread; cancel keeps the partial files, so Download resumes."""
 
-    model_ready = Signal(str)  # a catalog id or a folder, ready to load
+    model_ready = Signal(str)  # a catalog id or a folder of `role`, ready to load
+    speech_setup_requested = Signal()  # vision dialog: the user wants voice questions set up too
 
     def __init__(self, current: str = "", parent: QWidget | None = None,
-                 models: Sequence[object] | None = None) -> None:
+                 models: Sequence[object] | None = None, role: str = VISION,
+                 speech_model: str | None = None) -> None:
+        """`role`: which model is set up; `speech_model` (vision only): the speech model of
+        the settings, offered as a second step when it is not on disk."""
         super().__init__(parent)
         from models import catalog
 
-        self.setWindowTitle("Set up the ScreenSight model")
-        self.setAccessibleName("Set up the ScreenSight model")
+        if role not in TITLES:
+            raise ValueError(f"unknown model role {role!r}")
+        self.role = role
+        self.setWindowTitle(TITLES[role])
+        self.setAccessibleName(TITLES[role])
         self.models = list(models) if models is not None else [
-            m for m in catalog.all_models() if m.role == catalog.VISION]
+            m for m in catalog.all_models() if m.role == role]
         self.announcer = Announcer(self, self)
         self.relay = MessageRelay(self)
         self._cancel: threading.Event | None = None
@@ -56,9 +101,7 @@ class ModelSetupDialog(QDialog):
         self._announced_quarter = -1
 
         layout = QVBoxLayout(self)
-        intro = QLabel("ScreenSight describes the screen with a model that runs on this computer. "
-                       "It has to be downloaded once; nothing you see or say ever leaves the computer.",
-                       self)
+        intro = QLabel(INTROS[role], self)
         intro.setWordWrap(True)
         layout.addWidget(intro)
         row = QHBoxLayout()
@@ -100,6 +143,7 @@ class ModelSetupDialog(QDialog):
         for button in (self.download_button, self.cancel_button, self.folder_button, self.close_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
+        self.speech_label, self.speech_button = self._speech_offer(layout, role, speech_model)
 
         self.model_combo.currentIndexChanged.connect(self._show_details)
         self.download_button.clicked.connect(self.start_download)
@@ -111,6 +155,22 @@ class ModelSetupDialog(QDialog):
         index = self.model_combo.findData(current)
         self.model_combo.setCurrentIndex(max(index, 0))
         self._show_details()
+
+    def _speech_offer(self, layout: QVBoxLayout, role: str,
+                      speech_model: str | None) -> tuple[QLabel | None, QPushButton | None]:
+        """The skippable second step of the first run: the speech model for voice questions."""
+        text = speech_offer(speech_model) if role == VISION and speech_model is not None else ""
+        if not text:
+            return None, None
+        label = readable_label(self, text, "Voice questions",
+                               "The speech model voice questions need, and that it is optional.")
+        layout.addWidget(label)
+        button = QPushButton("Set up &voice questions…", self)
+        describe(button, "Set up voice questions",
+                 "Open the download of the speech model for spoken questions; optional.")
+        button.clicked.connect(self.speech_setup_requested)
+        layout.addWidget(button)
+        return label, button
 
     # -- showing -----------------------------------------------------------------------------
 
@@ -196,13 +256,14 @@ class ModelSetupDialog(QDialog):
         else:
             self.progress.setValue(1000)
             self.progress.setFormat("Downloaded")
-            self._set_status("The model is downloaded and ready.")
+            self._ready(READY[self.role])
             self.model_ready.emit(self.selected().id)
 
     # -- a folder instead --------------------------------------------------------------------
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the model folder")
+        what = "speech model" if self.role == SPEECH else "model"
+        folder = QFileDialog.getExistingDirectory(self, f"Choose the {what} folder")
         if folder:
             self.use_folder(Path(folder))
 
@@ -211,13 +272,20 @@ class ModelSetupDialog(QDialog):
         from models.store import check_loadable
 
         try:
-            check_loadable(folder, "vision")
+            check_loadable(folder, self.role)
         except ModelError as exc:
             self._set_status("Error: " + error_text(exc), assertive=True)
             return False
-        self._set_status(f"Using the model in {folder}.")
+        self._ready(f"Using the model in {folder}.")
         self.model_ready.emit(str(folder))
         return True
+
+    def _ready(self, text: str) -> None:
+        """The model is there; the vision dialog then points at the speech model, if missing."""
+        if self.speech_button is not None:
+            text += " Voice questions need a speech model too: press Set up voice questions, or Close to skip."
+            self.speech_button.setFocus()
+        self._set_status(text)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.cancel_download()

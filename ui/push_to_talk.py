@@ -1,9 +1,15 @@
-"""Push-to-talk: the key goes down, the screenshot is taken and encoded while the user talks;
-the key comes up (or, in toggle mode, a pause ends the question) and the recording is handed
-to the engine, which transcribes it and answers.
+"""Push-to-talk: the key goes down, the microphone opens at once and the screenshot is taken and
+encoded while the user talks; the key comes up (or, in toggle mode, a pause ends the question)
+and the recording is handed to the engine, which transcribes it and answers.
 
 press()/release()/cancel() run on the Qt thread; opening and closing the microphone run on
-one worker thread of their own, so the window never waits for PortAudio.
+one worker thread of their own, so the window never waits for PortAudio. The start tone plays
+on a thread of its own after the microphone opened, so not a word is lost to it, and the tone
+is then found in the recording and zeroed (a laptop's microphone hears its speaker).
+
+The status always ends: when the engine finishes the voice request (answer, error, a newer
+request, the stop key) while the key is still held, listening stops and the engine's outcome
+stays on screen; a cancelled request whose status still says Listening or Thinking says so.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from assistant.config import Settings
-from assistant.engine import Request
-from assistant.errors import AudioError
+from assistant.engine import Request, Result
+from assistant.errors import AudioError, ModelError
 from ui import earcons
 from ui.bridge import MessageRelay
 
@@ -27,6 +33,27 @@ log = logging.getLogger(__name__)
 
 MAX_SECONDS = 30.0          # the longest question
 NO_SPEECH_SECONDS = 8.0     # toggle mode: give up when nothing was said
+MIN_SECONDS = 0.25          # a shorter recording is a tap of the key, not a question
+TONE_SEARCH_SLACK = 0.5     # the start tone is looked for until this long after it was played
+LISTENING_AFTER_TONE = 0.1  # "speak now": this long after the start tone ended
+
+SPEECH_MISSING = "Voice questions need the speech model. Opening the download window."
+LISTENING_HOLD = "Listening… release the key when you are done."
+LISTENING_TOGGLE = "Listening…"
+THINKING = "Thinking…"
+CANCELLED = "Question cancelled."
+_TOO_SHORT_HINT = "Hold the talk key while you speak, and release it when you are done."
+
+
+def speech_model_missing(settings: Settings) -> str:
+    """Why the speech model of the settings cannot be used ("" when it is on disk)."""
+    from models.store import resolve
+
+    try:
+        resolve(settings.speech_model)
+    except ModelError as exc:
+        return exc.message
+    return ""
 
 
 @dataclass
@@ -37,26 +64,45 @@ class _Session:
     end_now: threading.Event = field(default_factory=threading.Event)
     recorder: Any = None
     request_id: int = 0
+    tone: earcons.Playback | None = None
 
 
 class PushToTalk(QObject):
     """Records spoken questions for the controller's engine."""
 
-    ended = Signal()  # the recording of a question ended (any thread -> Qt thread)
+    ended = Signal(object)  # _Session: its recording ended on the worker (-> Qt thread)
+    listening = Signal()  # the microphone records and the start tone has played: speak now
+    recorded = Signal(object)  # the Recording handed to the engine (tests and diagnostics)
 
     def __init__(self, controller: Any, parent: QObject | None = None) -> None:
         super().__init__(parent or controller)
         self.controller = controller
         self.settings: Settings = controller.settings
         self.relay = MessageRelay(self)
-        self.relay.level.connect(controller.window.set_level, Qt.ConnectionType.QueuedConnection)
-        self.ended.connect(self._on_ended, Qt.ConnectionType.QueuedConnection)
+        queued = Qt.ConnectionType.QueuedConnection
+        self.relay.level.connect(controller.window.set_level, queued)
+        self.ended.connect(self._on_ended, queued)
+        controller.bridge.started.connect(self._on_request_started, queued)
+        controller.bridge.finished.connect(self._on_request_finished, queued)
+        self.earcon_device: int | str | None = None  # None: the default output
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-to-talk")
         self._session: _Session | None = None
+        self._request_id = 0  # the latest voice request, until the engine finishes it
+        self._shown = ""      # the status text push-to-talk showed last
+        self.warming: earcons.Playback | None = (
+            earcons.warm_up(self.earcon_device) if self.settings.earcons else None)
+        self.microphone_warm: Future = self._pool.submit(self._warm_up, self.settings)
 
     @property
     def recording(self) -> bool:
         return self._session is not None
+
+    @property
+    def captured_seconds(self) -> float:
+        """Seconds of the question recorded so far (0 before the microphone opened)."""
+        session = self._session
+        recorder = session.recorder if session is not None else None
+        return recorder.captured_seconds if recorder is not None else 0.0
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -64,19 +110,22 @@ class PushToTalk(QObject):
     # -- Qt thread ---------------------------------------------------------------------------
 
     def press(self) -> None:
-        """The talk key went down: take the screenshot now and start listening."""
+        """The talk key went down: start listening and take the screenshot now."""
         if self._session is not None:
             if self.settings.push_to_talk_mode == "toggle":
                 self._end()  # a second press ends the question early
             return
+        if speech_model_missing(self.settings):
+            self._offer_speech_model()
+            return
         session = _Session(Future())
         self._session = session
+        self._pool.submit(self._start, session, self.settings)  # the microphone opens first
         session.request_id = self.controller.submit(Request(mode="ask", target="window",
                                                             audio=session.future))
+        self._request_id = session.request_id
         self.controller.window.set_recording(True)
-        self.controller.window.set_status("Listening…" if self.settings.push_to_talk_mode == "toggle"
-                                          else "Listening… release the key when you are done.")
-        self._pool.submit(self._start, session, self.settings)
+        self._show(self._listening_text())
 
     def release(self) -> None:
         """The talk key came up: in hold mode, the question is complete."""
@@ -88,14 +137,35 @@ class PushToTalk(QObject):
         session, self._session = self._session, None
         if session is None:
             return
-        session.end_now.set()
-        session.future.cancel()
-        self._pool.submit(self._discard, session)
-        self.controller.window.set_recording(False)
+        self._drop(session)
+        self._show_if_ours(CANCELLED)
 
     def close(self) -> None:
         self.cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _offer_speech_model(self) -> None:
+        """No speech model on disk: say so and open the speech model setup instead."""
+        self.controller.say_message(SPEECH_MISSING, assertive=True)
+        self.controller.handle_action("setup-speech")
+
+    def _listening_text(self) -> str:
+        return LISTENING_TOGGLE if self.settings.push_to_talk_mode == "toggle" else LISTENING_HOLD
+
+    def _show(self, text: str) -> None:
+        self._shown = text
+        self.controller.window.set_status(text)
+
+    def _show_if_ours(self, text: str) -> None:
+        """Replace the status only while it is still one push-to-talk showed."""
+        if self._shown and self.controller.window.status_label.text() == self._shown:
+            self._show(text)
+
+    def _drop(self, session: _Session) -> None:
+        session.end_now.set()
+        session.future.cancel()
+        self._pool.submit(self._discard, session)
+        self.controller.window.set_recording(False)
 
     def _end(self) -> None:
         session, self._session = self._session, None
@@ -104,24 +174,39 @@ class PushToTalk(QObject):
         session.end_now.set()
         self._pool.submit(self._finish, session, self.settings)
         self.controller.window.set_recording(False)
-        self.controller.window.set_status("Thinking…")
+        self._show(THINKING)
 
-    def _on_ended(self) -> None:
-        """Toggle mode: the pause ended the question on the worker."""
-        if self._session is not None and self._session.end_now.is_set():
+    def _on_ended(self, session: _Session) -> None:
+        """Toggle mode, or the microphone failed: the worker ended the question."""
+        if self._session is session:
             self._session = None
             self.controller.window.set_recording(False)
-            self.controller.window.set_status("Thinking…")
+            self._show(THINKING)
+
+    def _on_request_started(self, request_id: int, _request: Request) -> None:
+        """The controller just showed "Working…": while the user talks, say Listening."""
+        if self._session is not None and request_id == self._session.request_id:
+            self._show(self._listening_text())
+
+    def _on_request_finished(self, result: Result) -> None:
+        """The engine is done with the voice request: stop listening; make the status final."""
+        if result.request_id != self._request_id:
+            return
+        self._request_id = 0
+        session = self._session
+        if session is not None and session.request_id == result.request_id:
+            self._session = None  # the screenshot failed, a newer request or the stop key won
+            self._drop(session)
+        if result.cancelled:
+            self._show_if_ours(CANCELLED)
 
     # -- worker thread -----------------------------------------------------------------------
 
     def _start(self, session: _Session, settings: Settings) -> None:
         from assistant.audio_in import Recorder
 
-        if session.end_now.is_set():
-            return
-        if settings.earcons:
-            earcons.play(earcons.START)
+        if session.future.done():
+            return  # cancelled before the microphone opened
         recorder = Recorder(device=settings.microphone or None, max_seconds=MAX_SECONDS,
                             on_level=self.relay.report_level)
         try:
@@ -129,14 +214,41 @@ class PushToTalk(QObject):
         except AudioError as exc:
             _fail(session, exc)
             session.end_now.set()
-            self.ended.emit()
+            self.ended.emit(session)
             return
         session.recorder = recorder
+        self._play_start_tone(session, settings)
         if settings.push_to_talk_mode == "toggle":
             self._wait_for_pause(session)
             session.end_now.set()
-            self.ended.emit()
+            self.ended.emit(session)
             self._finish(session, settings)
+
+    def _warm_up(self, settings: Settings) -> None:
+        """Open the microphone once at start and close it when the first sound arrives: the
+        first input stream of a process delivers nothing for about two seconds (measured with
+        PortAudio on PulseAudio), which must not eat the first question. Nothing is kept."""
+        from assistant.audio_in import Recorder
+
+        recorder = Recorder(device=settings.microphone or None, max_seconds=5.0)
+        try:
+            recorder.start()
+        except AudioError as exc:
+            log.info("microphone not warmed up: %s", exc)  # press() reports it when it matters
+            return
+        deadline = time.monotonic() + 5.0
+        while recorder.captured_seconds == 0.0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        recorder.cancel()
+
+    def _play_start_tone(self, session: _Session, settings: Settings) -> None:
+        """The tone plays on its own thread while the microphone already records."""
+        if not settings.earcons or session.end_now.is_set():
+            self.listening.emit()
+            return
+        session.tone = earcons.start(earcons.START, self.earcon_device,
+                                     on_played=self.listening.emit,
+                                     played_after=LISTENING_AFTER_TONE)
 
     def _wait_for_pause(self, session: _Session) -> None:
         """Toggle mode: listen until speech then a pause, a second press, or nothing said."""
@@ -155,22 +267,56 @@ class PushToTalk(QObject):
 
     def _finish(self, session: _Session, settings: Settings) -> None:
         recorder = session.recorder
-        if recorder is None or not recorder.recording or session.future.done():
+        if recorder is None or not recorder.recording:
+            return  # the microphone never opened: the engine has its error already
+        if session.future.done():
+            self._discard(session)
             return
         try:
             recording = recorder.stop()
         except AudioError as exc:  # MicrophoneLostError included: the message says what happened
+            _stop_tone(session)
             _fail(session, exc)
-        else:
-            log.info("recorded %.2f s (peak %.3f)", recording.seconds, recording.peak)
-            if not session.future.done():
-                session.future.set_result(recording)
+            return
+        _stop_tone(session)
+        self._hand_over(session, recording)
         if settings.earcons:
-            earcons.play(earcons.STOP)
+            earcons.start(earcons.STOP, self.earcon_device)
+
+    def _hand_over(self, session: _Session, recording: Any) -> None:
+        """Give the recording to the engine, without the start tone; a tap is not a question."""
+        _remove_start_tone(recording, session.tone)
+        log.info("recorded %.2f s (peak %.3f)", recording.seconds, recording.peak)
+        if recording.seconds < MIN_SECONDS:
+            _fail(session, AudioError("The talk key was let go before a question was heard.",
+                                      _TOO_SHORT_HINT, _TOO_SHORT_HINT))
+            return
+        self.recorded.emit(recording)
+        if not session.future.done():
+            session.future.set_result(recording)
 
     def _discard(self, session: _Session) -> None:
-        if session.recorder is not None:
+        _stop_tone(session)
+        if session.recorder is not None and session.recorder.recording:
             session.recorder.cancel()
+
+
+def _stop_tone(session: _Session) -> None:
+    if session.tone is not None:
+        session.tone.stop()
+
+
+def _remove_start_tone(recording: Any, tone: earcons.Playback | None) -> None:
+    """Zero the start tone where the microphone heard it (only where it really matches)."""
+    from assistant.audio_in import mute_tone
+
+    if tone is None or tone.started_at is None:
+        return  # never played: nothing to remove
+    search = tone.started_at - recording.started_at + tone.seconds + TONE_SEARCH_SLACK
+    span = mute_tone(recording, earcons.START, earcons.RATE, search)
+    if span is not None:
+        log.info("start tone removed from the recording (%.2f-%.2f s)",
+                 span[0] / recording.sample_rate, span[1] / recording.sample_rate)
 
 
 def _fail(session: _Session, exc: AudioError) -> None:

@@ -68,6 +68,7 @@ class SettingsDialog(QDialog):
     """Modeless; `applied` carries the new Settings when the user presses OK or Apply."""
 
     applied = Signal(object)
+    speech_setup_requested = Signal()  # Voice questions > Download or choose…
 
     def __init__(self, settings: Settings, parent: QWidget | None = None,
                  voices: Sequence[Voice] = (), microphones: Sequence[tuple[str, str]] | None = None) -> None:
@@ -155,8 +156,16 @@ class SettingsDialog(QDialog):
         self.speech_model = QComboBox(voice_in)
         for model_id, label in model_choices("speech"):
             self.speech_model.addItem(label, model_id)
+        self.speech_setup = QPushButton("&Download or choose…", voice_in)
+        describe(self.speech_setup, "Download or choose the speech model",
+                 "Download a speech model with progress, or use a folder on disk.")
+        self.speech_setup.clicked.connect(self.speech_setup_requested)
+        speech_row = QHBoxLayout()
+        speech_row.addWidget(self.speech_model, 1)
+        speech_row.addWidget(self.speech_setup)
         self._row(form, "Speech &recognition model:", self.speech_model, "Speech recognition model",
-                  "The model that turns your spoken question into text.")
+                  "The model that turns your spoken question into text; size, licence and whether "
+                  "it is downloaded are shown.", speech_row)
         self.microphone = QComboBox(voice_in)
         self.microphone.addItem("Default microphone", "")
         for device_id, name in (microphones if microphones is not None else _microphones()):
@@ -226,6 +235,14 @@ class SettingsDialog(QDialog):
         text.setBuddy(widget)
         describe(widget, name, description)
         form.addRow(text, layout if layout is not None else widget)
+
+    def show_speech_model(self, source: str) -> None:
+        """The speech model was set up elsewhere (the setup dialog): show it, freshly labelled."""
+        self.speech_model.clear()
+        for model_id, label in model_choices("speech"):
+            self.speech_model.addItem(label, model_id)
+        _select(self.speech_model, source)
+        self._settings = dataclasses.replace(self._settings, speech_model=source)
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
