@@ -236,7 +236,7 @@ class Recorder:
         cap.last_audio_at = cap.started_at
         try:
             stream = sd.InputStream(
-                device=index, samplerate=rate, channels=channels, dtype="float32",
+                device=index, samplerate=rate, channels=channels, dtype="float32", latency=0.3,
                 callback=lambda data, frames, when, status: self._on_audio(sd, cap, data, status),
                 finished_callback=lambda: self._on_finished(cap),
             )

@@ -36,6 +36,7 @@ NO_SPEECH_SECONDS = 8.0     # toggle mode: give up when nothing was said
 MIN_SECONDS = 0.25          # a shorter recording is a tap of the key, not a question
 TONE_SEARCH_SLACK = 0.5     # the start tone is looked for until this long after it was played
 LISTENING_AFTER_TONE = 0.1  # "speak now": this long after the start tone ended
+FIRST_SOUND_SECONDS = 1.0   # the longest wait for the microphone's first block before the tone
 
 SPEECH_MISSING = "Voice questions need the speech model. Opening the download window."
 LISTENING_HOLD = "Listening… release the key when you are done."
@@ -83,6 +84,7 @@ class PushToTalk(QObject):
         self.relay.level.connect(controller.window.set_level, queued)
         self.ended.connect(self._on_ended, queued)
         controller.bridge.started.connect(self._on_request_started, queued)
+        controller.bridge.status.connect(self._on_request_status, queued)
         controller.bridge.finished.connect(self._on_request_finished, queued)
         self.earcon_device: int | str | None = None  # None: the default output
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-to-talk")
@@ -183,10 +185,14 @@ class PushToTalk(QObject):
             self.controller.window.set_recording(False)
             self._show(THINKING)
 
-    def _on_request_started(self, request_id: int, _request: Request) -> None:
+    def _on_request_started(self, request_id: int, _request: Request | None) -> None:
         """The controller just showed "Working…": while the user talks, say Listening."""
         if self._session is not None and request_id == self._session.request_id:
             self._show(self._listening_text())
+
+    def _on_request_status(self, request_id: int, _message: str) -> None:
+        """The engine's news (e.g. loading the model) is announced; the line keeps Listening."""
+        self._on_request_started(request_id, None)
 
     def _on_request_finished(self, result: Result) -> None:
         """The engine is done with the voice request: stop listening; make the status final."""
@@ -243,6 +249,7 @@ class PushToTalk(QObject):
 
     def _play_start_tone(self, session: _Session, settings: Settings) -> None:
         """The tone plays on its own thread while the microphone already records."""
+        _wait_for_first_sound(session)
         if not settings.earcons or session.end_now.is_set():
             self.listening.emit()
             return
@@ -299,6 +306,15 @@ class PushToTalk(QObject):
         _stop_tone(session)
         if session.recorder is not None and session.recorder.recording:
             session.recorder.cancel()
+
+
+def _wait_for_first_sound(session: _Session) -> None:
+    """Until the microphone really delivers (PortAudio on PulseAudio: about 0.25 s after the
+    stream started, and what was said before is lost): only then is "speak now" true."""
+    deadline = time.monotonic() + FIRST_SOUND_SECONDS
+    while (session.recorder.captured_seconds == 0.0 and not session.end_now.is_set()
+           and time.monotonic() < deadline):
+        time.sleep(0.005)
 
 
 def _stop_tone(session: _Session) -> None:
