@@ -172,8 +172,11 @@ def test_settings_apply_without_restart(qtbot, make_app, tmp_path):
     assert app.engine.speaker is app.speaker
     assert app.hotkeys.bindings["describe-window"].label() == "Ctrl+Alt+W"
     assert not (tmp_path / "history.jsonl").exists()
-    with qtbot.waitSignal(app.announcer.announced, timeout=120_000):
-        app.hotkeys.press("describe-window")
+    entry = _finish(qtbot, app, "describe-window")
+    assert entry.status == "done" and entry.answer
+    # No screen reader runs on the test desktop: that is said once, and the own voice speaks.
+    qtbot.waitUntil(lambda: any("screen reader" in e.answer for e in app.window.entries()
+                                if e.kind == "Message"), timeout=10_000)
 
 
 def test_voice_settings_reach_the_engine(make_app):
@@ -213,3 +216,30 @@ def test_prepare_in_background_follows_the_setting(make_app):
     assert app.background is not None and app.background.running
     app.apply_settings(dataclasses.replace(app.settings, prepare_in_background=False))
     assert app.background is None
+
+
+def test_messages_and_errors_reach_the_screen_reader_when_it_speaks(qtbot, tmp_path, tiny_vlm_dir, vision):
+    """Output "screen reader": short messages (not only answers) go to the detected reader;
+    Qt's announcement event alone reaches no Orca before version 46."""
+    from assistant.errors import ScreenSightError
+    from assistant.screen_readers import ReaderWatch
+    from assistant.screen_readers.recording import RecordingReader
+    from assistant.screen_readers.registry import ScreenReaders
+
+    reader = RecordingReader()
+    settings = Settings(vision_model=str(tiny_vlm_dir), quantize=False, output="screen_reader")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    app = AppController(settings, window, ManualHotkeys(), settings_file=tmp_path / "settings.toml",
+                        history=HistoryStore(False, path=tmp_path / "h.jsonl"), vision=vision,
+                        screen_readers=lambda: ReaderWatch(ScreenReaders([reader])))
+    try:
+        app.say_message("There is nothing to repeat yet.")
+        qtbot.waitUntil(lambda: "There is nothing to repeat yet." in reader.spoken(), timeout=10_000)
+        app.report_error(ScreenSightError("The window closed before it could be captured.", "Try again."))
+        qtbot.waitUntil(lambda: any("window closed" in t for t in reader.spoken()), timeout=10_000)
+        app.announce("Download 50 percent.")  # what a dialog's announcer forwards
+        qtbot.waitUntil(lambda: "Download 50 percent." in reader.spoken(), timeout=10_000)
+        assert window.status_label.text().startswith("Error: The window closed")
+    finally:
+        app.close()

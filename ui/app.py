@@ -128,11 +128,26 @@ class Application:
             dialog = SettingsDialog(self.controller.settings, self.window,
                                     voices=_voices(self.controller))
             dialog.applied.connect(self._apply)
+            for edit in dialog.hotkey_edits.values():  # a key pressed into a field is not a global key
+                edit.capturing.connect(self.controller.set_key_capture)
+            # Voice setup: Settings > Voice questions > Download or choose…
+            dialog.speech_setup_requested.connect(lambda: self.open_dialog("setup-speech"))
+        elif which == "setup-speech":  # voice setup: the speech model for voice questions
+            from ui.model_setup import SPEECH, ModelSetupDialog
+
+            dialog = ModelSetupDialog(self.controller.settings.speech_model, self.window, role=SPEECH)
+            dialog.model_ready.connect(self._use_speech_model)
         else:
             from ui.model_setup import ModelSetupDialog
 
-            dialog = ModelSetupDialog(self.controller.settings.vision_model, self.window)
+            dialog = ModelSetupDialog(self.controller.settings.vision_model, self.window,
+                                      speech_model=self.controller.settings.speech_model)
             dialog.model_ready.connect(self._use_model)
+            # voice setup: the first run offers the speech model as a second, skippable step
+            dialog.speech_setup_requested.connect(lambda: self.open_dialog("setup-speech"))
+        announcer = getattr(dialog, "announcer", None)
+        if announcer is not None:  # the dialog's announcements reach the reader the output setting uses
+            announcer.forward = self.controller.announce
         self._dialogs[which] = dialog
         dialog.show()
 
@@ -146,6 +161,14 @@ class Application:
         settings = _copy(self.controller.settings, vision_model=source)
         self._apply(settings)
         self.controller.say_message("The model is set up. Loading it now; ScreenSight says when it is ready.")
+
+    def _use_speech_model(self, source: str) -> None:  # voice setup
+        """The speech model setup finished: use it, and show it in an open Settings window."""
+        self._apply(_copy(self.controller.settings, speech_model=source))
+        settings_dialog = self._dialogs.get("settings")
+        if settings_dialog is not None:
+            settings_dialog.show_speech_model(source)
+        self.controller.say_message("Voice questions are ready: hold the talk key, ask, then let go.")
 
     def close(self) -> None:
         """Release the hotkeys first, then stop every worker."""

@@ -76,6 +76,7 @@ class MessageRelay(QObject):
     error = Signal(object)      # an exception (ScreenSightError where the user must act)
     speech_error = Signal(object)  # the speaker failed: show and announce, never speak it
     message = Signal(str)
+    announcement = Signal(str, bool)  # text for the screen reader, assertive
     level = Signal(float)       # microphone level 0..1
     progress = Signal(object, object)  # done, total (bytes; Python ints can exceed 32 bits)
     done = Signal(object)       # a result object (e.g. a path), or an exception

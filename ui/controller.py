@@ -55,7 +55,7 @@ class AppController(QObject):
     def __init__(self, settings: Settings, window: MainWindow, hotkeys: HotkeyBackend,
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
                  history: HistoryStore | None = None, vision: VisionSlot | None = None,
-                 parent: QObject | None = None) -> None:
+                 screen_readers: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.settings_file = settings_file
@@ -76,8 +76,11 @@ class AppController(QObject):
         threads = settings.threads or None
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
         self.speech = SpeechSlot(settings.speech_model, threads)
+        # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
+        self._screen_readers = screen_readers or (lambda: None)
         self.speaker = make_speaker(settings, self.announcer, self._audio_start,
-                                    self.messages.report_speech_error, self._speech_notice)
+                                    self.messages.report_speech_error, self._speech_notice,
+                                    self._screen_readers())
         if capture is None:
             from assistant.capture import default_backend
 
@@ -100,6 +103,8 @@ class AppController(QObject):
         self.bridge.finished.connect(self._on_finished, queued)
         self.messages.error.connect(self.report_error, queued)
         self.messages.speech_error.connect(self.report_speech_error, queued)
+        self.messages.message.connect(self._show_notice, queued)
+        self.messages.announcement.connect(self._announce, queued)
         self.hotkey_relay.pressed.connect(self.handle_action, queued)
         self.hotkey_relay.released.connect(self.handle_release, queued)
         self.model_loaded.connect(self._on_loaded, queued)
@@ -117,8 +122,28 @@ class AppController(QObject):
         self.engine.on_audio_start(tag)
 
     def _speech_notice(self, text: str) -> None:
-        # From the speaker's thread (e.g. "No screen reader is running…"): shown via a queued signal.
-        self.bridge.status.emit(0, text)
+        # From the speaker's thread (e.g. "No screen reader is running…", which the speaker also
+        # says in the own voice): shown and put in the history through a queued signal.
+        self.messages.message.emit(text)
+
+    def _show_notice(self, text: str) -> None:
+        self.window.set_status(text)
+        self.note(text)
+
+    def announce(self, text: str, assertive: bool = False) -> None:
+        """Tell the screen reader (dialogs forward their announcements here); any thread."""
+        self.messages.announcement.emit(text, assertive)
+
+    def _announce(self, text: str, assertive: bool = False, speak: bool = True) -> None:
+        """Tell the screen reader. With output "screen reader" that is the speaker (the detected
+        reader, or the own voice while none runs): Qt's announcement event reaches Orca only from
+        version 46 on. speak=False for speech errors, which must not loop through the speaker."""
+        if speak and self.speaker is not None and self.settings.output == "screen_reader":
+            if assertive:
+                self.speaker.stop()
+            self.speaker.say(text)
+            return
+        self.announcer.announce(text, assertive)
 
     def register_hotkeys(self) -> list[str]:
         """(Re-)register the hotkeys from the settings; problems are shown and announced."""
@@ -131,7 +156,7 @@ class AppController(QObject):
             log.warning("hotkeys: %s", problem)
         if self.hotkey_problems:
             self.window.show_error(" ".join(self.hotkey_problems))
-            self.announcer.announce(self.hotkey_problems[0], assertive=True)
+            self._announce(self.hotkey_problems[0], assertive=True)
         return self.hotkey_problems
 
     def set_key_capture(self, capturing: bool) -> None:
@@ -225,7 +250,7 @@ class AppController(QObject):
         except ScreenSightError:
             pass
         self.window.set_status("Ready." + hint)
-        self.announcer.announce("ScreenSight is ready." + hint)
+        self._announce("ScreenSight is ready." + hint)
 
     def note(self, text: str, status: str = "done", kind: str = "Message") -> HistoryEntry:
         """Put a message (not an answer) into the history, e.g. why the settings were reset."""
@@ -267,7 +292,7 @@ class AppController(QObject):
     def say_message(self, text: str, assertive: bool = False) -> None:
         """A short message: shown, announced to the screen reader, and spoken in the own voice."""
         self.window.set_status(text)
-        self.announcer.announce(text, assertive)
+        self._announce(text, assertive)
         if self.speaker is not None and self.settings.output in ("voice", "both"):
             self.speaker.say(text)
 
@@ -283,7 +308,7 @@ class AppController(QObject):
         text = error_text(exc) if isinstance(exc, BaseException) else str(exc)
         log.warning("error: %s", text)
         self.window.show_error(text)
-        self.announcer.announce(text, assertive=True)
+        self._announce(text, assertive=True, speak=not _is_speech_error(exc))
         return text
 
     # -- engine events (queued to the Qt thread) ---------------------------------------------
@@ -296,7 +321,7 @@ class AppController(QObject):
 
     def _on_status(self, request_id: int, message: str) -> None:
         self.window.set_status(message)
-        self.announcer.announce(message)
+        self._announce(message)
 
     def _on_question(self, request_id: int, question: str) -> None:
         entry = self.window.entry(request_id)
@@ -394,7 +419,8 @@ class AppController(QObject):
     def _replace_speaker(self) -> None:
         old = self.speaker
         self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
-                                    self.messages.report_speech_error, self._speech_notice)
+                                    self.messages.report_speech_error, self._speech_notice,
+                                    self._screen_readers())
         self.engine.speaker = self.speaker
         if old is not None:
             old.stop()

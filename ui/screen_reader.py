@@ -11,6 +11,7 @@ threads only emit a queued signal.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAccessible
@@ -43,11 +44,18 @@ class Announcer(QObject):
     def __init__(self, target: QObject | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.target = target
+        # Set by the app for its dialogs: where announcements go when the output setting routes
+        # them through the detected screen reader (e.g. speech-dispatcher for Orca 43).
+        self.forward: Callable[[str, bool], None] | None = None
         self.requested.connect(self._post, Qt.ConnectionType.QueuedConnection)
 
     def announce(self, text: str, assertive: bool = False) -> None:
-        if text.strip():
-            self.requested.emit(text, assertive)
+        if not text.strip():
+            return
+        if self.forward is not None:
+            self.forward(text, assertive)
+            return
+        self.requested.emit(text, assertive)
 
     def _post(self, text: str, assertive: bool) -> None:
         target = self.target
