@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -28,7 +30,7 @@ from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, Hotkeys, Settings
 from assistant.errors import ConfigError
 from assistant.prompts import LANGUAGE_NAMES
 from assistant.tts import Voice
-from ui.a11y import describe
+from ui.a11y import describe, fitting_size
 from ui.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
 from ui.hotkeys import parse_bindings
 from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
@@ -219,14 +221,21 @@ class SettingsDialog(QDialog):
             lambda: self.load(Settings()))
         layout.addWidget(self.buttons)
         self.load(settings)
+        hint = self.sizeHint()
+        self.resize(*fitting_size(hint.width(), hint.height()))
 
     # -- building ----------------------------------------------------------------------------
 
     def _page(self, title: str) -> tuple[QWidget, QFormLayout]:
-        page = QWidget(self.tabs)
+        """A settings page that scrolls when large text leaves too little room."""
+        scroll = QScrollArea(self.tabs)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        page = QWidget(scroll)
         form = QFormLayout(page)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.tabs.addTab(page, title)
+        scroll.setWidget(page)
+        self.tabs.addTab(scroll, title)
         return page, form
 
     def _row(self, form: QFormLayout, label: str, widget: QWidget, name: str, description: str,
@@ -234,6 +243,9 @@ class SettingsDialog(QDialog):
         text = QLabel(label, widget.parentWidget())
         text.setBuddy(widget)
         describe(widget, name, description)
+        if isinstance(widget, QComboBox):  # long entries must not make the dialog wider than the screen
+            widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            widget.setMinimumContentsLength(16)
         form.addRow(text, layout if layout is not None else widget)
 
     def show_speech_model(self, source: str) -> None:
