@@ -187,6 +187,7 @@ class Recorder:
         self.on_level = on_level
         self.capture_rate = capture_rate
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified as each block is stored
         self._stream: Any = None
         self._capture: _Capture | None = None
 
@@ -248,14 +249,32 @@ class Recorder:
         self._capture = cap
         self._stream = stream
 
-    def stop(self) -> Recording:
+    def stop(self, tail_seconds: float = 0.0) -> Recording:
         """Stop and return the audio. Raises MicrophoneLostError (carrying the audio captured
-        so far as `.recording`) if the microphone went away during the recording."""
+        so far as `.recording`) if the microphone went away during the recording.
+
+        tail_seconds: keep recording that much longer first, so the sound spoken just before the
+        call, still on its way through the audio system's buffers, is not cut off."""
+        if tail_seconds > 0:
+            self._wait_for_frames(self.captured_seconds + tail_seconds, deadline=tail_seconds + 1.0)
         cap = self._close()
         recording = self._build(cap)
         if cap.lost:
             raise _lost_error(cap.device, recording)
         return recording
+
+    def _wait_for_frames(self, seconds: float, deadline: float) -> None:
+        """Until `seconds` of audio were captured, the stream ended, or `deadline` seconds passed."""
+        cap = self._capture
+        if cap is None:
+            return
+        give_up = time.monotonic() + deadline
+        with self._arrived:
+            while cap.frames < seconds * cap.rate and not cap.lost and self._stream is not None:
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._arrived.wait(remaining)
 
     def cancel(self) -> None:
         """Stop and throw the audio away; never raises for a lost device."""
@@ -294,6 +313,23 @@ class Recorder:
             "Choose another microphone in Settings.",
         )
 
+    def _report_levels(self, cap: _Capture, block: np.ndarray, full: bool) -> None:
+        """One level per LEVEL_INTERVAL of audio, however large the blocks the device delivers."""
+        step = max(1, int(cap.rate * LEVEL_INTERVAL))
+        start = 0
+        while start < len(block):
+            piece = block[start:start + step - cap.level_count]
+            start += len(piece)
+            cap.level_sum += float(np.dot(piece, piece))
+            cap.level_count += len(piece)
+            if cap.level_count >= step or (full and start >= len(block)):
+                level = math.sqrt(cap.level_sum / cap.level_count)
+                cap.level_sum, cap.level_count = 0.0, 0
+                try:
+                    self.on_level(min(level, 1.0))
+                except Exception:  # noqa: BLE001 - a broken meter must not kill the recording
+                    log.exception("on_level callback failed")
+
     def _on_audio(self, sd: Any, cap: _Capture, data: np.ndarray, status: Any) -> None:
         """PortAudio thread: store the block, report its level, stop at the length cap."""
         block = data[:, 0].copy() if cap.channels == 1 else data.mean(axis=1).astype(np.float32)
@@ -309,16 +345,9 @@ class Recorder:
             full = cap.frames >= cap.cap_frames
             if full:
                 cap.truncated = True
+            self._arrived.notify_all()
         if self.on_level is not None and len(block):
-            cap.level_sum += float(np.dot(block, block))
-            cap.level_count += len(block)
-            if cap.level_count >= cap.rate * LEVEL_INTERVAL or full:
-                level = math.sqrt(cap.level_sum / cap.level_count)
-                cap.level_sum, cap.level_count = 0.0, 0
-                try:
-                    self.on_level(min(level, 1.0))
-                except Exception:  # a broken meter must not kill the recording
-                    log.exception("on_level callback failed")
+            self._report_levels(cap, block, full)
         if full:
             raise sd.CallbackStop
 

@@ -31,6 +31,7 @@ from ui.bridge import MessageRelay
 
 log = logging.getLogger(__name__)
 
+RELEASE_TAIL_SECONDS = 0.25  # sound spoken just before the key came up is still in the buffers
 MAX_SECONDS = 30.0          # the longest question
 NO_SPEECH_SECONDS = 8.0     # toggle mode: give up when nothing was said
 MIN_SECONDS = 0.25          # a shorter recording is a tap of the key, not a question
@@ -280,7 +281,7 @@ class PushToTalk(QObject):
             self._discard(session)
             return
         try:
-            recording = recorder.stop()
+            recording = recorder.stop(tail_seconds=RELEASE_TAIL_SECONDS)
         except AudioError as exc:  # MicrophoneLostError included: the message says what happened
             _stop_tone(session)
             _fail(session, exc)
@@ -294,7 +295,7 @@ class PushToTalk(QObject):
         """Give the recording to the engine, without the start tone; a tap is not a question."""
         _remove_start_tone(recording, session.tone)
         log.info("recorded %.2f s (peak %.3f)", recording.seconds, recording.peak)
-        if recording.seconds < MIN_SECONDS:
+        if recording.seconds - RELEASE_TAIL_SECONDS < MIN_SECONDS:  # held too briefly
             _fail(session, AudioError("The talk key was let go before a question was heard.",
                                       _TOO_SHORT_HINT, _TOO_SHORT_HINT))
             return
