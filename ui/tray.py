@@ -67,5 +67,8 @@ class Tray(QObject):
     def show(self) -> None:
         self.icon.show()
 
+    def hide(self) -> None:
+        self.icon.hide()
+
     def notify(self, text: str) -> None:
         self.icon.showMessage("ScreenSight", text, QSystemTrayIcon.MessageIcon.Information, 4000)
