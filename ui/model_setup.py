@@ -8,6 +8,7 @@ separate, skippable step (`speech_setup_requested`)."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.errors import ModelError, ScreenSightError
-from ui.a11y import describe, readable_label
+from ui.a11y import ReadableText, describe, readable_label
 from ui.bridge import MessageRelay
 from ui.messages import error_text
 from ui.screen_reader import Announcer
@@ -69,6 +70,24 @@ def speech_offer(speech_model: str) -> str:
             "without it you can type questions.")
 
 
+_DOWNLOAD_ACTION = "Press Try again, or choose a model folder with Use a folder on disk…"
+_FOLDER_ACTION = "Choose another folder with Use a folder on disk…, or press Download."
+_COMMAND_LINE = re.compile(r"\bscreensight \w|--\w")
+
+
+def _app_error_text(exc: BaseException, action: str) -> str:
+    """An error as the dialog shows it: what went wrong and what to do *in the app*. A hint meant
+    for the command line (`screensight models ...`, `--model`) is replaced by the dialog's own
+    action; an app hint is used as it is."""
+    if not isinstance(exc, ScreenSightError):
+        return f"{error_text(exc)} {action}"
+    if exc.app_hint:
+        return f"{exc.message} {exc.app_hint}"
+    if not exc.hint or _COMMAND_LINE.search(exc.hint):
+        return f"{exc.message} {action}"
+    return f"{exc.message} {exc.hint} {action}"
+
+
 def _mb(value: int) -> str:
     return f"{value / 1e6:.1f} MB"
 
@@ -101,9 +120,9 @@ class ModelSetupDialog(QDialog):
         self._announced_quarter = -1
 
         layout = QVBoxLayout(self)
-        intro = QLabel(INTROS[role], self)
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        self.intro = readable_label(self, INTROS[role], "About this download",
+                                    "What the model is for, and that it runs on this computer.")
+        layout.addWidget(self.intro)
         row = QHBoxLayout()
         choose = QLabel("&Model:", self)
         self.model_combo = QComboBox(self)
@@ -123,10 +142,10 @@ class ModelSetupDialog(QDialog):
         self.progress.setFormat("Not started")
         describe(self.progress, "Download progress", "How much of the model has been downloaded.")
         layout.addWidget(self.progress)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard)
-        describe(self.status, "Download status", "What the download is doing, or what went wrong.")
+        # Read-only text, not a QLabel: a screen reader reads its words (errors included) and
+        # it grows with them, so a long error is never cut off.
+        self.status = readable_label(self, "", "Download status",
+                                     "What the download is doing, or what went wrong.")
         layout.addWidget(self.status)
 
         buttons = QHBoxLayout()
@@ -157,7 +176,7 @@ class ModelSetupDialog(QDialog):
         self._show_details()
 
     def _speech_offer(self, layout: QVBoxLayout, role: str,
-                      speech_model: str | None) -> tuple[QLabel | None, QPushButton | None]:
+                      speech_model: str | None) -> tuple[ReadableText | None, QPushButton | None]:
         """The skippable second step of the first run: the speech model for voice questions."""
         text = speech_offer(speech_model) if role == VISION and speech_model is not None else ""
         if not text:
@@ -224,7 +243,7 @@ class ModelSetupDialog(QDialog):
         self._thread.start()
 
     def cancel_download(self) -> None:
-        if self._cancel is not None:
+        if self._cancel is not None and self.downloading:
             self._cancel.set()
             self.status.setText("Stopping the download…")
 
@@ -252,8 +271,10 @@ class ModelSetupDialog(QDialog):
         elif isinstance(outcome, BaseException):
             self.download_button.setText("&Try again")
             self.download_button.setAccessibleName("Try again")
-            self._set_status("Error: " + error_text(outcome), assertive=True)
+            self._set_status("Error: " + _app_error_text(outcome, _DOWNLOAD_ACTION), assertive=True)
         else:
+            self.download_button.setText("&Download")
+            self.download_button.setAccessibleName("Download")
             self.progress.setValue(1000)
             self.progress.setFormat("Downloaded")
             self._ready(READY[self.role])
@@ -274,7 +295,7 @@ class ModelSetupDialog(QDialog):
         try:
             check_loadable(folder, self.role)
         except ModelError as exc:
-            self._set_status("Error: " + error_text(exc), assertive=True)
+            self._set_status("Error: " + _app_error_text(exc, _FOLDER_ACTION), assertive=True)
             return False
         self._ready(f"Using the model in {folder}.")
         self.model_ready.emit(str(folder))
