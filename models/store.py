@@ -213,8 +213,8 @@ def _damaged(name: str, why: str) -> ModelError:
     return ModelError(f"The weight file {name} is damaged: {why}.",
                       "Download the model again (screensight models download ID), "
                       "or replace the file.",
-                      "Download the model again in ScreenSight > Set up the model…, or choose "
-                      "another folder there.")
+                      "Download the model again, or choose another folder, in its setup window "
+                      "(ScreenSight menu).")
 
 
 def _safetensors_files(folder: Path) -> list[Path]:
@@ -234,8 +234,8 @@ def _read_config(folder: Path) -> dict:
         raise ModelError(f"The model folder {folder} has no config.json.",
                          "Point --model at the folder of a transformers model, or download "
                          "the model again.",
-                         "Choose the folder that holds config.json, or download the model in "
-                         "ScreenSight > Set up the model….")
+                         "Choose the folder that holds config.json, or download the model in its "
+                         "setup window (ScreenSight menu).")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -253,8 +253,8 @@ def _problems(folder: Path, role: str | None = None) -> list[ModelError]:
         return [ModelError(f"The model folder {folder} does not exist.",
                            "Check the path, or download the model: "
                            "screensight models download ID.",
-                           "Choose another folder, or download the model in ScreenSight > Set up "
-                           "the model….")]
+                           "Choose another folder, or download the model in its setup window "
+                           "(ScreenSight menu).")]
     if not folder.is_dir():
         return [ModelError(f"The model path {folder} is not a folder.",
                            "Point --model at the folder that holds config.json.",
@@ -536,6 +536,7 @@ class _Session:
     backoff: float
     progress: Progress | None
     cancel: threading.Event | None
+    on_retry: Callable[[str], None] | None = None  # told each wait before a retry, in words
     opener: urllib.request.OpenerDirector = field(default_factory=_opener)
     done: int = 0
     total: int = 0
@@ -603,8 +604,14 @@ class _Session:
                     raise DownloadError(
                         f"Downloading {what} failed after {failures} tries: {exc}.",
                         "Check the internet connection and run the download again; it resumes "
-                        "where it stopped.") from exc
+                        "where it stopped.",
+                        "Check the internet connection and press Try again (the download "
+                        "resumes where it stopped), or choose a model folder with Use a folder "
+                        "on disk….") from exc
                 delay = min(self.backoff * 2 ** (failures - 1), 60.0)
+                if self.on_retry is not None:
+                    self.on_retry(f"The download paused: {exc}. Trying again in {delay:.0f} s "
+                                  f"(try {failures + 1} of {self.retries + 1}).")
             if self.cancel is not None:
                 if self.cancel.wait(delay):
                     self.check_cancel()
@@ -802,12 +809,14 @@ def _disk_full_error(info: ModelInfo, folder: Path, needed: int | None) -> Downl
 
 def download(id_: str | ModelInfo, progress: Progress | None = None,
              cancel: threading.Event | None = None, *, timeout: float = 30.0,
-             retries: int = 5, backoff: float = 1.0) -> Path:
+             retries: int = 5, backoff: float = 1.0,
+             on_retry: Callable[[str], None] | None = None) -> Path:
     """Download a catalog model into model_dir(); returns the folder.
 
     progress(done, total) is called with bytes after every chunk; cancel stops within one chunk
     (DownloadCancelled, partial files kept); transient failures retry with exponential backoff
-    from `backoff` seconds, `retries` times without progress, then DownloadError."""
+    from `backoff` seconds, `retries` times without progress, then DownloadError; on_retry gets
+    a sentence before each wait, for the person watching."""
     info = id_ if isinstance(id_, ModelInfo) else get_model(id_)
     if downloads_disabled():
         raise DownloadError(
@@ -815,7 +824,7 @@ def download(id_: str | ModelInfo, progress: Progress | None = None,
             "Unset HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE to allow downloads, or copy the model "
             "folder here and point --model at it.",
             "Copy the model folder to this computer and choose it with Use a folder on disk….")
-    session = _Session(info, hub_endpoint(), timeout, retries, backoff, progress, cancel)
+    session = _Session(info, hub_endpoint(), timeout, retries, backoff, progress, cancel, on_retry)
     session.check_cancel()
     folder = model_dir(info)
     folder.mkdir(parents=True, exist_ok=True)

@@ -247,7 +247,9 @@ def test_a_speech_download_with_the_server_down_says_what_to_do_in_the_app(qtbot
     # The real retries (1 + 2 + 4 + 8 + 16 s) take half a minute; the same five, quicker.
     monkeypatch.setattr(store, "download", functools.partial(store.download, backoff=0.01))
     dialog = _speech_dialog(qtbot, speech_info)
-    status, _announced = _failed_download(qtbot, dialog)
+    status, announced = _failed_download(qtbot, dialog)
+    # While it retried, the person was told it is waiting, not left with "Downloading…".
+    assert any("Trying again in" in text and "try 2 of 6" in text for text in announced), announced
     assert status.startswith("Error: ") and "could not reach" in status
     assert "Try again" in status and "Use a folder on disk" in status
     assert not COMMAND_LINE.search(status), status

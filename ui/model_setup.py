@@ -171,6 +171,7 @@ class ModelSetupDialog(QDialog):
         self.close_button.clicked.connect(self.close)
         self.relay.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self.relay.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+        self.relay.message.connect(self._on_retry, Qt.ConnectionType.QueuedConnection)
         index = self.model_combo.findData(current)
         self.model_combo.setCurrentIndex(max(index, 0))
         self._show_details()
@@ -207,6 +208,11 @@ class ModelSetupDialog(QDialog):
             self.progress.setValue(1000)
             self.progress.setFormat("Downloaded")
 
+    def _on_retry(self, text: str) -> None:
+        """The connection failed and the download waits before trying again: say so."""
+        if self.downloading:
+            self._set_status(text)
+
     def _set_status(self, text: str, assertive: bool = False) -> None:
         self.status.setText(text)
         self.announcer.announce(text, assertive)
@@ -229,7 +235,8 @@ class ModelSetupDialog(QDialog):
 
         def work() -> None:
             try:
-                relay.done.emit(store.download(info, progress=relay.report_progress, cancel=cancel))
+                relay.done.emit(store.download(info, progress=relay.report_progress, cancel=cancel,
+                                               on_retry=relay.message.emit))
             except ScreenSightError as exc:
                 relay.done.emit(exc)
             except OSError as exc:
