@@ -43,3 +43,7 @@ class SpeechError(ScreenSightError):
 
 class ConfigError(ScreenSightError):
     """The settings file or a command-line option is invalid."""
+
+
+class TextRecognitionError(ScreenSightError):
+    """A text recognition (OCR) engine could not be loaded or failed on an image."""

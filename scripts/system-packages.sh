@@ -7,7 +7,8 @@ runtime=(python3 python3-venv espeak-ng libespeak-ng1 libportaudio2 libasound2-p
          libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 at-spi2-core)
 test_only=(xvfb xdotool x11-utils pulseaudio pulseaudio-utils dbus dbus-x11
            python3-pyatspi sox nsis dpkg-dev fakeroot desktop-file-utils appstream shellcheck
-           openbox tint2 orca speech-dispatcher speech-dispatcher-espeak-ng xterm python3-tk)
+           openbox tint2 orca speech-dispatcher speech-dispatcher-espeak-ng xterm python3-tk
+           tesseract-ocr tesseract-ocr-deu tesseract-ocr-fra)
 pkgs=("${runtime[@]}")
 [ "$want" = test ] && pkgs+=("${test_only[@]}")
 missing=()

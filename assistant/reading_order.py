@@ -1,0 +1,101 @@
+"""Reading order of text boxes: recursive XY-cut into blocks, columns one after another, tables row by row.
+
+Thresholds are relative to the median text height h of the region being cut:
+1. a horizontal gap of at least PARAGRAPH_GAP * h separates regions (toolbar, paragraphs, status bar);
+2. otherwise a vertical gap of at least COLUMN_GAP * h splits columns (side list, main pane), or makes
+   a table when the parts' rows line up and none of them holds long running-text lines;
+3. what is left is one block, grouped into rows by vertical overlap, each row left to right.
+Known limit: two columns of double-spaced text whose lines sit at the same heights are read row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Box = tuple[int, int, int, int]
+
+COLUMN_GAP = 1.5
+PARAGRAPH_GAP = 0.5
+ROW_OVERLAP = 0.5  # share of the smaller height two boxes must overlap to sit on one row
+TABLE_ALIGNED = 0.6  # share of rows with cells in two or more columns for a table
+LONG_LINE = 10.0  # a column whose median box is wider than this many text heights holds running text
+
+
+@dataclass(frozen=True)
+class OrderedBlock:
+    """Indices of the input boxes of one block: rows top to bottom, each row left to right."""
+
+    rows: tuple[tuple[int, ...], ...]
+    kind: str = "text"  # "text" or "table"
+
+
+def reading_order(boxes: Sequence[Box]) -> list[OrderedBlock]:
+    """The boxes (by index) grouped into blocks in reading order."""
+    valid = [i for i, b in enumerate(boxes) if b[2] > b[0] and b[3] > b[1]]
+    return _cut(list(boxes), valid) if valid else []
+
+
+def _cut(boxes: list[Box], idx: list[int]) -> list[OrderedBlock]:
+    """One level of the XY-cut, recursing into the parts."""
+    if len(idx) == 1:
+        return [OrderedBlock(((idx[0],),))]
+    h = _median([boxes[i][3] - boxes[i][1] for i in idx])
+    rows = _rows(boxes, idx)
+    paragraphs = _split(boxes, idx, axis=1, min_gap=PARAGRAPH_GAP * h)
+    if len(paragraphs) > 1:
+        return [block for part in paragraphs for block in _cut(boxes, part)]
+    if len(rows) > 1:
+        columns = _split(boxes, idx, axis=0, min_gap=COLUMN_GAP * h)
+        if len(columns) > 1:
+            if _is_table(boxes, columns, rows, h):
+                return [OrderedBlock(tuple(tuple(r) for r in rows), "table")]
+            return [block for part in columns for block in _cut(boxes, part)]
+    return [OrderedBlock(tuple(tuple(r) for r in rows))]
+
+
+def _split(boxes: list[Box], idx: list[int], axis: int, min_gap: float) -> list[list[int]]:
+    """The boxes split at every gap of at least min_gap in their projection on one axis (0: x, 1: y)."""
+    order = sorted(idx, key=lambda i: boxes[i][axis])
+    parts: list[list[int]] = [[order[0]]]
+    reach = boxes[order[0]][axis + 2]
+    for i in order[1:]:
+        if boxes[i][axis] - reach >= min_gap:
+            parts.append([])
+        parts[-1].append(i)
+        reach = max(reach, boxes[i][axis + 2])
+    return parts
+
+
+def _rows(boxes: list[Box], idx: list[int]) -> list[list[int]]:
+    """Boxes grouped into rows by vertical overlap, rows top to bottom, each row left to right."""
+    rows: list[list[int]] = []
+    bands: list[tuple[int, int]] = []
+    for i in sorted(idx, key=lambda j: (boxes[j][1] + boxes[j][3], boxes[j][0])):
+        top, bottom = boxes[i][1], boxes[i][3]
+        if bands:
+            band_top, band_bottom = bands[-1]
+            overlap = min(bottom, band_bottom) - max(top, band_top)
+            if overlap >= ROW_OVERLAP * min(bottom - top, band_bottom - band_top):
+                rows[-1].append(i)
+                bands[-1] = (min(top, band_top), max(bottom, band_bottom))
+                continue
+        rows.append([i])
+        bands.append((top, bottom))
+    return [sorted(row, key=lambda j: boxes[j][0]) for row in rows]
+
+
+def _is_table(boxes: list[Box], columns: list[list[int]], rows: list[list[int]], h: float) -> bool:
+    """True when the columns' cells line up in rows and no column holds running text."""
+    column_of = {i: c for c, part in enumerate(columns) for i in part}
+    aligned = sum(1 for row in rows if len({column_of[i] for i in row}) > 1)
+    if aligned < TABLE_ALIGNED * len(rows):
+        return False
+    return all(_median([boxes[i][2] - boxes[i][0] for i in part]) < LONG_LINE * h for part in columns)
+
+
+def _median(values: list[int]) -> float:
+    """The median of a non-empty list."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
