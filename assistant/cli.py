@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask about it; repeat for follow-ups on the same screenshot")
     d.add_argument("--mode", choices=("describe", "more", "read"), default="describe",
                    help="describe briefly, in detail (more), or read the text")
+    d.add_argument("--read-with", choices=("ocr", "model"),
+                   help="read mode: text recognition (exact, the default) or the vision model")
+    d.add_argument("--find", metavar="WORD", help="find this text and say where it is (see: screensight find)")
     d.add_argument("--model", help="a catalog id or a model folder (default: the setting)")
     d.add_argument("--detail", choices=("quick", "normal", "high"), help="how many pixels go in")
     d.add_argument("--language", help="answer language code, e.g. de; auto = the question's")
@@ -51,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, help="CPU threads for the model (default: physical cores)")
     d.add_argument("--no-quantize", action="store_true", help="keep full-precision linear layers")
     d.add_argument("--max-tokens", type=int, help="longest answer in tokens")
+
+    f = sub.add_parser("find", help="find text in the active window (or an image) and say where it is")
+    f.add_argument("word", help="the word or words to find")
+    f.add_argument("--image", type=Path, help="an image file instead of the active window")
+    f.add_argument("--move", action="store_true", help="move the mouse pointer to what was found")
+    f.add_argument("--no-speak", action="store_true", help="print only")
+    f.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    f.add_argument("--language", help="the language of the text, e.g. de")
 
     m = sub.add_parser("models", help="list, download, locate or verify models")
     msub = m.add_subparsers(dest="models_command", required=True)
@@ -87,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK if send_trigger(args.trigger) else EXIT_ERROR
         if args.command == "describe":
             return _describe(args)
+        if args.command == "find":
+            return _describe(_find_args(args))
         if args.command == "models":
             return _models(args)
         from ui.app import main as app_main
@@ -150,10 +163,19 @@ class _PrintingListener:
         self.done.set()
 
 
+def _find_args(args: argparse.Namespace) -> argparse.Namespace:
+    """`screensight find WORD` as the describe command with --find WORD."""
+    return argparse.Namespace(
+        image=args.image, screen=False, window=args.image is None, pointer=False, region=None, question=[],
+        mode="read", read_with="ocr", find=args.word, model=None, detail=None, language=args.language,
+        no_speak=args.no_speak, wav=None, json=args.json, trace=False, threads=None, no_quantize=False,
+        max_tokens=None, move=args.move)
+
+
 def _describe(args: argparse.Namespace) -> int:
     from assistant.capture import parse_region
     from assistant.config import load_settings
-    from assistant.engine import Engine, ModelLoader, Request
+    from assistant.engine import Engine, ModelLoader, Request, TextRecognizerLoader
 
     settings = load_settings()
     if args.image is not None:
@@ -172,9 +194,12 @@ def _describe(args: argparse.Namespace) -> int:
 
         load_image(args.image)
     model_source = args.model or settings.vision_model
-    from models.store import check_loadable, resolve
+    read_with = args.read_with or settings.read_with
+    mode = "find" if args.find else args.mode
+    if mode in ("describe", "more") or args.question or (mode == "read" and read_with == "model"):
+        from models.store import check_loadable, resolve
 
-    check_loadable(resolve(model_source), role="vision")
+        check_loadable(resolve(model_source), role="vision")
     loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
     engines: list[Engine] = []
@@ -186,12 +211,19 @@ def _describe(args: argparse.Namespace) -> int:
         from assistant.secure_input import default_detector
 
         capture_factory, secure_input = default_backend, default_detector()
+    language = args.language or settings.language
+    pointer = None
+    if getattr(args, "move", False):
+        from assistant.pointer import default_pointer
+
+        pointer = default_pointer()
     engine = Engine(loader, capture=capture_factory, speaker=speaker, listener=listener,
-                    detail=args.detail or settings.detail,
-                    language=args.language or settings.language, secure_input=secure_input)
+                    detail=args.detail or settings.detail, language=language, secure_input=secure_input,
+                    text_recognizer=TextRecognizerLoader(settings.text_engine, language),
+                    pointer=pointer, read_with=read_with)
     engines.append(engine)
-    requests = [Request(mode=args.mode, target=target, region=region, image_path=args.image,
-                        max_new_tokens=args.max_tokens)]
+    requests = [Request(mode=mode, target=target, region=region, image_path=args.image,
+                        max_new_tokens=args.max_tokens, question=args.find or "")]
     first, *follow_ups = args.question or [""]
     if first:
         requests[0].mode, requests[0].question = "ask", first
@@ -218,6 +250,9 @@ def _describe(args: argparse.Namespace) -> int:
             secure_input.close()
         if speaker is not None:
             speaker.close()
+    for result in listener.results:
+        for note in result.recognized.notes if result.recognized is not None else ():
+            print(f"screensight: {note}", file=sys.stderr)
     if args.trace:
         for result in listener.results:
             print(result.trace.format(), file=sys.stderr)
@@ -260,7 +295,27 @@ def _result_json(result: Any) -> dict[str, Any]:
         "cancelled": result.cancelled,
         "capture": capture,
         "trace": result.trace.as_dict()["seconds"],
+        **_recognized_json(result),
     }
+
+
+def _recognized_json(result: Any) -> dict[str, Any]:
+    """Read and find results: every line with its box (image pixels) and desktop point."""
+    if result.recognized is None:
+        return {}
+    from assistant.pointer import screen_point
+
+    rect = result.capture.rect if result.capture is not None else None
+    lines = [{"text": line.text, "box": list(line.box), "confidence": round(line.confidence, 3),
+              "where": result.recognized.where(line),
+              "point": screen_point(rect, result.recognized.image_size, line.box)}
+             for line in result.recognized.lines]
+    found = None
+    if result.found is not None:
+        found = {"text": result.found.text, "box": list(result.found.box), "point": result.point,
+                 "where": result.recognized.where(result.found)}
+    return {"engine": result.recognized.engine, "notes": list(result.recognized.notes), "lines": lines,
+            "found": found}
 
 
 def _models(args: argparse.Namespace) -> int:

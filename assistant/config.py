@@ -17,6 +17,7 @@ APP_NAME = "ScreenSight"
 
 DETAIL_LEVELS = ("quick", "normal", "high")
 OUTPUT_MODES = ("voice", "screen_reader", "both", "text")
+READ_WITH = ("ocr", "model")  # Read text: text recognition (exact) or the vision model
 
 
 def config_dir() -> Path:
@@ -48,6 +49,8 @@ class Hotkeys:
     ask_question: str = "<ctrl>+<alt>+<shift>+q"
     push_to_talk: str = "<ctrl>+<alt>+<shift>+space"
     new_screenshot: str = "<ctrl>+<alt>+<shift>+n"
+    find_text: str = "<ctrl>+<alt>+<shift>+f"
+    click_found: str = "<ctrl>+<alt>+<shift>+k"
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Settings:
     quantize: bool = True
     threads: int = 0
     debug_log_content: bool = False
+    read_with: str = "ocr"            # READ_WITH
+    text_engine: str = "automatic"    # "automatic" or a text recognition engine's name
     hotkeys: Hotkeys = field(default_factory=Hotkeys)
 
     def validate(self) -> None:
@@ -83,6 +88,8 @@ class Settings:
             raise ConfigError(f"Speech rate {self.rate} is out of range.", "Use 50 to 500 words per minute.")
         if not 0.0 <= self.volume <= 1.0:
             raise ConfigError(f"Volume {self.volume} is out of range.", "Use 0.0 to 1.0.")
+        if self.read_with not in READ_WITH:
+            raise ConfigError(f"Unknown way to read text {self.read_with!r}.", f"Use one of {', '.join(READ_WITH)}.")
         if self.push_to_talk_mode not in ("hold", "toggle"):
             raise ConfigError(f"Unknown push-to-talk mode {self.push_to_talk_mode!r}.", "Use hold or toggle.")
 

@@ -19,25 +19,36 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from PIL import Image
+
 from assistant import images, prompts
 from assistant.capture import Capture, CaptureBackend, capture_target
 from assistant.conversation import Conversation
 from assistant.errors import AudioError, ScreenSightError
 from assistant.logging_setup import content
+from assistant.pointer import PointerControl, screen_point
 from assistant.segmenter import Segmenter
+from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
 
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "ask": 200})
+NO_TEXT_MESSAGE = "No text found."
+MODEL_READ_PREFIX = "Described by the model: "
+FIND_PROMPT_MESSAGE = "Type the text to find."
+PLACE_NAMES = MappingProxyType({"window": "window", "screen": "screen", "pointer": "area around the pointer",
+                                "region": "region", "file": "image", "clipboard": "image"})
 
 
 @dataclass
 class Request:
     """What the user asked for. `target` None means: the current conversation's screenshot."""
 
-    mode: str = "describe"                 # describe | more | read | ask
+    mode: str = "describe"                 # describe | more | read | ask | find
     target: str | None = "window"          # screen | window | pointer | region | file | None
+    read_with: str | None = None           # read mode: "ocr" or "model"; None = the engine's setting
+    image: Image.Image | None = None       # a picture given directly (the clipboard's), source "clipboard"
     region: tuple[int, int, int, int] | None = None
     image_path: Path | None = None
     question: str = ""
@@ -64,6 +75,9 @@ class Result:
     error: ScreenSightError | None = None
     question: str = ""
     capture: Capture | None = None
+    recognized: RecognizedText | None = None  # read (text recognition) and find: all lines with boxes
+    found: Line | None = None                 # find: the first line that matched
+    point: tuple[int, int] | None = None      # find: where on the desktop the match is (None for files)
 
 
 class EngineListener:
@@ -138,6 +152,58 @@ class RecognizerLoader(LazyModel):
         return SpeechRecognizer.load(folder, device=self.device, threads=self.threads)
 
 
+def ocr_language(language: str) -> str:
+    """The language text recognition reads: the answer language, or the system's for "auto"."""
+    if language and language != "auto":
+        return language
+    import locale
+
+    system = (locale.getlocale()[0] or "en").replace("_", "-")
+    return system.split("-")[0].lower() if system[:1].isalpha() else "en"
+
+
+class TextRecognizerLoader:
+    """The text recognizer, made on first use on the worker thread and kept.
+
+    engine "automatic" uses the registry's engines in order, moving on when one fails (the
+    recognizer's notes say so); a name uses that engine only."""
+
+    def __init__(self, engine: str = "automatic", language: str = "auto",
+                 registry: Callable[[], Any] | None = None) -> None:
+        self.engine = engine
+        self.language = language
+        self._registry = registry
+        self._recognizer: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._recognizer is not None
+
+    def switch(self, engine: str, language: str) -> bool:
+        """Use another engine or language from the next request on; True when that changes anything."""
+        if (engine, ocr_language(language)) == (self.engine, ocr_language(self.language)):
+            return False
+        self.engine, self.language, self._recognizer = engine, language, None
+        return True
+
+    def __call__(self) -> Any:
+        if self._recognizer is None:
+            if self._registry is not None:
+                registry = self._registry()
+            else:
+                from assistant.text_recognition.registry import default_registry
+
+                registry = default_registry()
+            language = ocr_language(self.language)
+            if self.engine in ("", "automatic"):
+                recognizer = registry.fallback(language)
+                recognizer.read(Image.new("RGB", (32, 32), "white"))  # loads the first engine that works
+            else:
+                recognizer = registry.choose(language, self.engine).recognizer
+            self._recognizer = recognizer
+        return self._recognizer
+
+
 class Cancelled(Exception):
     """The running request was superseded or stopped."""
 
@@ -150,8 +216,12 @@ class Engine:
                  detail: str = "quick", language: str = "auto",
                  transcriber: Callable[[], Any] | None = None,
                  segmenter_factory: Callable[[], Segmenter] = Segmenter,
-                 secure_input: Any = None) -> None:
+                 secure_input: Any = None, text_recognizer: Callable[[], Any] | None = None,
+                 pointer: PointerControl | None = None, read_with: str = "ocr") -> None:
         self._model = model
+        self.text_recognizer = text_recognizer or TextRecognizerLoader(language=language)
+        self.pointer = pointer  # find moves it to the match; None leaves the pointer alone
+        self.read_with = read_with
         self._capture_factory = capture
         self._capture: CaptureBackend | None = None
         self.speaker = speaker
@@ -171,6 +241,7 @@ class Engine:
         self._traces: dict[int, Trace] = {}
         self.conversation: Conversation | None = None
         self.last_result: Result | None = None
+        self.last_read: tuple[Capture, RecognizedText] | None = None  # what find searches without a new capture
         self._warm_done: Callable[[ScreenSightError | None], None] | None = None
         self._thread = threading.Thread(target=self._run, name="screensight-model", daemon=True)
         self._thread.start()
@@ -343,6 +414,8 @@ class Engine:
                 self._speak_text(request_id, request, prompts.PASSWORD_MESSAGE, trace, text_parts, cancel)
                 trace.mark("done")
                 return Result(request_id, request, "".join(text_parts), trace, question=question)
+            if request.mode == "find" or (request.mode == "read" and self._reads_with(request) == "ocr"):
+                return self._recognize_request(request_id, request, trace, cancel, text_parts)
             conversation = self._conversation_for(request, trace, cancel)
             if request.audio is not None:
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
@@ -352,6 +425,8 @@ class Engine:
                 self._speak_text(request_id, request, message, trace, text_parts, cancel)
                 conversation.add(question or request.mode, message)
             else:
+                if request.mode == "read":
+                    self._speak_text(request_id, request, MODEL_READ_PREFIX, trace, text_parts, cancel)
                 self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, question=question,
@@ -397,6 +472,13 @@ class Engine:
                 log.info("speech model not loaded at start: %s", exc.message)
             except Exception:  # noqa: BLE001
                 log.exception("loading the speech model failed")
+        if self.read_with == "ocr" and self._pending is None:
+            try:
+                self.text_recognizer()
+            except ScreenSightError as exc:  # told when the user reads text
+                log.info("text recognition not loaded at start: %s", exc.message)
+            except Exception:  # noqa: BLE001
+                log.exception("loading text recognition failed")
 
     def _prepare_ahead(self, request: Request, cancel: threading.Event) -> None:
         """Background preparation: capture and encode; the model keeps the result by fingerprint."""
@@ -458,6 +540,8 @@ class Engine:
         return conversation
 
     def _take(self, request: Request) -> Capture:
+        if request.image is not None:
+            return Capture(images.normalize_image(request.image), "clipboard", None, taken_at=time.monotonic())
         if request.target == "file" or request.image_path is not None:
             if request.image_path is None:
                 raise ScreenSightError("No image file was given.", "Pass --image PATH.")
@@ -566,3 +650,124 @@ class Engine:
         self.listener.on_utterance(request_id, utterance)
         if request.speak and self.speaker is not None:
             self.speaker.say(utterance, tag=request_id)
+
+    # -- text recognition: read and find -----------------------------------------------------
+
+    def _reads_with(self, request: Request) -> str:
+        return request.read_with or self.read_with
+
+    def _recognize_request(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
+                           text_parts: list[str]) -> Result:
+        """Read text (each block spoken as soon as it is recognized) or find text in a screenshot."""
+        speak_blocks = request.mode == "read"
+        reuse = self._reusable_read(request)
+        if reuse is not None:
+            capture, recognized = reuse
+            trace.mark("captured")
+        else:
+            capture = self._capture_for_text(request)
+            trace.mark("captured")
+            self._check(cancel)
+            recognized = self._recognize(request_id, request, capture, trace, cancel, text_parts, speak_blocks)
+            self._remember(capture, recognized)
+        if request.mode == "read":
+            if recognized.empty:
+                self._speak_text(request_id, request, NO_TEXT_MESSAGE, trace, text_parts, cancel)
+            trace.mark("done")
+            return Result(request_id, request, "".join(text_parts).strip(), trace, capture=capture,
+                          recognized=recognized)
+        found, point, message = self._find(request.question.strip(), capture, recognized)
+        if point is not None and self.pointer is not None:
+            self.pointer.move(*point)
+        self._speak_text(request_id, request, message, trace, text_parts, cancel)
+        trace.mark("done")
+        return Result(request_id, request, "".join(text_parts).strip(), trace, question=request.question,
+                      capture=capture, recognized=recognized, found=found, point=point)
+
+    def _reusable_read(self, request: Request) -> tuple[Capture, RecognizedText] | None:
+        """Find without a new capture searches the text last recognized in the current screenshot."""
+        if request.target is not None or request.mode != "find" or self.last_read is None:
+            return None
+        if self.conversation is not None and self.last_read[0] is not self.conversation.capture:
+            return None
+        return self.last_read
+
+    def _capture_for_text(self, request: Request) -> Capture:
+        if request.target is None and request.image is None and request.image_path is None:
+            if self.conversation is None:
+                raise ScreenSightError("There is no screenshot to search yet.",
+                                       "Press the Find text key in the window you want to search.")
+            return self.conversation.capture
+        return self._take(request)
+
+    def _recognize(self, request_id: int, request: Request, capture: Capture, trace: Trace,
+                   cancel: threading.Event, text_parts: list[str], speak: bool) -> RecognizedText:
+        """Recognizes block by block; with `speak`, each block is shown and spoken as it arrives."""
+        recognizer = self.text_recognizer()
+        told = len(getattr(recognizer, "notes", ()))
+        notes: list[str] = []
+        blocks: list[TextBlock] = []
+        segmenter = self._segmenter_factory()
+        for block in recognizer.recognize(capture.image, cancel):
+            self._check(cancel)
+            trace.mark("first_block")
+            told = self._tell_notes(request_id, request, recognizer, told, notes, trace)
+            if speak:
+                piece = block.text() if not blocks else "\n\n" + block.text()
+                self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
+                self._flush(request_id, request, segmenter, trace)
+            blocks.append(block)
+        self._check(cancel)
+        trace.mark("recognized")
+        self._tell_notes(request_id, request, recognizer, told, notes, trace)
+        return RecognizedText(tuple(blocks), capture.image.size, recognizer.name, tuple(notes))
+
+    def _tell_notes(self, request_id: int, request: Request, recognizer: Any, told: int, notes: list[str],
+                    trace: Trace) -> int:
+        """Says (once) each engine failure the recognizer noted, and which engine reads instead."""
+        new = list(getattr(recognizer, "notes", ()))[told:]
+        for note in new:
+            sentence = f"{note} Reading with {recognizer.name} instead."
+            notes.append(sentence)
+            self._say(request_id, request, sentence, trace, None)
+        return told + len(new)
+
+    def _remember(self, capture: Capture, recognized: RecognizedText) -> None:
+        """Keeps the read for find and the screenshot for follow-up questions."""
+        self.last_read = (capture, recognized)
+        fingerprint = images.image_fingerprint(capture.image)
+        previous = self.conversation
+        if previous is not None and previous.fingerprint == fingerprint:
+            previous.capture = capture
+        elif previous is None or previous.capture is not capture:
+            self.conversation = Conversation(capture, fingerprint, self.detail)
+        if self.conversation is not None and recognized.text():
+            self.conversation.turns.clear()
+            self.conversation.add("Read the text.", recognized.text())
+
+    def _find(self, word: str, capture: Capture, recognized: RecognizedText
+              ) -> tuple[Line | None, tuple[int, int] | None, str]:
+        """The first line containing `word`, its desktop point, and the sentence that says where it is."""
+        place = PLACE_NAMES.get(capture.source, "window")
+        if not word:
+            return None, None, FIND_PROMPT_MESSAGE
+        matches = recognized.find(word)
+        if not matches:
+            return None, None, f"'{word}' was not found in the {place}."
+        line = matches[0]
+        box = match_box(line, word)
+        point = screen_point(capture.rect, capture.image.size, box)
+        message = f"{line.text}, {recognized.where(line)} of the {place}."
+        if len(matches) > 1:
+            message += f" {len(matches) - 1} more found."
+        return line, point, message
+
+
+def match_box(line: Line, word: str) -> Box:
+    """The box of the words of `line` that hold `word` (the whole line's when it spans words)."""
+    needle = fold(word)
+    hits = [w for w in line.words if needle and needle in fold(w.text)]
+    if not hits:
+        return line.box
+    first = hits[0]
+    return first.box

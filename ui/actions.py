@@ -12,7 +12,7 @@ from assistant.config import Hotkeys
 HOTKEY_ACTIONS: tuple[str, ...] = tuple(f.name.replace("_", "-") for f in dataclasses.fields(Hotkeys))
 # Actions that have no hotkey of their own.
 EXTRA_ACTIONS: tuple[str, ...] = ("show", "settings", "setup-model", "setup-speech", "describe-more",
-                                  "clear-history", "quit")
+                                  "clear-history", "click-line", "quit")
 ACTIONS: tuple[str, ...] = HOTKEY_ACTIONS + EXTRA_ACTIONS
 
 LABELS: Mapping[str, str] = MappingProxyType({
@@ -25,6 +25,9 @@ LABELS: Mapping[str, str] = MappingProxyType({
     "ask-question": "Ask a typed question about the last screenshot",
     "push-to-talk": "Ask a spoken question (hold to talk)",
     "new-screenshot": "Start a new conversation with a new screenshot",
+    "find-text": "Find text in the active window and move the mouse pointer to it",
+    "click-found": "Click the text that was found",
+    "click-line": "Click the line selected in the Text found list",
     "show": "Show the ScreenSight window",
     "settings": "Open the settings",
     "setup-model": "Download or choose the model",
