@@ -242,6 +242,7 @@ class Engine:
         self.conversation: Conversation | None = None
         self.last_result: Result | None = None
         self.last_read: tuple[Capture, RecognizedText] | None = None  # what find searches without a new capture
+        self._notes_told: tuple[Any, int] = (None, 0)  # the recognizer, how many of its notes were said
         self._warm_done: Callable[[ScreenSightError | None], None] | None = None
         self._thread = threading.Thread(target=self._run, name="screensight-model", daemon=True)
         self._thread.start()
@@ -504,7 +505,8 @@ class Engine:
 
     def _password_focused(self, request: Request) -> bool:
         """True when a new screenshot would show a focused password field (then none is taken)."""
-        if self._secure_input is None or request.target in (None, "file") or request.image_path:
+        if self._secure_input is None or request.target in (None, "file") or request.image_path \
+                or request.image is not None:
             return False
         return self._secure_input.focused_password_field() is True
 
@@ -704,14 +706,13 @@ class Engine:
                    cancel: threading.Event, text_parts: list[str], speak: bool) -> RecognizedText:
         """Recognizes block by block; with `speak`, each block is shown and spoken as it arrives."""
         recognizer = self.text_recognizer()
-        told = len(getattr(recognizer, "notes", ()))
         notes: list[str] = []
         blocks: list[TextBlock] = []
         segmenter = self._segmenter_factory()
         for block in recognizer.recognize(capture.image, cancel):
             self._check(cancel)
             trace.mark("first_block")
-            told = self._tell_notes(request_id, request, recognizer, told, notes, trace)
+            self._tell_notes(request_id, request, recognizer, notes, trace)
             if speak:
                 piece = block.text() if not blocks else "\n\n" + block.text()
                 self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
@@ -719,18 +720,20 @@ class Engine:
             blocks.append(block)
         self._check(cancel)
         trace.mark("recognized")
-        self._tell_notes(request_id, request, recognizer, told, notes, trace)
+        self._tell_notes(request_id, request, recognizer, notes, trace)
         return RecognizedText(tuple(blocks), capture.image.size, recognizer.name, tuple(notes))
 
-    def _tell_notes(self, request_id: int, request: Request, recognizer: Any, told: int, notes: list[str],
-                    trace: Trace) -> int:
-        """Says (once) each engine failure the recognizer noted, and which engine reads instead."""
-        new = list(getattr(recognizer, "notes", ()))[told:]
-        for note in new:
+    def _tell_notes(self, request_id: int, request: Request, recognizer: Any, notes: list[str],
+                    trace: Trace) -> None:
+        """Says (once, also for failures noted while warming up) each engine failure the recognizer
+        noted, and which engine reads instead."""
+        all_notes = list(getattr(recognizer, "notes", ()))
+        told = self._notes_told[1] if self._notes_told[0] is recognizer else 0
+        for note in all_notes[told:]:
             sentence = f"{note} Reading with {recognizer.name} instead."
             notes.append(sentence)
             self._say(request_id, request, sentence, trace, None)
-        return told + len(new)
+        self._notes_told = (recognizer, len(all_notes))
 
     def _remember(self, capture: Capture, recognized: RecognizedText) -> None:
         """Keeps the read for find and the screenshot for follow-up questions."""

@@ -12,7 +12,7 @@ from assistant.config import Hotkeys
 HOTKEY_ACTIONS: tuple[str, ...] = tuple(f.name.replace("_", "-") for f in dataclasses.fields(Hotkeys))
 # Actions that have no hotkey of their own.
 EXTRA_ACTIONS: tuple[str, ...] = ("show", "settings", "setup-model", "setup-speech", "describe-more",
-                                  "clear-history", "click-line", "quit")
+                                  "clear-history", "click-line", "read-clipboard", "quit")
 ACTIONS: tuple[str, ...] = HOTKEY_ACTIONS + EXTRA_ACTIONS
 
 LABELS: Mapping[str, str] = MappingProxyType({
@@ -28,6 +28,7 @@ LABELS: Mapping[str, str] = MappingProxyType({
     "find-text": "Find text in the active window and move the mouse pointer to it",
     "click-found": "Click the text that was found",
     "click-line": "Click the line selected in the Text found list",
+    "read-clipboard": "Read the text of the image on the clipboard",
     "show": "Show the ScreenSight window",
     "settings": "Open the settings",
     "setup-model": "Download or choose the model",

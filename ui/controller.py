@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from assistant.config import Settings, save_settings
-from assistant.engine import Engine, Request, Result
+from assistant.engine import Engine, Request, Result, TextRecognizerLoader
 from assistant.errors import ScreenSightError
 from ui.actions import hotkey_bindings
 from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
@@ -55,7 +55,8 @@ class AppController(QObject):
     def __init__(self, settings: Settings, window: MainWindow, hotkeys: HotkeyBackend,
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
                  history: HistoryStore | None = None, vision: VisionSlot | None = None,
-                 screen_readers: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
+                 screen_readers: Callable[[], Any] | None = None, pointer: Any = None,
+                 text_recognizer: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.settings_file = settings_file
@@ -90,10 +91,18 @@ class AppController(QObject):
         from assistant.secure_input import default_detector
 
         self.secure_input = default_detector()
+        if pointer is None:
+            from assistant.pointer import default_pointer
+
+            pointer = default_pointer()
+        self.pointer = pointer  # assistant.pointer.PointerControl
+        self.found: tuple[str, tuple[int, int]] | None = None  # the last Find text match on screen
+        self.text_recognizer = text_recognizer or TextRecognizerLoader(settings.text_engine, settings.language)
         self.engine = Engine(self.vision, capture=capture, speaker=self.speaker,
                              listener=self.bridge.listener, detail=settings.detail,
                              language=settings.language, transcriber=self.speech,
-                             secure_input=self.secure_input)
+                             secure_input=self.secure_input, text_recognizer=self.text_recognizer,
+                             pointer=pointer, read_with=settings.read_with)
 
         queued = Qt.ConnectionType.QueuedConnection
         self.bridge.started.connect(self._on_started, queued)
@@ -110,6 +119,8 @@ class AppController(QObject):
         self.model_loaded.connect(self._on_loaded, queued)
         window.action_requested.connect(self.handle_action)
         window.question_submitted.connect(self.ask_typed)
+        window.find_submitted.connect(self.find_typed)
+        window.line_activated.connect(self.click_line)
 
         for entry in self.history.load():
             window.add_entry(entry)
@@ -188,6 +199,18 @@ class AppController(QObject):
         elif action == "new-screenshot":
             self.engine.new_conversation()
             self.submit(Request(mode="describe", target="window"))
+        elif action == "find-text":
+            self.find_text()
+        elif action == "click-found":
+            self.click_found()
+        elif action == "click-line":
+            selected = self.window.selected_line()
+            if selected is None:
+                self.say_message("No line is selected. Read the text first, then choose a line.")
+            else:
+                self.click_line(*selected)
+        elif action == "read-clipboard":
+            self.read_clipboard()
         elif action == "stop-speaking":
             self.stop()
         elif action == "repeat-last":
@@ -272,6 +295,91 @@ class AppController(QObject):
         """A typed question about the last screenshot (or the whole screen when there is none)."""
         target = None if self.engine.conversation is not None else "screen"
         return self.submit(Request(mode="ask", target=target, question=question))
+
+    # -- text: find and click -----------------------------------------------------------------
+
+    def find_text(self) -> int | None:
+        """The Find text key: the word typed in "Text to find", searched in the active window (or, from
+        ScreenSight's own window, in the last screenshot); with no word the window is read, then asked for one."""
+        word = self.window.find_edit.text().strip()
+        if self.window.isActiveWindow():
+            if word:
+                return self.find_typed(word)
+            self.window.focus_find()
+            self.say_message("Type the text to find, then press Enter.")
+            return None
+        return self.submit(Request(mode="find", target="window", question=word))
+
+    def find_typed(self, word: str) -> int:
+        """A word typed in "Text to find" and Enter: searched in the last screenshot."""
+        if self.engine.conversation is None:
+            return self.submit(Request(mode="find", target="window", question=word))
+        return self.submit(Request(mode="find", target=None, question=word))
+
+    def click_found(self) -> None:
+        """The Click key: clicks where Find text moved the pointer."""
+        if self.found is None:
+            self.say_message("Nothing has been found to click yet. Use Find text first.")
+            return
+        self.click_line(*self.found)
+
+    def click_line(self, text: str, point: object) -> None:
+        """Clicks the centre of a line of text on the screen, as a sighted user would."""
+        if not isinstance(point, tuple):
+            self.say_message(f"{text} is in a picture, not on the screen, so it cannot be clicked.")
+            return
+        from PySide6.QtCore import QPoint
+        from PySide6.QtGui import QGuiApplication
+
+        x, y = point
+        if self.window.isVisible() and self.window.frameGeometry().contains(QPoint(x, y)):
+            self.window.hide()  # the click must reach the window under ScreenSight's own
+            QGuiApplication.sync()
+        try:
+            self.pointer.click(x, y)
+        except ScreenSightError as exc:
+            self.report_error(exc)
+            return
+        self.say_message(f"Clicked {text}.")
+
+    def read_clipboard(self) -> int | None:
+        """Reads the text of the image on the clipboard (a screenshot someone pasted, a copied picture)."""
+        from PySide6.QtCore import QBuffer, QIODevice
+        from PySide6.QtGui import QGuiApplication
+
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.say_message("There is no image on the clipboard.")
+            return None
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        import io
+
+        from PIL import Image
+
+        picture = Image.open(io.BytesIO(bytes(buffer.data())))
+        picture.load()
+        return self.submit(Request(mode="read", target="clipboard", image=picture, read_with="ocr"))
+
+    def _show_recognized(self, result: Result) -> None:
+        """A read or find result: its lines in the Text found list; a find's match kept for Click."""
+        recognized = result.recognized
+        assert recognized is not None
+        from assistant.pointer import screen_point
+
+        rect = result.capture.rect if result.capture is not None else None
+        self.window.show_text_lines([(line.text, recognized.where(line),
+                                      screen_point(rect, recognized.image_size, line.box))
+                                     for line in recognized.lines])
+        for note in recognized.notes:
+            self.note(note, kind="Text recognition")
+        if result.request.mode != "find":
+            return
+        if result.found is not None and result.point is not None:
+            self.found = (result.found.text, result.point)
+        elif not result.request.question.strip():
+            self.window.focus_find()
 
     def stop(self) -> None:
         self.engine.cancel()
@@ -358,6 +466,8 @@ class AppController(QObject):
         else:
             entry.status, entry.answer = "done", result.text
             self.window.set_status("Done.")
+            if result.recognized is not None:
+                self._show_recognized(result)
         self.window.update_entry(entry)
         self.history.add(entry)
         self.entry_finished.emit(entry)
@@ -370,6 +480,10 @@ class AppController(QObject):
         save_settings(new, self.settings_file)
         self.engine.detail = new.detail
         self.engine.language = new.language
+        self.engine.read_with = new.read_with
+        switch = getattr(self.text_recognizer, "switch", None)
+        if switch is not None:
+            switch(new.text_engine, new.language)
         threads = new.threads or None
         if self.vision.switch(new.vision_model, new.quantize, threads):
             self.engine.new_conversation()

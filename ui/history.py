@@ -27,6 +27,11 @@ KIND_LABELS = MappingProxyType({
     ("read", "window"): "Text of the active window",
     ("read", "screen"): "Text on the screen",
     ("read", "pointer"): "Text around the pointer",
+    ("read", "region"): "Text of a region",
+    ("read", "file"): "Text of an image file",
+    ("read", "clipboard"): "Text of the clipboard image",
+    ("find", "window"): "Find in the active window",
+    ("find", "last"): "Find in the last screenshot",
 })
 
 
@@ -36,6 +41,8 @@ def kind_label(mode: str, target: str | None) -> str:
         return "Question"
     if mode == "more":
         return "More detail"
+    if mode == "find" and target is None:
+        return KIND_LABELS[("find", "last")]
     return KIND_LABELS.get((mode, target or "window"), mode.capitalize())
 
 

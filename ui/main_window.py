@@ -23,6 +23,7 @@ from ui.actions import LABELS
 from ui.history import MAX_ENTRIES, HistoryEntry
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+POINT_ROLE = Qt.ItemDataRole.UserRole + 2  # a text line's centre on the desktop, or None
 
 
 
@@ -45,6 +46,8 @@ class MainWindow(QMainWindow):
 
     action_requested = Signal(str)
     question_submitted = Signal(str)
+    find_submitted = Signal(str)
+    line_activated = Signal(str, object)  # the line's text, its desktop point (None: not on screen)
     close_requested = Signal()
 
     def __init__(self) -> None:
@@ -79,6 +82,16 @@ class MainWindow(QMainWindow):
         history_label.setBuddy(self.history)
         layout.addWidget(self.history, stretch=2)
 
+        lines_label = QLabel("Text &found:", central)
+        layout.addWidget(lines_label)
+        self.text_lines = QListWidget(central)
+        self.text_lines.setWordWrap(True)
+        describe(self.text_lines, "Text found",
+                 "The lines of the last text read, each with where it is. Use the arrow keys to move "
+                 "line by line; Enter clicks the line on the screen.")
+        lines_label.setBuddy(self.text_lines)
+        layout.addWidget(self.text_lines, stretch=1)
+
         answer_label = QLabel("Selected &answer:", central)
         layout.addWidget(answer_label)
         self.answer_view = QPlainTextEdit(central)
@@ -105,6 +118,18 @@ class MainWindow(QMainWindow):
         question_row.addWidget(self.ask_button)
         layout.addLayout(question_row)
 
+        find_row = QHBoxLayout()
+        find_label = QLabel("Text to f&ind:", central)
+        self.find_edit = QLineEdit(central)
+        self.find_edit.setPlaceholderText("A word to find in the window")
+        describe(self.find_edit, "Text to find",
+                 "Type a word and press Enter to find it in the last screenshot; the Find text key "
+                 "finds it in the active window. The mouse pointer moves to it.")
+        find_label.setBuddy(self.find_edit)
+        find_row.addWidget(find_label)
+        find_row.addWidget(self.find_edit, stretch=1)
+        layout.addLayout(find_row)
+
         buttons = QHBoxLayout()
         self.describe_window_button = self._button("Describe &window", "describe-window", buttons)
         self.describe_screen_button = self._button("Describe scr&een", "describe-screen", buttons)
@@ -123,12 +148,16 @@ class MainWindow(QMainWindow):
         self.history.currentItemChanged.connect(self._show_selected)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, lambda: self.action_requested.emit("stop-speaking"))
         self.history.copy_requested.connect(self.copy_selected)
+        self.text_lines.itemActivated.connect(self._activate_line)
+        self.find_edit.returnPressed.connect(self._submit_find)
 
         self.setTabOrder(self.status_label, self.history)
-        self.setTabOrder(self.history, self.answer_view)
+        self.setTabOrder(self.history, self.text_lines)
+        self.setTabOrder(self.text_lines, self.answer_view)
         self.setTabOrder(self.answer_view, self.question_edit)
         self.setTabOrder(self.question_edit, self.ask_button)
-        self.setTabOrder(self.ask_button, self.describe_window_button)
+        self.setTabOrder(self.ask_button, self.find_edit)
+        self.setTabOrder(self.find_edit, self.describe_window_button)
         self.setTabOrder(self.describe_window_button, self.describe_screen_button)
         self.setTabOrder(self.describe_screen_button, self.read_button)
         self.setTabOrder(self.read_button, self.stop_button)
@@ -161,6 +190,12 @@ class MainWindow(QMainWindow):
         self._menu_action(describe, "&Read the text of the active window", "read-window")
         self._menu_action(describe, "Describe in &more detail", "describe-more")
         self._menu_action(describe, "&New screenshot", "new-screenshot")
+        text = bar.addMenu("Te&xt")
+        self._menu_action(text, "&Read the text of the active window", "read-window")
+        self._menu_action(text, "Read the text of the &clipboard image", "read-clipboard")
+        self._menu_action(text, "&Find text in the active window", "find-text")
+        self._menu_action(text, "Click the f&ound text", "click-found")
+        self._menu_action(text, "C&lick this text (the selected line)", "click-line")
         speech = bar.addMenu("S&peech")
         self._menu_action(speech, "&Stop speaking", "stop-speaking")
         self._menu_action(speech, "&Repeat the last answer", "repeat-last")
@@ -243,6 +278,39 @@ class MainWindow(QMainWindow):
 
     def _show_selected(self, item: QListWidgetItem | None, _previous: object = None) -> None:
         self.answer_view.setPlainText(item.text() if item is not None else "")
+
+    # -- text found ------------------------------------------------------------------------
+
+    def show_text_lines(self, lines: list[tuple[str, str, object]]) -> None:
+        """Show a read's lines: (text, where it is, its desktop point or None), in reading order."""
+        self.text_lines.clear()
+        for text, place, point in lines:
+            item = QListWidgetItem(f"{text}, {place}" if place else text)
+            item.setData(POINT_ROLE, point)
+            item.setData(ENTRY_ROLE, text)
+            self.text_lines.addItem(item)
+        if lines:
+            self.text_lines.setCurrentRow(0)
+
+    def selected_line(self) -> tuple[str, object] | None:
+        """The selected line's text and desktop point, or None when no line is selected."""
+        item = self.text_lines.currentItem()
+        return None if item is None else (item.data(ENTRY_ROLE), item.data(POINT_ROLE))
+
+    def _activate_line(self, item: QListWidgetItem) -> None:
+        self.line_activated.emit(item.data(ENTRY_ROLE), item.data(POINT_ROLE))
+
+    def focus_find(self) -> None:
+        self.show_and_raise()
+        self.find_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.find_edit.selectAll()
+
+    def _submit_find(self) -> None:
+        text = self.find_edit.text().strip()
+        if not text:
+            self.set_status("Type the text to find first.")
+            return
+        self.find_submitted.emit(text)
 
     # -- status, question, level -------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, Hotkeys, Settings
+from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, READ_WITH, Hotkeys, Settings
 from assistant.errors import ConfigError
 from assistant.prompts import LANGUAGE_NAMES
 from assistant.tts import Voice
@@ -39,6 +39,8 @@ from ui.screen_reader import Announcer
 
 DETAIL_LABELS = MappingProxyType({"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
                  "high": "High (slowest, reads small text best)"})
+READ_WITH_LABELS = MappingProxyType({"ocr": "Text recognition (exact)",
+                                     "model": "The vision model (for handwriting-like content)"})
 OUTPUT_LABELS = MappingProxyType({"voice": "ScreenSight's own voice", "screen_reader": "My screen reader",
                  "both": "Both", "text": "Text only (nothing spoken)"})
 
@@ -109,6 +111,18 @@ class SettingsDialog(QDialog):
             self.language.addItem(name, code)
         self._row(form, "Answer &language:", self.language, "Answer language",
                   "The language answers are given in.")
+        self.read_with = QComboBox(general)
+        for way in READ_WITH:
+            self.read_with.addItem(READ_WITH_LABELS[way], way)
+        self._row(form, "&Read text with:", self.read_with, "Read text with",
+                  "Text recognition reads the exact text; the vision model can guess handwriting-like "
+                  "content but may invent text, so its answer starts with: Described by the model.")
+        self.text_engine = QComboBox(general)
+        self.text_engine.addItem("Automatic (the first engine that works)", "automatic")
+        for name in _text_engines():
+            self.text_engine.addItem(name, name)
+        self._row(form, "&Text recognition engine:", self.text_engine, "Text recognition engine",
+                  "The engine that reads text; the text is read in the answer language.")
         self.start_with_system = QCheckBox("&Start ScreenSight when I log in", general)
         describe(self.start_with_system, "Start with the system", "Start ScreenSight when you log in.")
         form.addRow(self.start_with_system)
@@ -268,6 +282,8 @@ class SettingsDialog(QDialog):
         _select(self.vision_model, settings.vision_model)
         _select(self.detail, settings.detail)
         _select(self.language, settings.language)
+        _select(self.read_with, settings.read_with)
+        _select(self.text_engine, settings.text_engine)
         self.start_with_system.setChecked(settings.start_with_system)
         self.keep_history.setChecked(settings.keep_history)
         _select(self.output, settings.output)
@@ -301,6 +317,7 @@ class SettingsDialog(QDialog):
             microphone=self.microphone.currentData(), push_to_talk_mode=self.push_to_talk_mode.currentData(),
             earcons=self.earcons.isChecked(), quantize=self.quantize.isChecked(),
             prepare_in_background=self.prepare_in_background.isChecked(), threads=self.threads.value(),
+            read_with=self.read_with.currentData(), text_engine=self.text_engine.currentData(),
         )
         settings.validate()
         return settings
@@ -323,6 +340,14 @@ class SettingsDialog(QDialog):
     def _ok(self) -> None:
         if self.apply():
             self.accept()
+
+
+def _text_engines() -> list[str]:
+    """The text recognition engines that exist on this platform, best first."""
+    from assistant.text_recognition.registry import default_registry
+
+    registry = default_registry()
+    return list(dict.fromkeys(entry.name for entry in registry.candidates("en") + registry.candidates("")))
 
 
 def _microphones() -> list[tuple[str, str]]:
