@@ -112,7 +112,7 @@ def test_unchanged_screen_is_not_encoded_twice(make_engine, tiny_vlm):
     engine.submit(Request(mode="describe", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
     calls = tiny_vlm.vision_encoder_calls
-    engine.submit(Request(mode="read", target="screen", max_new_tokens=4, speak=False))
+    engine.submit(Request(mode="read", read_with="model", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
     assert tiny_vlm.vision_encoder_calls == calls
     engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=4,
