@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ from assistant.segmenter import Segmenter
 from assistant.trace import Trace
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
+OCR_SCENARIOS = ("read", "read-accuracy")  # text recognition (assistant/bench_ocr); run only when asked for
+OCR_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "ocr"
 TARGET_SECONDS = {"screen": 2.5, "window": 2.0, "followup": 0.8, "voice": 1.5, "background": 0.8}
 PEAK_RSS_TARGET_MB = 1200
 NAIVE_SPEEDUP_TARGET = {"screen": 15.0}
@@ -82,6 +84,8 @@ class Options:
     idle_seconds: float
     poll_interval: float
     quick: bool
+    data: Path = OCR_SET
+    engines: tuple[str | None, ...] = (None,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,8 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch threads (default: physical cores)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per scenario (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
-    parser.add_argument("--scenario", action="append", choices=SCENARIOS,
-                        help="run only this scenario (repeatable; default: all)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS + OCR_SCENARIOS,
+                        help="run only this scenario (repeatable; default: all but read and read-accuracy, "
+                             "the text recognition scenarios)")
+    parser.add_argument("--data", type=Path, default=OCR_SET,
+                        help="read-accuracy and read: a folder of NAME.png + NAME.txt pairs (default: the "
+                             "project's set, tests/data/ocr)")
+    parser.add_argument("--engine", action="append",
+                        help="read-accuracy and read: a text recognition engine (repeatable; default: the "
+                             "default engine), e.g. --engine PP-OCR --engine Tesseract")
     parser.add_argument("--json", type=Path, default=Path("screensight-bench.json"),
                         help="where to write the JSON report")
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per answer (fixed)")
@@ -153,6 +164,8 @@ def parse_options(argv: Sequence[str]) -> Options:
         idle_seconds=1.0 if quick else 4.0,
         poll_interval=0.2 if quick else 0.5,
         quick=quick,
+        data=args.data,
+        engines=tuple(args.engine or (None,)),
     )
 
 
@@ -657,6 +670,34 @@ class Bench:
         self.speaker.stop()
         return self._run_from_trace(trace, speech_end, None)
 
+    # -- text recognition: the read scenario -----------------------------------------------
+
+    def read_scenario(self) -> dict[str, Any]:
+        """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
+        from assistant.bench_ocr import read
+        from assistant.engine import ModelLoader
+        from models import runtime
+
+        opts = self.opts
+        threads = runtime.configure_threads(opts.threads)
+        folder = self.model_folder()
+        self.say(f"Loading {folder.name} beside the recognizer ...")
+        model = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
+        self.speaker = self.make_speaker()
+        hooks = read.ReadHooks(self.speaker, NaiveTag, self._wait_first_audio, reset_peak_rss, peak_rss_mb, rss_mb)
+        try:
+            engines = read.run(opts.engines, read.default_images(opts.data), hooks, opts.runs, opts.warmup, self.say)
+        finally:
+            self.speaker.close()
+        del model
+        peak = max(img["peak_rss_mb"] or 0 for e in engines.values() for img in e["images"].values())
+        return {"settings": f"{folder.name} loaded ({'int8' if opts.quantize else 'fp32'}), {threads} torch "
+                            f"threads, speech: {self.tts_note}, median of {opts.runs} "
+                            f"(+{opts.warmup} warm-up), seconds from the start of recognition",
+                "engines": engines,
+                "peak_rss_mb": {"value": peak, "target": read.PEAK_RSS_TARGET_MB,
+                                "met": peak <= read.PEAK_RSS_TARGET_MB}}
+
     # -- orchestration ----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -907,6 +948,26 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_ocr(opts: Options, say: Callable[[str], None]) -> dict[str, Any]:
+    """The text recognition scenarios asked for: read-accuracy (the scorer on --data) and read (timings)."""
+    from assistant.bench_ocr import accuracy
+
+    report: dict[str, Any] = {"machine": machine_info()}
+    if "read-accuracy" in opts.scenarios:
+        say(f"read-accuracy: {opts.data} ...")
+        report["read_accuracy"] = accuracy.run(opts.data, opts.engines)
+    if "read" in opts.scenarios:
+        report["read"] = Bench(opts, out=say).read_scenario()
+    return report
+
+
+def format_ocr(report: dict[str, Any]) -> str:
+    from assistant.bench_ocr import accuracy, read
+
+    parts = [accuracy.format_table(report["read_accuracy"])] if "read_accuracy" in report else []
+    return "\n\n".join(parts + ([read.format_table(report["read"])] if "read" in report else []))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table and write the JSON report."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -917,8 +978,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     passive = prefer_passive_openmp()
     try:
         opts = parse_options(argv)
-        bench = Bench(opts, out=lambda text: print(text, file=sys.stderr, flush=True))
-        report = bench.run()
+        say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+        vlm = tuple(name for name in opts.scenarios if name not in OCR_SCENARIOS)
+        report = Bench(replace(opts, scenarios=vlm), out=say).run() if vlm else {}
+        if len(vlm) < len(opts.scenarios):
+            report["text_recognition"] = run_ocr(opts, say)
     except ScreenSightError as exc:
         print(f"screensight bench: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -928,10 +992,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nStopped.", file=sys.stderr)
         return 130
     report["command"] = "screensight bench " + " ".join(argv)
-    report["settings"]["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "") or (
-        "default" if not passive else "PASSIVE")
+    if "settings" in report:
+        report["settings"]["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "") or (
+            "default" if not passive else "PASSIVE")
     opts.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    print(format_table(report))
+    if "scenarios" in report:
+        print(format_table(report))
+    if "text_recognition" in report:
+        print(format_ocr(report["text_recognition"]))
     print(f"JSON report: {opts.json_path}")
     return 0
 
