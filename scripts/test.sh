@@ -7,7 +7,10 @@ scripts/system-packages.sh test
 scripts/venv.sh test
 .venv/bin/ruff check assistant models ui tests packaging
 # A private D-Bus session bus for AT-SPI; Xvfb and PulseAudio are started by tests/conftest.py.
-pytest=(dbus-run-session -- .venv/bin/python -m pytest -q -p no:cacheprovider)
+# -rsx lists every skip and expected failure with its reason at the end of each run; on this
+# machine, where this script installed every part, a skip fails the run (tests/conftest.py).
+export SCREENSIGHT_NO_SKIPS=1
+pytest=(dbus-run-session -- .venv/bin/python -m pytest -q -rsx -p no:cacheprovider)
 if [ $# -gt 0 ]; then
   exec "${pytest[@]}" "$@"
 fi

@@ -23,6 +23,26 @@ def pytest_configure(config: pytest.Config) -> None:
     _STARTED.append(_services.start_all())
 
 
+NO_SKIPS_ENV = "SCREENSIGHT_NO_SKIPS"  # set by scripts/test.sh: here every test must run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Where the project's own scripts installed everything (Xvfb, PulseAudio, AT-SPI, Orca,
+    tmpfs as root), a skipped test is a missing part, not a pass: fail the run and say which."""
+    if not os.environ.get(NO_SKIPS_ENV):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if not skipped:
+        return
+    reporter.write_line(f"{len(skipped)} test(s) skipped although {NO_SKIPS_ENV} is set; each must run here:",
+                        red=True)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reporter.write_line(f"  {report.nodeid}: {reason}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _STARTED:
         _STARTED.pop().stop()
