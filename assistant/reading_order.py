@@ -1,11 +1,16 @@
 """Reading order of text boxes: recursive XY-cut into blocks, columns one after another, tables row by row.
 
 Thresholds are relative to the median text height h of the region being cut:
-1. a horizontal gap of at least PARAGRAPH_GAP * h separates regions (toolbar, paragraphs, status bar);
+1. a horizontal gap of at least PARAGRAPH_GAP * h separates regions (toolbar, paragraphs, status bar), unless
+   a vertical gap runs through the whole region, is wider than every horizontal one, and the parts are
+   tall columns (two lines or more, a quarter of the height or more) and no table: then the region is columns
+   first (headed columns, a side list beside a pane of paragraphs);
 2. otherwise a vertical gap of at least COLUMN_GAP * h splits columns (side list, main pane), or makes
    a table when the parts' rows line up and none of them holds long running-text lines;
 3. what is left is one block, grouped into rows by vertical overlap, each row left to right.
-Known limit: two columns of double-spaced text whose lines sit at the same heights are read row by row.
+Known limits: two columns whose lines sit at the same heights with less than half a line of space above a
+table that crosses their gutter are read row by row; a table whose every column holds cells TEXT_COLUMNS
+text heights wide or wider is read column by column.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ COLUMN_GAP = 1.5
 PARAGRAPH_GAP = 0.5
 ROW_OVERLAP = 0.5  # share of the smaller height two boxes must overlap to sit on one row
 TABLE_ALIGNED = 0.6  # share of rows with cells in two or more columns for a table
+COLUMN_SPAN = 0.25  # share of a region's height each column must span to be read column by column first
 LONG_LINE = 10.0  # a column whose median box is wider than this many text heights holds running text
+# Columns that all have median boxes this wide are columns of short sentences, not a table: table cells
+# measured 3.6-4.4 text heights (Chromium, Qt), two-column pages 9.5-12 (tests/data/ocr).
+TEXT_COLUMNS = 7.0
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,13 @@ def _cut(boxes: list[Box], idx: list[int]) -> list[OrderedBlock]:
     h = _median([boxes[i][3] - boxes[i][1] for i in idx])
     rows = _rows(boxes, idx)
     paragraphs = _split(boxes, idx, axis=1, min_gap=PARAGRAPH_GAP * h)
+    columns = _split(boxes, idx, axis=0, min_gap=COLUMN_GAP * h) if len(rows) > 1 else [idx]
+    if len(paragraphs) > 1 and len(columns) > 1 and _tall(boxes, columns, idx) and _widest_gap(
+            boxes, columns, 0) > _widest_gap(boxes, paragraphs, 1) and not _is_table(boxes, columns, rows, h):
+        return [block for part in columns for block in _cut(boxes, part)]  # a gutter through all: columns
     if len(paragraphs) > 1:
         return [block for part in paragraphs for block in _cut(boxes, part)]
     if len(rows) > 1:
-        columns = _split(boxes, idx, axis=0, min_gap=COLUMN_GAP * h)
         if len(columns) > 1:
             if _is_table(boxes, columns, rows, h):
                 return [OrderedBlock(tuple(tuple(r) for r in rows), "table")]
@@ -65,6 +77,20 @@ def _split(boxes: list[Box], idx: list[int], axis: int, min_gap: float) -> list[
         parts[-1].append(i)
         reach = max(reach, boxes[i][axis + 2])
     return parts
+
+
+def _tall(boxes: list[Box], columns: list[list[int]], idx: list[int]) -> bool:
+    """True when every column has two lines or more and spans at least COLUMN_SPAN of the region's height."""
+    top, bottom = min(boxes[i][1] for i in idx), max(boxes[i][3] for i in idx)
+    return all(len(part) > 1 and max(boxes[i][3] for i in part) - min(boxes[i][1] for i in part)
+               >= COLUMN_SPAN * (bottom - top) for part in columns)
+
+
+def _widest_gap(boxes: list[Box], parts: list[list[int]], axis: int) -> int:
+    """The widest gap between consecutive parts of a split along one axis (0: x, 1: y)."""
+    ends = [max(boxes[i][axis + 2] for i in part) for part in parts]
+    starts = [min(boxes[i][axis] for i in part) for part in parts]
+    return max(start - end for start, end in zip(starts[1:], ends[:-1], strict=True))
 
 
 def _rows(boxes: list[Box], idx: list[int]) -> list[list[int]]:
@@ -86,12 +112,13 @@ def _rows(boxes: list[Box], idx: list[int]) -> list[list[int]]:
 
 
 def _is_table(boxes: list[Box], columns: list[list[int]], rows: list[list[int]], h: float) -> bool:
-    """True when the columns' cells line up in rows and no column holds running text."""
+    """True when the columns' cells line up in rows, no column holds running text and not all are sentences."""
     column_of = {i: c for c, part in enumerate(columns) for i in part}
     aligned = sum(1 for row in rows if len({column_of[i] for i in row}) > 1)
     if aligned < TABLE_ALIGNED * len(rows):
         return False
-    return all(_median([boxes[i][2] - boxes[i][0] for i in part]) < LONG_LINE * h for part in columns)
+    widths = [_median([boxes[i][2] - boxes[i][0] for i in part]) for part in columns]
+    return all(w < LONG_LINE * h for w in widths) and not all(w >= TEXT_COLUMNS * h for w in widths)
 
 
 def _median(values: list[int]) -> float:

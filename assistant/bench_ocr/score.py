@@ -5,7 +5,7 @@ space, so line breaks and the two spaces between table cells do not count, only 
 - cer: Levenshtein distance over the whole text (reading order included) / ground-truth length.
 - word recall / precision: the multiset of whitespace-separated words, exact (case and punctuation count).
 - order agreement: each ground-truth line is found in the recognized lines (approximate substring match in
-  one line or two neighbours, at most ORDER_MATCH of its characters wrong); of all pairs of found lines, the
+  up to SPAN_LINES neighbours, at most ORDER_MATCH of its characters wrong); of all pairs of found lines, the
   share in the same order (normalised Kendall tau, 1.0 = the order a person expects); lcs_ratio is the
   longest run of found lines in order / found lines.
 """
@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+SPAN_LINES = 6  # a truth line may be split over this many recognized lines (the fields of an ls -l row)
 ORDER_MATCH = 0.34  # a ground-truth line counts as found where at most this share of its characters differ
 
 
@@ -163,14 +164,14 @@ def word_counts(truth: str, recognized: str) -> tuple[int, int, int]:
 def line_positions(truth_lines: Sequence[str], recognized_lines: Sequence[str]) -> list[float | None]:
     """Where each ground-truth line sits among the recognized lines (a sortable number), None where not found.
 
-    A truth line is looked for inside each recognized line and inside each two neighbours joined (a line the
-    engine split); the best match wins: fewest edits, then a line not taken yet, then the tightest fit. Its
+    A truth line is looked for inside each recognized line and inside up to SPAN_LINES neighbours joined (a
+    line the engine split); the best match wins: fewest edits, then a line not taken yet, then the tightest fit. Its
     position is the line's index plus how far into the line the match ends, so cells merged into one
     recognized line keep their order.
     """
     texts = [normalize(line) for line in recognized_lines]
-    spans = [(k, k, t) for k, t in enumerate(texts)] + [
-        (k, k + 1, f"{texts[k]} {texts[k + 1]}") for k in range(len(texts) - 1)]
+    spans = [(k, k + n - 1, " ".join(texts[k:k + n])) for n in range(1, SPAN_LINES + 1)
+             for k in range(len(texts) - n + 1)]
     taken: Counter[int] = Counter()
     found: list[float | None] = []
     for line in truth_lines:
