@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 LEVEL_INTERVAL = 0.05  # seconds of audio per on_level call (20 meter updates a second)
+# The input buffer, in seconds. A PulseAudio null sink's monitor (and so the tests' microphone)
+# loses the first quarter of it of every sound that starts playing into the sink (measured with
+# a 1 s noise burst: 70 ms lost at 0.3 s, 20 ms at 0.1 s, 10 ms at 0.05 s); smaller buffers mean
+# more callbacks (40 a second at 0.1 s) and less time for the audio thread to get the GIL.
+INPUT_LATENCY = 0.1
+LIVE_DELAY = 0.15  # a block taken at most this long ago: the microphone delivers in real time
 
 _CHECK_HINT = (
     "Check that the microphone is connected and not used by another program, and that "
@@ -169,6 +175,9 @@ class _Capture:
     last_audio_at: float = 0.0
     level_sum: float = 0.0  # squares of the samples since the last on_level call
     level_count: int = 0
+    live_at: int = -1  # frames captured before the first block that arrived in real time
+    delay: float = 0.0  # how long before its delivery the latest block was taken (seconds)
+    taken_until: float = 0.0  # time.monotonic() when the latest sample captured was taken
 
 
 class Recorder:
@@ -218,6 +227,26 @@ class Recorder:
         return cap.frames / cap.rate if cap is not None else 0.0
 
     @property
+    def live(self) -> bool:
+        """True once a block arrived at most LIVE_DELAY after it was taken. Until then the sound
+        system may still be handing over a backlog, and drops part of it (measured on a
+        PulseAudio null sink: the first block 2.1 s after the stream opened, taken 0.8 s
+        before, then 0.5 s of the next second of audio lost while catching up)."""
+        cap = self._capture
+        return cap is not None and cap.live_at >= 0
+
+    @property
+    def taken_until(self) -> float:
+        """time.monotonic() when the latest sample captured was taken (0 before the first)."""
+        cap = self._capture
+        return cap.taken_until if cap is not None else 0.0
+
+    @property
+    def started_at(self) -> float:
+        """time.monotonic() when the stream was opened (the first sample is taken later)."""
+        return self._capture.started_at if self._capture is not None else 0.0
+
+    @property
     def rate(self) -> int:
         """The rate the device delivers (16000 unless resampling)."""
         return self._capture.rate if self._capture is not None else SAMPLE_RATE
@@ -237,8 +266,10 @@ class Recorder:
         cap.last_audio_at = cap.started_at
         try:
             stream = sd.InputStream(
-                device=index, samplerate=rate, channels=channels, dtype="float32", latency=0.3,
-                callback=lambda data, frames, when, status: self._on_audio(sd, cap, data, status),
+                device=index, samplerate=rate, channels=channels, dtype="float32",
+                latency=INPUT_LATENCY,
+                callback=lambda data, frames, when, status: self._on_audio(sd, cap, data, when,
+                                                                           status),
                 finished_callback=lambda: self._on_finished(cap),
             )
             stream.start()
@@ -290,6 +321,16 @@ class Recorder:
             blocks = cap.chunks[since:]
             return blocks, since + len(blocks)
 
+    def samples(self) -> np.ndarray:
+        """The audio captured so far, at 16 kHz (a copy; the recording goes on)."""
+        cap = self._capture
+        if cap is None:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:
+            chunks = list(cap.chunks)
+        raw = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        return resample(raw, cap.rate, SAMPLE_RATE) if cap.rate != SAMPLE_RATE else raw
+
     # -- internals --------------------------------------------------------------------------
 
     def _pick_format(self, sd: Any, index: int, name: str) -> tuple[int, int]:
@@ -330,12 +371,17 @@ class Recorder:
                 except Exception:  # noqa: BLE001 - a broken meter must not kill the recording
                     log.exception("on_level callback failed")
 
-    def _on_audio(self, sd: Any, cap: _Capture, data: np.ndarray, status: Any) -> None:
+    def _on_audio(self, sd: Any, cap: _Capture, data: np.ndarray, when: Any, status: Any) -> None:
         """PortAudio thread: store the block, report its level, stop at the length cap."""
         block = data[:, 0].copy() if cap.channels == 1 else data.mean(axis=1).astype(np.float32)
+        taken, now = getattr(when, "inputBufferAdcTime", 0.0), getattr(when, "currentTime", 0.0)
         with self._lock:
             if status:
                 cap.status_errors += 1
+            cap.delay = now - taken if taken and now else 0.0  # 0: the host does not say
+            if cap.live_at < 0 and cap.delay <= LIVE_DELAY:
+                cap.live_at = cap.frames
+            cap.taken_until = time.monotonic() - cap.delay + len(block) / cap.rate
             room = cap.cap_frames - cap.frames
             block = block[: max(room, 0)]
             if len(block):
@@ -419,19 +465,70 @@ def find_tone(pcm: np.ndarray, tone: np.ndarray, threshold: float = 0.35) -> int
     return best - (n - 1)
 
 
-def mute_tone(recording: Recording, tone: np.ndarray, tone_rate: int, search_seconds: float,
-              tail_seconds: float = 0.08) -> tuple[int, int] | None:
-    """Zero a known tone (an earcon the microphone heard from the speaker) in the first
-    `search_seconds` of a recording, with a short echo tail; the zeroed sample span, or None.
-    `peak` and `rms` keep describing what the microphone delivered."""
-    rate = recording.sample_rate
+def tone_span(pcm: np.ndarray, rate: int, tone: np.ndarray, tone_rate: int,
+              search_seconds: float, tail_seconds: float = 0.08) -> tuple[int, int] | None:
+    """The samples a known tone (an earcon the microphone heard from the speaker) covers in the
+    first `search_seconds` of `pcm`, with a short echo tail; None where it is not there.
+
+    A tone whose playback stuttered (output underruns on a busy machine: measured, the 0.14 s
+    start tone spread over 0.23 s in pieces) is taken in whole: the frames next to the best match
+    that hold nothing but the tone's frequencies (or digital silence), up to one tone length on
+    either side, belong to it. The end may lie beyond `pcm` (audio not captured yet)."""
     template = resample(tone, tone_rate, rate) if tone_rate != rate else np.asarray(tone, np.float32)
-    search = recording.pcm[: int(max(search_seconds, 0.0) * rate)]
+    search = np.asarray(pcm, dtype=np.float32)[: int(max(search_seconds, 0.0) * rate)]
     found = find_tone(search, template)
     if found is None:
         return None
-    first = max(0, found - int(0.01 * rate))
-    last = min(len(recording.pcm), found + len(template) + int(tail_seconds * rate))
+    frame = max(1, int(0.01 * rate))
+    band = _tone_band(template, frame)
+    first, end = max(0, found), found + len(template)
+    start = first
+    while start - frame >= max(0, found - len(template)):  # backwards from the match
+        kind = _frame_kind(pcm[start - frame:start], band)
+        if kind == "other":
+            break
+        start -= frame
+        if kind == "tone":
+            first = start
+    stop = end
+    while stop + frame <= min(len(pcm), end + len(template)):  # forwards from the match
+        kind = _frame_kind(pcm[stop:stop + frame], band)
+        if kind == "other":
+            break
+        stop += frame
+        if kind == "tone":
+            end = stop
+    return max(0, first - frame), end + int(tail_seconds * rate)
+
+
+def _tone_band(template: np.ndarray, frame: int) -> np.ndarray:
+    """The spectrum bins (of a Hann-windowed `frame`) that hold a tone's energy."""
+    window = np.hanning(frame)
+    whole = len(template) // frame * frame
+    frames = np.asarray(template[:whole], np.float64).reshape(-1, frame) * window
+    power = np.sum(np.abs(np.fft.rfft(frames, 4 * frame, axis=1)) ** 2, axis=0)
+    return power >= 0.01 * power.max()
+
+
+def _frame_kind(samples: np.ndarray, band: np.ndarray) -> str:
+    """"silence" (digital), "tone" (80 % of the energy in the tone's bins; a piece cut off by an
+    underrun still has 85 %) or "other"."""
+    x = np.asarray(samples, np.float64)
+    if np.sqrt(np.mean(x * x)) < 1e-4:
+        return "silence"
+    power = np.abs(np.fft.rfft(x * np.hanning(len(x)), 2 * (len(band) - 1))) ** 2
+    return "tone" if power[band].sum() >= 0.8 * power.sum() else "other"
+
+
+def mute_tone(recording: Recording, tone: np.ndarray, tone_rate: int, search_seconds: float,
+              tail_seconds: float = 0.08) -> tuple[int, int] | None:
+    """Zero a known tone (see `tone_span`) in the first `search_seconds` of a recording; the
+    zeroed sample span, or None. `peak` and `rms` keep describing what the microphone delivered."""
+    span = tone_span(recording.pcm, recording.sample_rate, tone, tone_rate, search_seconds,
+                     tail_seconds)
+    if span is None:
+        return None
+    first, last = span[0], min(len(recording.pcm), span[1])
     recording.pcm[first:last] = 0.0
     return first, last
 

@@ -26,6 +26,7 @@ from assistant.audio_in import (
     list_input_devices,
     record_until_silence,
     resample,
+    tone_span,
 )
 from assistant.errors import AudioError
 from tests.services import pulse_environment
@@ -371,3 +372,38 @@ def test_endpointer_ignores_clicks_and_waits_through_pauses_between_words() -> N
     assert _feed_in_blocks(pointer, quiet) is not None
     pointer.reset()
     assert not pointer.done and not pointer.speech_started
+
+
+def test_a_stuttering_tone_is_found_whole_and_speech_after_it_is_kept() -> None:
+    """As measured on a busy machine: the start tone arrives in pieces between digital silence
+    (output underruns); all of them are the tone, the speech right after it is not."""
+    from ui import earcons
+
+    tone = resample(earcons.START, earcons.RATE, RATE)
+    cut = [int(RATE * s) for s in (0.03, 0.04, 0.14)]
+    gap = np.zeros(int(RATE * 0.05), np.float32)
+    stutter = np.concatenate([tone[:cut[0]], gap, tone[cut[0]:cut[1]], gap, tone[cut[1]:]])
+    speech = np.random.default_rng(3).normal(0, 0.05, RATE // 2).astype(np.float32)
+    lead, pause = int(RATE * 0.2), int(RATE * 0.1)
+    pcm = np.concatenate([np.zeros(lead, np.float32), stutter, np.zeros(pause, np.float32), speech])
+    span = tone_span(pcm, RATE, earcons.START, earcons.RATE, len(pcm) / RATE, tail_seconds=0.08)
+    assert span is not None
+    first, last = span
+    assert first <= lead, "the first piece of the tone is left in"
+    assert last >= lead + len(stutter), "the last piece of the tone is left in"
+    assert last <= lead + len(stutter) + pause, "the speech after the tone is zeroed"
+    assert tone_span(speech, RATE, earcons.START, earcons.RATE, 0.5) is None
+
+
+def test_the_recorder_says_when_it_delivers_in_real_time() -> None:
+    recorder = Recorder(device="pulse")
+    recorder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not recorder.live and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.live
+        assert abs(time.monotonic() - recorder.taken_until) < 0.5
+        assert recorder.started_at <= recorder.taken_until
+    finally:
+        recorder.cancel()

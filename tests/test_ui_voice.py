@@ -151,9 +151,6 @@ def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     assert vision().vision_encoder_calls == calls  # the follow-up reused the screenshot
 
 
-@pytest.mark.xfail(reason="measured 83-93 % here, not yet the 95 % the issue asks: about 0.1-0.2 s at "
-                          "the start of the question is lost on the PulseAudio null-sink path; cause "
-                          "not found yet (see the issue note)", strict=False)
 def test_the_whole_question_reaches_the_recognizer_with_earcons_on(
         qtbot, make_app, question_wav, speaker_heard_by_microphone):
     """Press, speak after the start tone, release after the last word: at least 95 % of the

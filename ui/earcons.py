@@ -94,7 +94,8 @@ def start(samples: np.ndarray, device: int | str | None = None,
         finally:
             playback.finished_at = time.monotonic()
             playback.finished.set()
-            played()
+            if not playback.played or playback.started_at is None:
+                played()  # not played (or stopped): at once; else the timer, after the tone
 
     threading.Thread(target=run, name="earcon", daemon=True).start()
     return playback

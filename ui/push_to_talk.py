@@ -35,9 +35,10 @@ RELEASE_TAIL_SECONDS = 0.25  # sound spoken just before the key came up is still
 MAX_SECONDS = 30.0          # the longest question
 NO_SPEECH_SECONDS = 8.0     # toggle mode: give up when nothing was said
 MIN_SECONDS = 0.25          # a shorter recording is a tap of the key, not a question
-TONE_SEARCH_SLACK = 0.5     # the start tone is looked for until this long after it was played
-LISTENING_AFTER_TONE = 0.1  # "speak now": this long after the start tone ended
-FIRST_SOUND_SECONDS = 1.0   # the longest wait for the microphone's first block before the tone
+TONE_SEARCH_SLACK = 0.5     # the start tone is looked for until this long after it played
+TONE_HEARD_SLACK = 0.15     # the microphone usually hears the tone by this long after it played
+TONE_WAIT_SECONDS = 2.0     # the longest wait for the start tone to be played and heard
+FIRST_SOUND_SECONDS = 4.0   # the longest wait for the microphone to deliver in real time
 
 SPEECH_MISSING = "Voice questions need the speech model. Opening the download window."
 LISTENING_HOLD = "Listening… release the key when you are done."
@@ -67,6 +68,7 @@ class _Session:
     recorder: Any = None
     request_id: int = 0
     tone: earcons.Playback | None = None
+    tone_span: tuple[int, int] | None = None  # where the microphone heard the start tone
 
 
 class PushToTalk(QObject):
@@ -234,7 +236,9 @@ class PushToTalk(QObject):
     def _warm_up(self, settings: Settings) -> None:
         """Open the microphone once at start and close it when the first sound arrives: the
         first input stream of a process delivers nothing for about two seconds (measured with
-        PortAudio on PulseAudio), which must not eat the first question. Nothing is kept."""
+        PortAudio on PulseAudio), which must not eat the first question. Nothing is kept.
+        (Measured since: on a PulseAudio null sink a stream opened after another closed can stall
+        as long again; push-to-talk waits for `Recorder.live` before the tone and "speak now".)"""
         from assistant.audio_in import Recorder
 
         recorder = Recorder(device=settings.microphone or None, max_seconds=5.0)
@@ -249,14 +253,17 @@ class PushToTalk(QObject):
         recorder.cancel()
 
     def _play_start_tone(self, session: _Session, settings: Settings) -> None:
-        """The tone plays on its own thread while the microphone already records."""
+        """The tone plays on its own thread while the microphone already records; "speak now"
+        (`listening`) only once the recording is past the tone and its echo, so nothing said
+        after it is in the part zeroed as the tone (measured before: the question started right
+        after the tone, and the zeroed echo tail took up to 0.2 s of its first word)."""
         _wait_for_first_sound(session)
         if not settings.earcons or session.end_now.is_set():
             self.listening.emit()
             return
-        session.tone = earcons.start(earcons.START, self.earcon_device,
-                                     on_played=self.listening.emit,
-                                     played_after=LISTENING_AFTER_TONE)
+        session.tone = earcons.start(earcons.START, self.earcon_device)
+        session.tone_span = _hear_start_tone(session)
+        self.listening.emit()
 
     def _wait_for_pause(self, session: _Session) -> None:
         """Toggle mode: listen until speech then a pause, a second press, or nothing said."""
@@ -293,7 +300,7 @@ class PushToTalk(QObject):
 
     def _hand_over(self, session: _Session, recording: Any) -> None:
         """Give the recording to the engine, without the start tone; a tap is not a question."""
-        _remove_start_tone(recording, session.tone)
+        _remove_start_tone(recording, session)
         log.info("recorded %.2f s (peak %.3f)", recording.seconds, recording.peak)
         if recording.seconds - RELEASE_TAIL_SECONDS < MIN_SECONDS:  # held too briefly
             _fail(session, AudioError("The talk key was let go before a question was heard.",
@@ -310,12 +317,18 @@ class PushToTalk(QObject):
 
 
 def _wait_for_first_sound(session: _Session) -> None:
-    """Until the microphone really delivers (PortAudio on PulseAudio: about 0.25 s after the
-    stream started, and what was said before is lost): only then is "speak now" true."""
+    """Until the microphone delivers in real time (`Recorder.live`): only then is "speak now"
+    true. Measured with PortAudio on a PulseAudio null sink: usually 0.1-0.25 s after the stream
+    opened, but when nothing recorded from it for a while, the first block comes 2.1 s late and
+    part of the backlog is dropped while it catches up; the tone played meanwhile stutters and
+    a question begun then loses its start."""
+    recorder = session.recorder
     deadline = time.monotonic() + FIRST_SOUND_SECONDS
-    while (session.recorder.captured_seconds == 0.0 and not session.end_now.is_set()
+    while (not recorder.live and recorder.active and not session.end_now.is_set()
            and time.monotonic() < deadline):
         time.sleep(0.005)
+    if not recorder.live:
+        log.info("the microphone is not live after %.1f s", FIRST_SOUND_SECONDS)
 
 
 def _stop_tone(session: _Session) -> None:
@@ -323,14 +336,56 @@ def _stop_tone(session: _Session) -> None:
         session.tone.stop()
 
 
-def _remove_start_tone(recording: Any, tone: earcons.Playback | None) -> None:
+def _hear_start_tone(session: _Session) -> tuple[int, int] | None:
+    """Worker thread: wait until the tone was played and the recording covers it and its echo;
+    where the microphone heard it (16 kHz samples), None where it did not (headphones)."""
+    from assistant.audio_in import SAMPLE_RATE, tone_span
+
+    tone, recorder = session.tone, session.recorder
+    give_up = time.monotonic() + TONE_WAIT_SECONDS
+
+    def wait_until(ready: Any) -> bool:
+        while not ready():
+            if session.end_now.is_set() or not recorder.active or time.monotonic() > give_up:
+                return False
+            time.sleep(0.005)
+        return True
+
+    if not wait_until(tone.finished.is_set) or not tone.played or tone.finished_at is None:
+        return None
+    # Usually the tone and its echo are in the recording TONE_HEARD_SLACK after it played; a
+    # sound server that had been idle can mix it in later (measured: up to 1.1 s into the
+    # recording), so it is looked for until TONE_SEARCH_SLACK (the wait headphones cost).
+    span = None
+    for heard_by in (TONE_HEARD_SLACK, TONE_SEARCH_SLACK):
+        if not wait_until(lambda by=tone.finished_at + heard_by: recorder.taken_until >= by):
+            return None
+        pcm = recorder.samples()
+        span = tone_span(pcm, SAMPLE_RATE, earcons.START, earcons.RATE, len(pcm) / SAMPLE_RATE)
+        if span is not None:
+            break
+    if span is None:
+        log.info("the start tone was not heard in %.2f s of recording", len(pcm) / SAMPLE_RATE)
+    else:
+        wait_until(lambda: recorder.captured_seconds * SAMPLE_RATE >= span[1])  # the echo too
+        log.info("start tone heard at %.2f-%.2f s of the recording",
+                 span[0] / SAMPLE_RATE, span[1] / SAMPLE_RATE)
+    return span
+
+
+def _remove_start_tone(recording: Any, session: _Session) -> None:
     """Zero the start tone where the microphone heard it (only where it really matches)."""
     from assistant.audio_in import mute_tone
 
+    tone = session.tone
     if tone is None or tone.started_at is None:
         return  # never played: nothing to remove
-    search = tone.started_at - recording.started_at + tone.seconds + TONE_SEARCH_SLACK
-    span = mute_tone(recording, earcons.START, earcons.RATE, search)
+    if session.tone_span is not None:  # found while recording, before "speak now"
+        first, last = session.tone_span[0], min(len(recording.pcm), session.tone_span[1])
+        recording.pcm[first:last] = 0.0
+        span: tuple[int, int] | None = (first, last)
+    else:  # the key came up before the tone was heard (or it came very late): look for it now
+        span = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
     if span is not None:
         log.info("start tone removed from the recording (%.2f-%.2f s)",
                  span[0] / recording.sample_rate, span[1] / recording.sample_rate)
