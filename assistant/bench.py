@@ -86,6 +86,7 @@ class Options:
     quick: bool
     data: Path = OCR_SET
     engines: tuple[str | None, ...] = (None,)
+    grounding: bool = False  # describe/more/ask with the facts and recognized text (issue 11)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", action="append",
                         help="read-accuracy and read: a text recognition engine (repeatable; default: the "
                              "default engine), e.g. --engine PP-OCR --engine Tesseract")
+    parser.add_argument("--grounding", action="store_true",
+                        help="describe, more and ask grounded: scripted accessibility facts of the window and "
+                             "its text recognized (PP-OCR) beside the encoder, answers checked (default: off, "
+                             "the ungrounded describe)")
     parser.add_argument("--json", type=Path, default=Path("screensight-bench.json"),
                         help="where to write the JSON report")
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per answer (fixed)")
@@ -166,6 +171,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         quick=quick,
         data=args.data,
         engines=tuple(args.engine or (None,)),
+        grounding=args.grounding,
     )
 
 
@@ -735,7 +741,8 @@ class Bench:
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
                              transcriber=lambda: self.recognizer,
-                             segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens))
+                             segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
+                             grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}
         try:
             for name in opts.scenarios:
@@ -795,6 +802,7 @@ class Bench:
                 "detail": opts.detail, "quantized": opts.quantize,
                 "speech_seconds": opts.speech_seconds, "tts": self.tts_note,
                 "capture": self.desk.real_note, "naive_runs": opts.naive_runs if opts.naive else 0,
+                "grounding": opts.grounding,
             },
             "load": load,
             "peak_rss_mb": {"ours": peak, "target": PEAK_RSS_TARGET_MB,
@@ -807,6 +815,16 @@ class Bench:
                                                  if hasattr(os, "getloadavg") else None)
         report["wall_seconds"] = round(time.monotonic() - wall, 1)
         return report
+
+
+def bench_facts() -> Any:
+    """The facts an accessibility API would tell about the synthetic desktop's window (scripted: the
+    benchmark must not read the real desktop's)."""
+    from assistant.bench_screens import WINDOW_TITLE
+    from assistant.facts import FocusedControl, ScreenFacts, ScriptedFactsSource
+
+    return ScriptedFactsSource(ScreenFacts("Text Editor", WINDOW_TITLE, FocusedControl("push button", "Save"),
+                                           source="scripted"))
 
 
 def compute_report(matmul: dict[str, float], flops_per_tile: float | None,
@@ -898,7 +916,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"cpu: {report['machine']['cpu']}, load average {report['machine']['load_average']} -> "
         f"{report['machine'].get('load_average_end')}",
         f"speech: {s['tts']}; capture: {s['capture']}; OpenMP wait policy: "
-        f"{s.get('omp_wait_policy', 'default')}",
+        f"{s.get('omp_wait_policy', 'default')}; grounding: {'on' if s.get('grounding') else 'off'}",
         "",
         "scenario    capture  prep encode  token   utt  audio  tok/s peak MB   naive      x "
         "target",

@@ -76,6 +76,7 @@ class Settings:
     debug_log_content: bool = False
     read_with: str = "ocr"            # READ_WITH
     text_engine: str = "automatic"    # "automatic" or a text recognition engine's name
+    ground_descriptions: bool = True  # describe with the screen's text and facts, and check quotes against them
     hotkeys: Hotkeys = field(default_factory=Hotkeys)
 
     def validate(self) -> None:

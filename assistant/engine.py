@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -23,8 +26,9 @@ from PIL import Image
 
 from assistant import images, prompts
 from assistant.capture import Capture, CaptureBackend, capture_target
-from assistant.conversation import Conversation
+from assistant.conversation import Conversation, Grounding
 from assistant.errors import AudioError, ScreenSightError
+from assistant.grounding import CheckedText, KnownText, QuoteChecker
 from assistant.logging_setup import content
 from assistant.pointer import PointerControl, screen_point
 from assistant.segmenter import Segmenter
@@ -37,6 +41,13 @@ MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "a
 NO_TEXT_MESSAGE = "No text found."
 MODEL_READ_PREFIX = "Described by the model: "
 FIND_PROMPT_MESSAGE = "Type the text to find."
+GROUND_MODES = ("describe", "more", "ask")  # the requests that carry what is known for sure
+FACTS_BUDGET_S = 0.15   # the facts query, from the worker's point of view (it runs beside the capture)
+PROMPT_WAIT_S = 0.0     # how long the prompt waits for recognition after encoding (see grounded_prompt)
+CHECK_WAIT_S = 1.0      # how long, once per answer, a quote nothing known confirms waits for recognition
+BACKGROUND_OCR_WAIT_S = 30.0  # background preparation waits this long for recognition (any request stops it)
+GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
+GROUND_OCR_NICE = 10    # that thread's lowered priority: it takes the core the encoder leaves idle
 PLACE_NAMES = MappingProxyType({"window": "window", "screen": "screen", "pointer": "area around the pointer",
                                 "region": "region", "file": "image", "clipboard": "image"})
 
@@ -179,6 +190,11 @@ class TextRecognizerLoader:
     def loaded(self) -> bool:
         return self._recognizer is not None
 
+    @property
+    def custom_registry(self) -> bool:
+        """True when made with a registry of its own (tests), not the built-in engines."""
+        return self._registry is not None
+
     def switch(self, engine: str, language: str) -> bool:
         """Use another engine or language from the next request on; True when that changes anything."""
         if (engine, ocr_language(language)) == (self.engine, ocr_language(self.language)):
@@ -204,6 +220,116 @@ class TextRecognizerLoader:
         return self._recognizer
 
 
+def grounding_registry() -> Any:
+    """The default engines with PP-OCR on GROUND_OCR_THREADS threads: with one, ONNX Runtime starts no
+    pool threads of its own, so all its work stays on the lowered-priority grounding thread."""
+    from assistant.text_recognition.base import PPOCR_LANGUAGES
+    from assistant.text_recognition.registry import EngineEntry, default_registry
+
+    registry = default_registry()
+    registry.register(EngineEntry("PP-OCR", _one_thread_ppocr, languages=PPOCR_LANGUAGES), first=True)
+    return registry
+
+
+def _one_thread_ppocr(_language: str) -> Any:
+    from assistant.errors import TextRecognitionError
+
+    try:
+        from assistant.text_recognition.ppocr import PPOCRRecognizer
+
+        return PPOCRRecognizer(threads=GROUND_OCR_THREADS)
+    except ImportError as exc:
+        raise TextRecognitionError(f"ONNX Runtime is not installed ({exc}).") from exc
+
+
+class GroundingRecognizer:
+    """The recognizer that runs beside the vision encoder: the same engine and language as the
+    Read text recognizer (`main`), its PP-OCR on one thread. A loader with its own registry (tests)
+    or any other callable is used as it is."""
+
+    def __init__(self, main: Callable[[], Any]) -> None:
+        self.main = main
+        self._loader: TextRecognizerLoader | None = None
+
+    def __call__(self) -> Any:
+        main = self.main
+        if not isinstance(main, TextRecognizerLoader) or main.custom_registry:
+            return main()
+        if self._loader is None or (self._loader.engine, self._loader.language) != (main.engine, main.language):
+            self._loader = TextRecognizerLoader(main.engine, main.language, registry=grounding_registry)
+        return self._loader()
+
+
+def lower_thread_priority() -> None:
+    """Lowers the calling thread's scheduling priority (Linux, where nice is per thread)."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), GROUND_OCR_NICE)
+        except OSError as exc:
+            log.debug("grounding thread priority unchanged: %s", exc)
+
+
+def recheck(original: str, known: KnownText) -> CheckedText:
+    """One utterance checked again from the start against `known`."""
+    checker = QuoteChecker(known)
+    checked = checker.feed(original) + checker.flush()
+    return CheckedText(original, " ".join(c.text for c in checked),
+                       tuple(q for c in checked for q in c.quotes))
+
+
+class AnswerCheck:
+    """The truth check on one answer's utterances (assistant.grounding), also while the screenshot's
+    text is still being recognized.
+
+    Recognized text known: QuoteChecker as it is. Still recognized: quotes the facts (or the question)
+    confirm pass at once; an utterance with any other quote waits, once per answer and at most
+    `wait_s`, for the recognition, and is then checked against it; still unknown then, such quotes
+    become "(unconfirmed text)", as they truly are. Recognition failed: the answer is not checked
+    (nothing can be told invented), as without grounding."""
+
+    def __init__(self, grounding: Grounding, extra: list[str], wait_s: float = CHECK_WAIT_S,
+                 cancel: threading.Event | None = None) -> None:
+        self.grounding = grounding
+        self.extra = extra
+        self.wait_s = wait_s
+        self.cancel = cancel
+        self._waited = False
+        self._final = not grounding.pending
+        known = KnownText.of(text=grounding.text(), facts=grounding.facts, extra=extra)
+        self._checker = QuoteChecker(known, strict=not self._final)
+
+    def feed(self, utterance: str) -> list[str]:
+        return [self._settle(item) for item in self._checker.feed(utterance)]
+
+    def flush(self) -> list[str]:
+        return [self._settle(item) for item in self._checker.flush()]
+
+    def _settle(self, item: CheckedText) -> str:
+        if self._final or not any(q.confirmed is False for q in item.quotes):
+            return item.text
+        if not self._waited:
+            self._waited = True
+            self.grounding.wait(self.wait_s, self.cancel)
+        if self.grounding.pending:
+            return item.text
+        self._final = True
+        self._checker.known = KnownText.of(text=self.grounding.text(), facts=self.grounding.facts,
+                                           extra=self.extra)
+        self._checker.strict = False
+        return recheck(item.original, self._checker.known).text
+
+
+def _log_recognition_failure(future: Future) -> None:
+    """Logs why a grounding recognition failed (the describe goes on without the text)."""
+    if future.cancelled():
+        return
+    exc = future.exception()
+    if isinstance(exc, InterruptedError):
+        log.debug("grounding recognition stopped: %s", exc)
+    elif exc is not None:
+        log.warning("text recognition for grounding failed: %s: %s", exc.__class__.__name__, exc)
+
+
 class Cancelled(Exception):
     """The running request was superseded or stopped."""
 
@@ -217,9 +343,22 @@ class Engine:
                  transcriber: Callable[[], Any] | None = None,
                  segmenter_factory: Callable[[], Segmenter] = Segmenter,
                  secure_input: Any = None, text_recognizer: Callable[[], Any] | None = None,
-                 pointer: PointerControl | None = None, read_with: str = "ocr") -> None:
+                 pointer: PointerControl | None = None, read_with: str = "ocr",
+                 grounding: bool = False, facts: Any = None,
+                 ground_recognizer: Callable[[], Any] | None = None) -> None:
         self._model = model
         self.text_recognizer = text_recognizer or TextRecognizerLoader(language=language)
+        # Grounding (issue 11): describe, more and ask carry the accessibility facts and the recognized
+        # text, and their answers are checked against them. facts: an assistant.facts.FactsSource
+        # (None: this platform's, made on first use).
+        self.grounding = grounding
+        self._facts_source = facts
+        self._ground_recognizer = ground_recognizer or GroundingRecognizer(self.text_recognizer)
+        self._facts_pool: ThreadPoolExecutor | None = None
+        self._ocr_pool: ThreadPoolExecutor | None = None
+        self._facts_running: Future | None = None
+        self._ocr_lock = threading.Lock()  # one recognition at a time (Read text and grounding may share one)
+        self._prepared: tuple[str, Grounding] | None = None  # background preparation's, by fingerprint
         self.pointer = pointer  # find moves it to the match; None leaves the pointer alone
         self.read_with = read_with
         self._capture_factory = capture
@@ -346,6 +485,15 @@ class Engine:
         self._thread.join(timeout=timeout)
         if self._capture is not None:
             self._capture.close()
+        for held in (self.conversation, self._prepared[1] if self._prepared else None):
+            grounding = getattr(held, "grounding", held)
+            if isinstance(grounding, Grounding):
+                grounding.abandon()
+        for pool in (self._facts_pool, self._ocr_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        if self._facts_source is not None and hasattr(self._facts_source, "close"):
+            self._facts_source.close()
 
     # -- speaker callback (speaker thread) ---------------------------------------------------
 
@@ -482,26 +630,53 @@ class Engine:
                 log.exception("loading text recognition failed")
 
     def _prepare_ahead(self, request: Request, cancel: threading.Event) -> None:
-        """Background preparation: capture and encode; the model keeps the result by fingerprint."""
+        """Background preparation: capture and encode; the model keeps the result by fingerprint.
+        With grounding, the text is recognized first (beside the encoder, then waited for) and the
+        grounded describe prompt is pre-filled; the grounding is kept for a describe of the same pixels."""
         try:
             if self._password_focused(request):
                 return
+            facts_query = self._start_facts(request)
             capture = self._take(request)
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
+            conversation = Conversation(capture, images.image_fingerprint(capture.image),
+                                        request.detail or self.detail)
+            self._prepare_grounding(conversation, request, facts_query)
             model = self._model()
             if cancel.is_set():
                 return
-            context = model.prepare(capture.image, request.detail or self.detail, cancel)
+            conversation.context = model.prepare(capture.image, conversation.detail, cancel)
+            self._settle_facts(conversation, facts_query)
+            if conversation.grounding is not None:
+                conversation.grounding.wait(BACKGROUND_OCR_WAIT_S, cancel)
+            if cancel.is_set():
+                return
             # Pre-fill the describe prompt too: the describe key then only generates.
-            prompt = prompts.build_prompt("describe", "", request.language or self.language,
-                                          capture.title)
-            for _ in model.answer(context, prompt, cancel=cancel, max_new_tokens=0):
+            prompt = self._grounded_prompt("describe", "", request.language or self.language, conversation, cancel)
+            for _ in model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=0):
                 pass
         except (ScreenSightError, InterruptedError) as exc:
             log.info("background preparation stopped: %s", exc)
         except Exception:  # noqa: BLE001 - the worker must survive any model failure
             log.exception("background preparation failed")
+
+    def _prepare_grounding(self, conversation: Conversation, request: Request, facts_query: Future | None) -> None:
+        """Background preparation's grounding: reused when the pixels were prepared before, kept otherwise."""
+        prepared = self._prepared
+        if prepared is not None and prepared[0] == conversation.fingerprint:
+            conversation.grounding = prepared[1]
+            return
+        current = self.conversation
+        if current is not None and current.fingerprint == conversation.fingerprint and current.grounding:
+            conversation.grounding = current.grounding
+        else:
+            self._start_grounding(conversation, request, facts_query)
+        if conversation.grounding is not None:
+            if prepared is not None and prepared[1] is not conversation.grounding and (
+                    current is None or current.grounding is not prepared[1]):
+                prepared[1].abandon()
+            self._prepared = (conversation.fingerprint, conversation.grounding)
 
     def _password_focused(self, request: Request) -> bool:
         """True when a new screenshot would show a focused password field (then none is taken)."""
@@ -511,18 +686,21 @@ class Engine:
         return self._secure_input.focused_password_field() is True
 
     def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event) -> Conversation:
-        """Capture (or reuse) the screenshot and make sure it is encoded."""
+        """Capture (or reuse) the screenshot and make sure it is encoded; with grounding, the facts
+        are queried beside the capture and the text recognized beside the encoder."""
         detail = request.detail or self.detail
+        facts_query: Future | None = None
         if request.target is None and self.conversation is not None:
             conversation = self.conversation
             trace.mark("captured")
         else:
+            facts_query = self._start_facts(request)
             capture = self._take(request)
             trace.mark("captured")
             conversation = Conversation(capture, images.image_fingerprint(capture.image), detail)
         self._check(cancel)
         if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
-            self.conversation = conversation
+            self._replace_conversation(conversation)
             return conversation
         previous = self.conversation
         if previous is not None and previous.matches(conversation.fingerprint, detail):
@@ -531,6 +709,7 @@ class Engine:
                 if request.mode != "ask":
                     previous.turns.clear()
             conversation = previous
+        self._start_grounding(conversation, request, facts_query)
         if conversation.context is None or conversation.detail != detail:
             model = self._load_model(trace)
             self._check(cancel)
@@ -538,8 +717,103 @@ class Engine:
             conversation.detail = detail
             trace.mark("preprocessed", trace.marks["captured"] + conversation.context.preprocess_s)
         trace.mark("encoded")
-        self.conversation = conversation
+        self._settle_facts(conversation, facts_query)
+        self._replace_conversation(conversation)
         return conversation
+
+    def _replace_conversation(self, conversation: Conversation) -> None:
+        """Makes `conversation` the current one; a recognition for the one it replaces stops."""
+        previous, self.conversation = self.conversation, conversation
+        if previous is not None and previous is not conversation and previous.grounding is not None \
+                and previous.grounding is not conversation.grounding:
+            previous.grounding.abandon()
+
+    # -- grounding: the facts and the recognized text of a screenshot -------------------------
+
+    def _grounds(self, request: Request) -> bool:
+        """True when this request's new screenshot is grounded (a describe, more or ask of the screen)."""
+        return self.grounding and request.mode in GROUND_MODES and request.target not in (None, "file") \
+            and request.image is None and request.image_path is None
+
+    def _facts(self) -> Any:
+        if self._facts_source is None:
+            from assistant.facts import default_source
+
+            self._facts_source = default_source(FACTS_BUDGET_S)
+        return self._facts_source
+
+    def _start_facts(self, request: Request) -> Future | None:
+        """Asks the facts source on a thread of its own (beside the capture); None when not grounded
+        or while an earlier query still hangs."""
+        if not self._grounds(request):
+            return None
+        if self._facts_running is not None and not self._facts_running.done():
+            log.info("facts: the previous query still runs; this request goes without facts")
+            return None
+        if self._facts_pool is None:
+            self._facts_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screensight-facts")
+        self._facts_running = self._facts_pool.submit(self._query_facts)
+        return self._facts_running
+
+    def _query_facts(self) -> Any:
+        try:
+            return self._facts().current()
+        except Exception as exc:  # noqa: BLE001 - a failing source means "cannot tell", never a failed describe
+            log.warning("accessibility facts failed: %s: %s", exc.__class__.__name__, exc)
+            return None
+
+    def _settle_facts(self, conversation: Conversation, query: Future | None) -> None:
+        """Puts the facts on the conversation's grounding, waiting at most FACTS_BUDGET_S more."""
+        if query is None or conversation.grounding is None:
+            return
+        try:
+            facts = query.result(timeout=FACTS_BUDGET_S)
+        except FutureTimeout:
+            log.info("facts: no answer within %.0f ms; describing without them", FACTS_BUDGET_S * 1000)
+            facts = None
+        if conversation.grounding.facts is None:
+            conversation.grounding.facts = facts
+
+    def _start_grounding(self, conversation: Conversation, request: Request, facts_query: Future | None) -> None:
+        """Starts recognizing the screenshot's text beside the encoder, unless it is known already
+        (the same conversation, or the background preparation of the same pixels)."""
+        if conversation.grounding is not None or not self._grounds(request):
+            return
+        prepared = self._prepared
+        if prepared is not None and prepared[0] == conversation.fingerprint:
+            conversation.grounding = prepared[1]
+            return
+        grounding = Grounding()
+        if self._ocr_pool is None:
+            self._ocr_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screensight-ground",
+                                                initializer=lower_thread_priority)
+        grounding.recognition = self._ocr_pool.submit(self._recognize_for_grounding, conversation.capture.image,
+                                                      grounding.stop)
+        grounding.recognition.add_done_callback(_log_recognition_failure)
+        conversation.grounding = grounding
+
+    def _recognize_for_grounding(self, image: Image.Image, stop: threading.Event) -> RecognizedText:
+        """On the grounding thread: the whole text of the screenshot (raises when it fails)."""
+        with self._ocr_lock:
+            if stop.is_set():
+                raise InterruptedError("a newer screenshot replaced this one")
+            recognizer = self._ground_recognizer()
+            blocks = tuple(recognizer.recognize(image, stop))
+        if stop.is_set():
+            raise InterruptedError("a newer screenshot replaced this one")
+        return RecognizedText(blocks, image.size, recognizer.name)
+
+    def _grounded_prompt(self, mode: str, question: str, language: str, conversation: Conversation,
+                         cancel: threading.Event) -> str:
+        """The prompt with what is known for sure. Recognition on 2 cores takes longer than the
+        encoder (measured: 2.5-5 s for a 900x600 window against 1.1 s), so a cold describe does not
+        wait for it (PROMPT_WAIT_S) and carries the facts; follow-ups and prepared screens carry the text."""
+        grounding = conversation.grounding if self.grounding else None
+        if grounding is None:
+            return prompts.build_prompt(mode, question, language, conversation.capture.title)
+        text = grounding.wait(PROMPT_WAIT_S, cancel)
+        return prompts.build_prompt(mode, question, language, conversation.capture.title,
+                                    facts=grounding.facts, text=text)
 
     def _take(self, request: Request) -> Capture:
         if request.image is not None:
@@ -600,18 +874,28 @@ class Engine:
         if mode == "ask" and not question:
             mode = "describe"
         language = request.language or self.language
-        prompt = prompts.build_prompt(mode, question, language, conversation.capture.title)
+        prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
         history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
+        check = self._answer_check(conversation, question, cancel)
         stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
                               history=history, ignore_eos=request.ignore_eos)
         for piece in stream:
             trace.mark("first_token")
-            self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
+            if check is None:
+                self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
+            else:
+                for utterance in segmenter.feed(piece):
+                    self._say_checked(request_id, request, check.feed(utterance), trace, text_parts, cancel)
         self._check(cancel)
-        self._flush(request_id, request, segmenter, trace)
+        if check is None:
+            self._flush(request_id, request, segmenter, trace)
+        else:
+            for utterance in segmenter.flush():
+                self._say_checked(request_id, request, check.feed(utterance), trace, text_parts, None)
+            self._say_checked(request_id, request, check.flush(), trace, text_parts, None)
         answer = "".join(text_parts).strip()
         if not answer:
             answer = "The model gave no answer. Try again, or ask in other words."
@@ -621,6 +905,25 @@ class Engine:
         else:
             conversation.turns.clear()
             conversation.add(prompt, answer)
+
+    def _answer_check(self, conversation: Conversation, question: str,
+                      cancel: threading.Event) -> AnswerCheck | None:
+        """The truth check for this answer; None when the screenshot is not grounded."""
+        grounding = conversation.grounding if self.grounding else None
+        if grounding is None:
+            return None
+        return AnswerCheck(grounding, [question] if question else [], CHECK_WAIT_S, cancel)
+
+    def _say_checked(self, request_id: int, request: Request, utterances: list[str], trace: Trace,
+                     text_parts: list[str], cancel: threading.Event | None) -> None:
+        """Shows and speaks checked utterances: the history text is exactly what is spoken."""
+        for utterance in utterances:
+            if not utterance.strip():
+                continue
+            piece = utterance if not text_parts else " " + utterance
+            text_parts.append(piece)
+            self.listener.on_text(request_id, piece)
+            self._say(request_id, request, utterance, trace, cancel)
 
     def _emit(self, request_id: int, request: Request, piece: str, trace: Trace,
               text_parts: list[str], segmenter: Segmenter, cancel: threading.Event) -> None:
@@ -709,15 +1012,16 @@ class Engine:
         notes: list[str] = []
         blocks: list[TextBlock] = []
         segmenter = self._segmenter_factory()
-        for block in recognizer.recognize(capture.image, cancel):
-            self._check(cancel)
-            trace.mark("first_block")
-            self._tell_notes(request_id, request, recognizer, notes, trace)
-            if speak:
-                piece = block.text() if not blocks else "\n\n" + block.text()
-                self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
-                self._flush(request_id, request, segmenter, trace)
-            blocks.append(block)
+        with self._ocr_lock:
+            for block in recognizer.recognize(capture.image, cancel):
+                self._check(cancel)
+                trace.mark("first_block")
+                self._tell_notes(request_id, request, recognizer, notes, trace)
+                if speak:
+                    piece = block.text() if not blocks else "\n\n" + block.text()
+                    self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
+                    self._flush(request_id, request, segmenter, trace)
+                blocks.append(block)
         self._check(cancel)
         trace.mark("recognized")
         self._tell_notes(request_id, request, recognizer, notes, trace)
@@ -743,7 +1047,12 @@ class Engine:
         if previous is not None and previous.fingerprint == fingerprint:
             previous.capture = capture
         elif previous is None or previous.capture is not capture:
-            self.conversation = Conversation(capture, fingerprint, self.detail)
+            self._replace_conversation(Conversation(capture, fingerprint, self.detail))
+        conversation = self.conversation
+        if conversation is not None and self.grounding and conversation.grounding is None:
+            done: Future = Future()
+            done.set_result(recognized)  # what was read grounds the questions about it: no second recognition
+            conversation.grounding = Grounding(recognition=done)
         if self.conversation is not None and recognized.text():
             self.conversation.turns.clear()
             self.conversation.add("Read the text.", recognized.text())

@@ -102,7 +102,8 @@ class AppController(QObject):
                              listener=self.bridge.listener, detail=settings.detail,
                              language=settings.language, transcriber=self.speech,
                              secure_input=self.secure_input, text_recognizer=self.text_recognizer,
-                             pointer=pointer, read_with=settings.read_with)
+                             pointer=pointer, read_with=settings.read_with,
+                             grounding=settings.ground_descriptions)
 
         queued = Qt.ConnectionType.QueuedConnection
         self.bridge.started.connect(self._on_started, queued)
@@ -481,6 +482,7 @@ class AppController(QObject):
         self.engine.detail = new.detail
         self.engine.language = new.language
         self.engine.read_with = new.read_with
+        self.engine.grounding = new.ground_descriptions
         switch = getattr(self.text_recognizer, "switch", None)
         if switch is not None:
             switch(new.text_engine, new.language)

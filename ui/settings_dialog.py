@@ -205,6 +205,11 @@ class SettingsDialog(QDialog):
         describe(self.prepare_in_background, "Prepare in background",
                   "Look at the screen before you press a key, so answers start sooner. Uses more power.")
         form.addRow(self.prepare_in_background)
+        self.ground_descriptions = QCheckBox("&Use the text on screen to check descriptions", advanced)
+        describe(self.ground_descriptions, "Check descriptions",
+                 "Give the model the text and controls known to be on the screen, and mark quoted text "
+                 "that is not there as unconfirmed.")
+        form.addRow(self.ground_descriptions)
         self.threads = QSpinBox(advanced)
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("Automatic")
@@ -298,6 +303,7 @@ class SettingsDialog(QDialog):
         self.earcons.setChecked(settings.earcons)
         self.quantize.setChecked(settings.quantize)
         self.prepare_in_background.setChecked(settings.prepare_in_background)
+        self.ground_descriptions.setChecked(settings.ground_descriptions)
         self.threads.setValue(settings.threads)
 
     def collect(self) -> Settings:
@@ -318,6 +324,7 @@ class SettingsDialog(QDialog):
             earcons=self.earcons.isChecked(), quantize=self.quantize.isChecked(),
             prepare_in_background=self.prepare_in_background.isChecked(), threads=self.threads.value(),
             read_with=self.read_with.currentData(), text_engine=self.text_engine.currentData(),
+            ground_descriptions=self.ground_descriptions.isChecked(),
         )
         settings.validate()
         return settings
