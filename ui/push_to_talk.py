@@ -69,6 +69,7 @@ class _Session:
     request_id: int = 0
     tone: earcons.Playback | None = None
     tone_span: tuple[int, int] | None = None  # where the microphone heard the start tone
+    speak_now_at: int = 0  # samples recorded when the tone had played and "speak now" was given
 
 
 class PushToTalk(QObject):
@@ -263,6 +264,8 @@ class PushToTalk(QObject):
             return
         session.tone = earcons.start(earcons.START, self.earcon_device)
         session.tone_span = _hear_start_tone(session)
+        if session.tone_span is not None:
+            session.speak_now_at = len(session.recorder.samples())
         self.listening.emit()
 
     def _wait_for_pause(self, session: _Session) -> None:
@@ -381,7 +384,10 @@ def _remove_start_tone(recording: Any, session: _Session) -> None:
     if tone is None or tone.started_at is None:
         return  # never played: nothing to remove
     if session.tone_span is not None:  # found while recording, before "speak now"
-        first, last = session.tone_span[0], min(len(recording.pcm), session.tone_span[1])
+        # Up to "speak now", not only the matched span: a tone that a busy sound server played
+        # with underruns reaches the microphone as clicks that match no waveform (seen here).
+        first = min(session.tone_span[0], session.speak_now_at)
+        last = min(len(recording.pcm), max(session.tone_span[1], session.speak_now_at))
         recording.pcm[first:last] = 0.0
         span: tuple[int, int] | None = (first, last)
     else:  # the key came up before the tone was heard (or it came very late): look for it now
