@@ -305,6 +305,55 @@ class DesktopSession:
         ids = [int(w) for w in reply.stdout.split()]
         return ids[-1] if ids else 0
 
+    def tray_icon(self, wm_class: str) -> int:
+        """The icon window a client with this WM_CLASS class docked in tint2's tray (0 if none)."""
+        conn = xdisplay.Display(self.display)
+        try:
+            stack = list(conn.screen().root.query_tree().children)
+            while stack:
+                window = stack.pop()
+                try:
+                    names = window.get_wm_class() or ()
+                    geometry = window.get_geometry()
+                    children = window.query_tree().children
+                except (xerror.BadWindow, xerror.BadDrawable):
+                    continue
+                if wm_class in names and 0 < geometry.width <= 64 and \
+                        window.get_attributes().map_state == X.IsViewable and self._in_tray(window):
+                    return window.id
+                stack.extend(children)
+            return 0
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _in_tray(window) -> bool:
+        parent = window.query_tree().parent
+        while parent:
+            classes = parent.get_wm_class() or ()
+            if "tint2" in classes:
+                return True
+            tree = parent.query_tree()
+            if tree.root == parent or tree.parent == 0:
+                return False
+            parent = tree.parent
+        return False
+
+    def mapped_toplevels(self) -> set[int]:
+        """Ids of the viewable children of the root window (frames, popups, menus)."""
+        conn = xdisplay.Display(self.display)
+        try:
+            found = set()
+            for window in conn.screen().root.query_tree().children:
+                try:
+                    if window.get_attributes().map_state == X.IsViewable:
+                        found.add(window.id)
+                except (xerror.BadWindow, xerror.BadDrawable):
+                    continue
+            return found
+        finally:
+            conn.close()
+
     def active_window(self) -> int:
         prop = self._root_window().get_full_property(self.atom("_NET_ACTIVE_WINDOW"), Xatom.WINDOW)
         return int(prop.value[0]) if prop is not None and len(prop.value) else 0

@@ -9,7 +9,9 @@ test can wait for a log line. `history()` reads SCREENSIGHT_HISTORY_LOG (every f
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -17,14 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tomli_w
 
-from tests.desktop_session import DesktopSession, wait_for
+from tests.desktop_session import DesktopSession, normalise, wait_for
 from tests.helpers import ROOT, launch_app
 
 RATE = 16000
 MAIN_TITLE = "ScreenSight"
 SETUP_TITLE = "Set up the ScreenSight model"
+READY_S = 40  # from start to "ui.app: ready" on 2 busy cores
 
 
 def write_settings(home: Path, **settings: object) -> Path:
@@ -44,6 +48,44 @@ def app_env(session: DesktopSession, home: Path, **extra: str) -> dict[str, str]
         env.pop(name, None)
     env.update(extra)
     return env
+
+
+def _children_named(history_log: str) -> list:
+    """Our app processes (the ones started with this history log in their environment)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if f"SCREENSIGHT_HISTORY_LOG={history_log}".encode() in environ.split(b"\0"):
+            found.append(_Pid(int(pid)))
+    return found
+
+
+def _where_blocked(pid: int) -> str:
+    """The kernel functions the process's threads sleep in (e.g. pipe_write), for a failure message."""
+    waits = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            comm = (task / "comm").read_text().strip()
+            waits.append(f"{comm}:{(task / 'wchan').read_text().strip()}")
+        except OSError:
+            continue
+    return ", ".join(waits)
+
+
+class _Pid:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class AppRun:
@@ -68,7 +110,28 @@ class AppRun:
         if settings is not None:
             write_settings(home, **settings)
         full_env = app_env(session, home, **env)
-        proc, ready = launch_app(full_env)
+        # launch_app reads the log until "ready" and has no deadline of its own: a watchdog ends
+        # an app that hangs while starting, and launch_app then fails the test.
+        started = threading.Event()
+        hung: list[bool] = []
+
+        def watchdog() -> None:
+            if not started.wait(READY_S):
+                for proc in _children_named(full_env["SCREENSIGHT_HISTORY_LOG"]):
+                    hung.append(_where_blocked(proc.pid))
+                    proc.kill()
+
+        threading.Thread(target=watchdog, name="app-start-watchdog", daemon=True).start()
+        try:
+            proc, ready = launch_app(full_env)
+        except pytest.fail.Exception as exc:
+            log = home / "cache" / "ScreenSight" / "logs" / "screensight.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log file)"
+            why = (f"no 'ready' on its stderr within {READY_S} s, so the test ended it (its threads were in "
+                   f"{hung})" if hung else "it exited")
+            raise pytest.fail.Exception(f"{exc} - {why}; its log file:\n{tail}") from exc
+        finally:
+            started.set()
         return cls(proc, ready, home, full_env)
 
     def _read(self) -> None:
@@ -169,6 +232,16 @@ class SinkRecorder:
         rms = np.sqrt((blocks ** 2).mean(axis=1))
         return float((rms > threshold).sum()) / 50
 
+    def first_loud(self, start: float = 0.0, threshold: float = 0.01) -> float | None:
+        """The position (seconds into the recording) of the first loud 20 ms block after start."""
+        pcm = self.samples()[int(start * RATE):]
+        block = RATE // 50
+        blocks = pcm[: pcm.size // block * block].reshape(-1, block)
+        if blocks.size == 0:
+            return None
+        loud = np.flatnonzero(np.sqrt((blocks ** 2).mean(axis=1)) > threshold)
+        return start + loud[0] / 50 if loud.size else None
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(5)
@@ -179,3 +252,70 @@ def words_in_order(needle: str, haystack: str) -> bool:
     """True when every word of needle appears in haystack, in the same order (a subsequence)."""
     words = iter(haystack.split())
     return all(any(word == other for other in words) for word in needle.split())
+
+
+# -- driving the app by keyboard ---------------------------------------------------------------
+
+
+def _windows_titled(desktop: DesktopSession, title: str) -> list[tuple[int, int, int]]:
+    """(id, width, height) of every window titled exactly `title`."""
+    reply = desktop.xdotool("search", "--name", f"^{re.escape(title)}$", check=False)
+    found = []
+    for window in reply.stdout.split():
+        geometry = desktop.xdotool("getwindowgeometry", window, check=False).stdout
+        size = re.search(r"Geometry: (\d+)x(\d+)", geometry)
+        if size:
+            found.append((int(window), int(size.group(1)), int(size.group(2))))
+    return found
+
+
+def main_window(desktop: DesktopSession) -> int:
+    """The ScreenSight main window (the tray icon has the same title but is icon-sized); 0 if none."""
+    big = [w for w, width, _h in _windows_titled(desktop, MAIN_TITLE) if width > 100]
+    return big[-1] if big else 0
+
+
+def tray_icon(desktop: DesktopSession) -> int:
+    """The app's icon docked in tint2's tray (WM_CLASS ScreenSight); 0 if none."""
+    return desktop.tray_icon(MAIN_TITLE)
+
+
+def tab_to(desktop: DesktopSession, spoken: str, presses: int = 12) -> None:
+    """Press Tab until Orca names the control `spoken` (lower case words) as the focused one."""
+    start = desktop.speech.mark()
+    for _ in range(presses):
+        before = desktop.speech.mark()
+        desktop.key("Tab")
+        said = wait_for(lambda b=before: [m for m in desktop.speech.since(b) if normalise(m) != "tab"], 10,
+                        "Orca to speak the control that got the focus")
+        if spoken in normalise(" ".join(said)):
+            return
+    raise AssertionError(f"Tab never reached {spoken!r}; Orca said {desktop.speech.since(start)[-10:]}")
+
+
+def quit_from_tray(desktop: DesktopSession, clear_modifiers: bool = True) -> float:
+    """Open the tray icon's menu (one right click: tint2's tray has no keyboard access) and choose
+    Quit with the keyboard (Up selects the last entry, Quit, which Orca must say); returns the time
+    Return was sent. (Orca 43 says nothing when the menu opens; it speaks the entry Up selects.)"""
+    icon = wait_for(lambda: tray_icon(desktop), 15, "the ScreenSight icon in the tray")
+    mark = desktop.speech.mark()
+    keys = ["key", "--clearmodifiers"] if clear_modifiers else ["key"]
+    try:
+        before = desktop.mapped_toplevels()
+        desktop.xdotool("mousemove", "--window", str(icon), "10", "10", "click", "3")
+        wait_for(lambda: desktop.mapped_toplevels() - before, 10, "the tray menu to open")
+        desktop.xdotool(*keys, "Up")
+        wait_for(lambda: "quit screensight" in desktop.speech.text_since(mark), 10,
+                 "Orca to say 'Quit ScreenSight'")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; Orca said {desktop.speech.since(mark)[-8:]}") from exc
+    desktop.xdotool(*keys, "Return")
+    return time.monotonic()
+
+
+def quit_from_window(desktop: DesktopSession) -> float:
+    """Switch to the ScreenSight window (as Alt+Tab would) and press Ctrl+Q; returns when it was sent."""
+    window = wait_for(lambda: main_window(desktop), 10, "the ScreenSight window")
+    desktop.activate(window)
+    desktop.key("ctrl+q")
+    return time.monotonic()
