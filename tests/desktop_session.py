@@ -10,7 +10,9 @@
 - speech-dispatcher (espeak-ng module) with a log that records every message it is asked to
   speak, on a socket of its own (SPEECHD_ADDRESS), its audio on a null sink "reader" of the test
   PulseAudio, so the "speaker" sink carries only the app's own voice and earcons;
-- Orca with private settings (speech on, speech-dispatcher as the server) and a debug log
+- Orca, in a PID namespace of its own (Orca will not start beside another Orca of the same user,
+  and other test sessions may run one), with private settings (speech on, speech-dispatcher as
+  the server) and a debug log
   (buffered: complete once Orca exits), ready once it said "Screen reader on" through
   speech-dispatcher, which it does after connecting to the AT-SPI registry;
 - a key-echo xterm (tests/key_echo.py): every key that reaches it is written to a file.
@@ -45,6 +47,18 @@ ECHO_TITLE = "Key echo"
 BINARIES = ("Xvfb", "openbox", "tint2", "orca", "speech-dispatcher", "xterm", "xdotool", "gdbus",
             "pactl")
 AT_SPI_BUS_LAUNCHER = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
+
+
+def _own_pid_namespace() -> list[str]:
+    """The command prefix that runs a program in a PID namespace of its own ([] if none can be made)."""
+    prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    if shutil.which("unshare") is None:
+        return []
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else []
 
 
 def missing_binaries() -> list[str]:
@@ -273,7 +287,10 @@ class DesktopSession:
             "pronunciations": {}, "keybindings": {}}, indent=2))
         self.orca_log = self.root / "orca-debug.out"
         mark = self.speech.mark()
-        proc = self._spawn(["orca", "--replace", "--debug-file", str(self.orca_log)], "orca.log")
+        # Never `--replace`: it SIGKILLs every Orca of this user (other test sessions' too), and waits
+        # forever while a killed one is a zombie. Orca refuses to start while another runs, so it
+        # runs in a PID namespace of its own where it sees no other Orca (when one can be made).
+        proc = self._spawn([*_own_pid_namespace(), "orca", "--debug-file", str(self.orca_log)], "orca.log")
 
         wait_for(lambda: any("screen reader on" in m.lower() for m in self.speech.since(mark)), 60,
                  "Orca to say 'Screen reader on' through speech-dispatcher", proc)

@@ -74,7 +74,20 @@ def _where_blocked(pid: int) -> str:
             waits.append(f"{comm}:{(task / 'wchan').read_text().strip()}")
         except OSError:
             continue
-    return ", ".join(waits)
+    try:
+        fd2 = os.readlink(f"/proc/{pid}/fd/2")
+    except OSError:
+        fd2 = "?"
+    ours = sorted({os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                   if _link(f"/proc/self/fd/{fd}").startswith("pipe:")})
+    return ", ".join(waits) + f"; its stderr is {fd2}; the test holds {ours}"
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
 
 
 class _Pid:
