@@ -6,11 +6,15 @@ Thresholds are relative to the median text height h of the region being cut:
    tall columns (two lines or more, a quarter of the height or more) and no table: then the region is columns
    first (headed columns, a side list beside a pane of paragraphs);
 2. otherwise a vertical gap of at least COLUMN_GAP * h splits columns (side list, main pane), or makes
-   a table when the parts' rows line up and none of them holds long running-text lines;
-3. what is left is one block, grouped into rows by vertical overlap, each row left to right.
-Known limits: two columns whose lines sit at the same heights with less than half a line of space above a
-table that crosses their gutter are read row by row; a table whose every column holds cells TEXT_COLUMNS
-text heights wide or wider is read column by column.
+   a table when the parts' rows line up and none of them holds long running-text lines (a quarter of its
+   boxes LONG_LINE * h wide or wider);
+3. otherwise the longest run of consecutive rows that a gutter of COLUMN_GAP * h runs through, where every
+   column has two lines or more of short sentences (median box TEXT_COLUMNS * h wide or wider), is columns
+   between the rows above and below it (two columns closer than half a line to a heading above or to a
+   table below that crosses their gutter);
+4. what is left is one block, grouped into rows by vertical overlap, each row left to right.
+Known limits: a table whose every column holds cells TEXT_COLUMNS text heights wide or wider is read column
+by column; columns of short sentences beside each other inside a table's rows are read as columns.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ PARAGRAPH_GAP = 0.5
 ROW_OVERLAP = 0.5  # share of the smaller height two boxes must overlap to sit on one row
 TABLE_ALIGNED = 0.6  # share of rows with cells in two or more columns for a table
 COLUMN_SPAN = 0.25  # share of a region's height each column must span to be read column by column first
-LONG_LINE = 10.0  # a column whose median box is wider than this many text heights holds running text
+LONG_LINE = 10.0  # a column whose upper-quartile box is this many text heights wide or wider holds running text
 # Columns that all have median boxes this wide are columns of short sentences, not a table: table cells
 # measured 3.6-4.4 text heights (Chromium, Qt), two-column pages 9.5-12 (tests/data/ocr).
 TEXT_COLUMNS = 7.0
@@ -63,7 +67,37 @@ def _cut(boxes: list[Box], idx: list[int]) -> list[OrderedBlock]:
             if _is_table(boxes, columns, rows, h):
                 return [OrderedBlock(tuple(tuple(r) for r in rows), "table")]
             return [block for part in columns for block in _cut(boxes, part)]
+        else:
+            band = _column_band(boxes, rows, h)
+            if band is not None:
+                start, end = band
+                parts = [[i for row in rows[:start] for i in row], [i for row in rows[start:end] for i in row],
+                         [i for row in rows[end:] for i in row]]
+                return [block for part in parts if part for block in _cut(boxes, part)]
     return [OrderedBlock(tuple(tuple(r) for r in rows))]
+
+
+def _column_band(boxes: list[Box], rows: list[list[int]], h: float) -> tuple[int, int] | None:
+    """The longest run rows[start:end] (two rows or more, not all rows) that splits into columns of sentences."""
+    best: tuple[int, int] | None = None
+    for start in range(len(rows) - 1):
+        end = start + 1
+        while end < len(rows) and _gutters(boxes, rows[start:end + 1], h):
+            end += 1
+        if end - start < 2 or end - start == len(rows) or (best and end - start <= best[1] - best[0]):
+            continue
+        part = [i for row in rows[start:end] for i in row]
+        columns = _split(boxes, part, axis=0, min_gap=COLUMN_GAP * h)
+        widths = [_median([boxes[i][2] - boxes[i][0] for i in col]) for col in columns]
+        if len(columns) > 1 and all(len(col) > 1 for col in columns) and all(w >= TEXT_COLUMNS * h for w in widths):
+            best = (start, end)
+    return best
+
+
+def _gutters(boxes: list[Box], rows: list[list[int]], h: float) -> bool:
+    """True when a vertical gap of at least COLUMN_GAP * h runs between the boxes of all these rows."""
+    part = [i for row in rows for i in row]
+    return len(_split(boxes, part, axis=0, min_gap=COLUMN_GAP * h)) > 1
 
 
 def _split(boxes: list[Box], idx: list[int], axis: int, min_gap: float) -> list[list[int]]:
@@ -117,8 +151,10 @@ def _is_table(boxes: list[Box], columns: list[list[int]], rows: list[list[int]],
     aligned = sum(1 for row in rows if len({column_of[i] for i in row}) > 1)
     if aligned < TABLE_ALIGNED * len(rows):
         return False
-    widths = [_median([boxes[i][2] - boxes[i][0] for i in part]) for part in columns]
-    return all(w < LONG_LINE * h for w in widths) and not all(w >= TEXT_COLUMNS * h for w in widths)
+    widths = [sorted(boxes[i][2] - boxes[i][0] for i in part) for part in columns]
+    upper = [w[(3 * (len(w) - 1)) // 4] for w in widths]  # a pane of paragraphs with a few short lines too
+    medians = [_median(w) for w in widths]
+    return all(w < LONG_LINE * h for w in upper) and not all(w >= TEXT_COLUMNS * h for w in medians)
 
 
 def _median(values: list[int]) -> float:

@@ -68,3 +68,29 @@ def test_one_row_and_nothing():
     assert order([line(0, 0, 30)]) == [[[0]]]
     assert reading_order([]) == []
     assert reading_order([(5, 5, 5, 30)]) == []  # no width: ignored
+
+
+def test_columns_between_a_heading_and_a_table_that_crosses_their_gutter():
+    # less than half a line of space above and below the columns; the table's third column spans the gutter
+    heading = [line(20, 20, 680)]
+    left = [line(20, 44 + 24 * i, 280) for i in range(6)]
+    right = [line(400, 44 + 24 * i, 280) for i in range(6)]
+    cells = ((20, 120), (160, 100), (290, 150), (470, 100))
+    table = [line(x, 188 + 24 * r, w) for r in range(3) for x, w in cells]
+    boxes = heading + left + right + table
+    assert flat(boxes) == list(range(len(boxes)))
+    assert order(boxes)[-1] == [[13 + 4 * r + c for c in range(4)] for r in range(3)]
+
+
+def test_side_list_beside_a_pane_of_paragraphs_with_short_lines():
+    side = [line(50, 40 + 26 * i, 50) for i in range(7)]
+    main = [line(260, 36 + 26 * i, w) for i, w in enumerate((60, 290, 120, 290, 290, 46, 56, 60))]
+    boxes = side + main
+    assert flat(boxes) == list(range(len(boxes)))
+
+
+def test_form_labels_stay_before_their_values():
+    # short labels beside long values, a button row under both: no column band (labels are no sentences)
+    boxes = [box for r in range(5) for box in (line(20, 20 + 24 * r, 80), line(160, 20 + 24 * r, 300))]
+    boxes.append(line(20, 140, 440))
+    assert flat(boxes) == list(range(len(boxes)))
