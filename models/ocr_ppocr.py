@@ -20,6 +20,10 @@ TILE = 1536  # detection runs on tiles of at most this side, so memory stays bou
 TILE_OVERLAP = 96
 MAX_PIXELS = 36_000_000  # larger images are downscaled first (an 8K screen is 33 Mpx)
 MIN_SIDE = 8  # no readable text fits in fewer pixels
+INK_STEP = 16  # grey-level step between neighbouring pixels that counts as an edge (text, borders)
+CROP_PAD = 16  # pixels kept around the content so the detector sees each line's surroundings
+CROP_MIN_GAIN = 0.9  # crop only when the content box is smaller than this share of the image
+BATCH_SPREAD = 1.5  # a recognition batch holds crops at most this much wider than its narrowest one
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the image given (x1, y1 exclusive)
 
@@ -85,8 +89,13 @@ class PPOCR:
         work = image if scale == 1.0 else image.resize(
             (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
         )
+        content = content_box(work)
+        if content is None:
+            return []  # a uniform image (black screen, empty page) has no text to find
+        work = work.crop(content) if content != (0, 0, work.width, work.height) else work
         boxes: list[DetectedBox] = []
         for left, top, tile in _tiles(work):
+            left, top = left + content[0], top + content[1]
             for found in self._detect_tile(tile):
                 x0, y0, x1, y1 = found.box
                 boxes.append(DetectedBox(_scaled((x0 + left, y0 + top, x1 + left, y1 + top), 1 / scale, image.size),
@@ -97,10 +106,8 @@ class PPOCR:
         """The text of each box (same order as given), batched by similar widths."""
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         crops = [_rec_crop(rgb, box) for box in boxes]
-        order = sorted(range(len(crops)), key=lambda i: crops[i].width)
         results: list[RecognizedLine | None] = [None] * len(crops)
-        for start in range(0, len(order), batch):
-            chunk = order[start:start + batch]
+        for chunk in _batches([c.width for c in crops], batch):
             width = max(crops[i].width for i in chunk)
             tensor = np.zeros((len(chunk), 3, REC_HEIGHT, width), dtype=np.float32)
             for row, i in enumerate(chunk):
@@ -118,8 +125,10 @@ class PPOCR:
         arr = np.asarray(tile.convert("RGB"), dtype=np.float32)
         if float(arr.std()) < 1.0:
             return []  # a uniform tile (black screen, empty page) has no text to find
-        tensor = np.zeros((1, 3, pad_h, pad_w), dtype=np.float32)
-        tensor[0, :, :height, :width] = ((arr / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+        # padded with its own edge pixels: a grey band beside a cropped margin shifts the boxes near it
+        arr = np.pad(arr, ((0, pad_h - height), (0, pad_w - width), (0, 0)), mode="edge")
+        tensor = ((arr / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[np.newaxis].copy()
+        del arr
         with self._lock:
             pred = self._det.run(None, {"x": tensor})[0][0, 0, :height, :width]
         mask = pred > 0.3
@@ -150,6 +159,43 @@ class PPOCR:
         step_px = padded / probs.shape[0] * (box[2] - box[0]) / max(used, 1)
         char_x = tuple(float(box[0] + (s + 0.5) * step_px) for s in steps)
         return RecognizedLine(box, text, confidence, char_x)
+
+
+def _batches(widths: Sequence[int], size: int) -> list[list[int]]:
+    """Indices grouped by similar width: a short line padded to a long one's width loses its word gaps."""
+    chunks: list[list[int]] = []
+    for i in sorted(range(len(widths)), key=lambda j: widths[j]):
+        if chunks and len(chunks[-1]) < size and widths[i] <= BATCH_SPREAD * widths[chunks[-1][0]] + REC_HEIGHT:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
+def content_box(image: Image.Image) -> Box | None:
+    """The box around everything but uniform margins and window border lines, padded; None when uniform."""
+    grey = np.asarray(image.convert("L"), dtype=np.int16)
+    cols = _content_span(np.abs(np.diff(grey, axis=1)) >= INK_STEP)  # vertical edges bound the columns
+    rows = _content_span((np.abs(np.diff(grey, axis=0)) >= INK_STEP).T)  # horizontal edges bound the rows
+    if cols is None or rows is None:
+        return None
+    box = (max(cols[0] - CROP_PAD, 0), max(rows[0] - CROP_PAD, 0),
+           min(cols[1] + CROP_PAD, image.width), min(rows[1] + CROP_PAD, image.height))
+    if (box[2] - box[0]) * (box[3] - box[1]) >= CROP_MIN_GAIN * image.width * image.height:
+        return (0, 0, image.width, image.height)
+    return box
+
+
+def _content_span(edge: np.ndarray) -> tuple[int, int] | None:
+    """First and last (exclusive) column of an edge mask holding edges, leaving out thin lines that run most of
+    the height (window borders); the mask's column k is the step between pixels k and k + 1."""
+    used = edge.any(axis=0)
+    padded = np.concatenate(([False], used, [False])).astype(np.int8)
+    starts = np.nonzero(np.diff(padded) == 1)[0]
+    ends = np.nonzero(np.diff(padded) == -1)[0]
+    kept = [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)
+            if b - a > 4 or edge[:, a:b].any(axis=1).sum() < 0.5 * edge.shape[0]]
+    return (kept[0][0], kept[-1][1] + 1) if kept else None
 
 
 def _tiles(image: Image.Image) -> list[tuple[int, int, Image.Image]]:

@@ -11,6 +11,7 @@ from assistant.errors import TextRecognitionError
 from assistant.text_recognition import EngineEntry, Line, RecognizedText, Registry, TextBlock, where
 from assistant.text_recognition.ppocr import _unrotate
 from models.ocr_apple import pixel_box
+from models.ocr_ppocr import _batches, content_box
 from models.ocr_tesseract import parse_tsv
 from models.ocr_windows import words_from_result
 from tests import ocr_scenes
@@ -91,6 +92,37 @@ def test_rotated_text_is_read(ppocr, angle):
     assert ocr_scenes.word_recall(scene.words(), result.text()) >= 0.9
     for line in result.lines:
         assert 0 <= line.box[0] < line.box[2] <= image.width and 0 <= line.box[1] < line.box[3] <= image.height
+
+
+def test_terminal_prompt_keeps_its_spaces_and_the_hollow_cursor_is_no_text(ppocr):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "ocr"
+    with Image.open(data / "xterm-prose-light.png") as image:
+        result = read(ppocr, image.convert("RGB"))
+    assert [line.text for line in result.lines] == (data / "xterm-prose-light.txt").read_text().splitlines()
+
+
+def test_content_box_leaves_out_margins_and_window_borders():
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (1280, 800), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line((1279, 0, 1279, 799), fill="black")
+    draw.line((0, 799, 1279, 799), fill="black")
+    draw.text((100, 50), "Shared documents", fill="black")
+    draw.rectangle((100, 80, 400, 200), outline="grey")
+    x0, y0, x1, y1 = content_box(image)
+    assert 80 <= x0 <= 100 and 30 <= y0 <= 50 and 400 < x1 <= 420 and 200 < y1 <= 220
+    assert content_box(Image.new("RGB", (300, 200), (30, 30, 30))) is None
+    busy = Image.effect_noise((200, 100), 60).convert("RGB")
+    assert content_box(busy) == (0, 0, 200, 100)
+
+
+def test_recognition_batches_hold_similar_widths():
+    widths = [120, 900, 130, 880, 40, 125]
+    assert _batches(widths, 8) == [[4], [0, 5, 2], [3, 1]]  # 40 px padded to 130 would lose its gaps
+    assert _batches([100] * 5, 2) == [[0, 1], [2, 3], [4]]
 
 
 def test_first_block_arrives_before_the_last_is_recognized(ppocr):

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from assistant.reading_order import reading_order
 from assistant.text_recognition.base import PPOCR_LANGUAGES, TextRecognizer, cancelled
 from assistant.text_recognition.types import Box, Line, TextBlock, Word
 
+if TYPE_CHECKING:
+    from models.ocr_ppocr import RecognizedLine
+
 MIN_CONFIDENCE = 0.5  # lines below this are dropped rather than read out as invented text
 DOUBT = 0.75  # a sample this unsure is tried upside down too
 SAMPLE = 4  # boxes recognized to decide the orientation
+INK = 48  # grey-level distance from a crop's background that counts as ink
+OUTLINE = 0.9  # share of each side of an outline rectangle (a terminal's hollow cursor) that is ink
 
 
 class PPOCRRecognizer(TextRecognizer):
@@ -49,7 +56,8 @@ class PPOCRRecognizer(TextRecognizer):
             recognized = dict(zip(flat, self._ocr.recognize(work, [boxes[i] for i in flat]), strict=True))
             rows = []
             for row in block.rows:
-                lines = [_line(recognized[i], angle, work.size) for i in row]
+                lines = [None if _is_outline(work, recognized[i]) else _line(recognized[i], angle, work.size)
+                         for i in row]
                 kept = tuple(line for line in lines if line is not None)
                 if kept:
                     rows.append(kept)
@@ -76,7 +84,7 @@ class PPOCRRecognizer(TextRecognizer):
         return sum(r.confidence for r in results) / max(len(results), 1)
 
 
-def _line(result, angle: int, size: tuple[int, int]) -> Line | None:
+def _line(result: RecognizedLine, angle: int, size: tuple[int, int]) -> Line | None:
     """A recognized box as a Line with word boxes, in the original image's pixels (None when unsure)."""
     if result.confidence < MIN_CONFIDENCE or not result.text.strip():
         return None
@@ -94,6 +102,24 @@ def _line(result, angle: int, size: tuple[int, int]) -> Line | None:
                               result.confidence))
             start = None
     return Line(" ".join(w.text for w in words), _unrotate(box, angle, size), result.confidence, tuple(words))
+
+
+def _is_outline(image: Image.Image, result: RecognizedLine) -> bool:
+    """True for a one-character line whose ink is a hollow rectangle (an unfocused terminal cursor read as 0)."""
+    if len(result.text.strip()) != 1:
+        return False
+    grey = np.asarray(image.crop(result.box).convert("L"), dtype=np.int16)
+    ink = np.abs(grey - int(np.median(grey))) > INK
+    ink[:, ink.mean(axis=0) > 0.95] = False  # a window border the box runs along is no part of the glyph
+    ink[ink.mean(axis=1) > 0.95, :] = False
+    ys, xs = np.nonzero(ink)
+    if len(ys) == 0:
+        return False
+    box = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    if min(box.shape) < 5:
+        return False
+    sides = (box[0].mean(), box[-1].mean(), box[:, 0].mean(), box[:, -1].mean())
+    return min(sides) >= OUTLINE and box[2:-2, 2:-2].mean() < 1 - OUTLINE
 
 
 def _unrotate(box: Box, angle: int, size: tuple[int, int]) -> Box:
