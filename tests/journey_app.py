@@ -65,6 +65,15 @@ def _children_named(history_log: str) -> list:
     return found
 
 
+def _say_on_stderr(pid: int, line: str) -> None:
+    """Write a line into a process's stderr (its pipe, read by the test)."""
+    try:
+        with open(f"/proc/{pid}/fd/2", "w") as err:
+            err.write(line + "\n")
+    except OSError:
+        pass
+
+
 def _where_blocked(pid: int) -> str:
     """The kernel functions the process's threads sleep in (e.g. pipe_write), for a failure message."""
     waits = []
@@ -78,9 +87,17 @@ def _where_blocked(pid: int) -> str:
         fd2 = os.readlink(f"/proc/{pid}/fd/2")
     except OSError:
         fd2 = "?"
-    ours = sorted({os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
-                   if _link(f"/proc/self/fd/{fd}").startswith("pipe:")})
-    return ", ".join(waits) + f"; its stderr is {fd2}; the test holds {ours}"
+    pending = []
+    for fd in os.listdir("/proc/self/fd"):
+        if _link(f"/proc/self/fd/{fd}") == fd2:
+            try:
+                import fcntl
+                import termios
+                count = fcntl.ioctl(int(fd), termios.FIONREAD, b"\0\0\0\0")
+                pending.append(f"fd {fd}: {int.from_bytes(count, 'little')} bytes unread")
+            except OSError as exc:
+                pending.append(f"fd {fd}: {exc}")
+    return ", ".join(waits) + f"; its stderr is {fd2}; in the test: {pending}"
 
 
 def _link(path: str) -> str:
@@ -123,23 +140,37 @@ class AppRun:
         if settings is not None:
             write_settings(home, **settings)
         full_env = app_env(session, home, **env)
-        # launch_app reads the log until "ready" and has no deadline of its own: a watchdog ends
-        # an app that hangs while starting, and launch_app then fails the test.
+        # launch_app reads the app's stderr until "ready" and has no deadline of its own: a watchdog
+        # ends an app that hangs while starting, and launch_app then fails the test. The app can
+        # also be ready without saying so on stderr: `import sounddevice` on one of its threads
+        # points fd 2 at /dev/null while PortAudio starts (sounddevice._initialize), and a line
+        # logged then is lost. Its log file still has the line; the watchdog then passes it on.
         started = threading.Event()
-        hung: list[bool] = []
+        hung: list[str] = []
+        log_file = home / "cache" / "ScreenSight" / "logs" / "screensight.log"
 
         def watchdog() -> None:
-            if not started.wait(READY_S):
-                for proc in _children_named(full_env["SCREENSIGHT_HISTORY_LOG"]):
-                    hung.append(_where_blocked(proc.pid))
-                    proc.kill()
+            deadline = time.monotonic() + READY_S
+            seen_at = None
+            while not started.wait(0.1):
+                ready_in_file = log_file.exists() and "ui.app: ready" in log_file.read_text(errors="replace")
+                if ready_in_file and seen_at is None:
+                    seen_at = time.monotonic()
+                if seen_at is not None and time.monotonic() > seen_at + 3:
+                    for proc in _children_named(full_env["SCREENSIGHT_HISTORY_LOG"]):
+                        _say_on_stderr(proc.pid, "INFO ui.app: ready (lost on stderr; read from the log file)")
+                    seen_at = float("inf")
+                if time.monotonic() > deadline:
+                    for proc in _children_named(full_env["SCREENSIGHT_HISTORY_LOG"]):
+                        hung.append(_where_blocked(proc.pid))
+                        proc.kill()
+                    return
 
         threading.Thread(target=watchdog, name="app-start-watchdog", daemon=True).start()
         try:
             proc, ready = launch_app(full_env)
         except pytest.fail.Exception as exc:
-            log = home / "cache" / "ScreenSight" / "logs" / "screensight.log"
-            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log file)"
+            tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else "(no log file)"
             why = (f"no 'ready' on its stderr within {READY_S} s, so the test ended it (its threads were in "
                    f"{hung})" if hung else "it exited")
             raise pytest.fail.Exception(f"{exc} - {why}; its log file:\n{tail}") from exc
@@ -156,19 +187,34 @@ class AppRun:
 
     # -- what the user got ---------------------------------------------------------------------
 
+    @property
+    def log_file(self) -> Path:
+        """The app's own log file (INFO and up): complete even when a line on stderr was lost."""
+        return self.home / "cache" / "ScreenSight" / "logs" / "screensight.log"
+
+    def _file_text(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def log_text(self) -> str:
-        return "".join(self.lines)
+        return "".join(self.lines) + self._file_text()
 
     def log_tail(self, n: int = 40) -> str:
         return "".join(self.lines[-n:])
 
-    def wait_log(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
-        """The first log line from index `start` on that matches the regular expression."""
+    def log_mark(self) -> tuple[int, int]:
+        """A position in both logs: wait_log(..., mark) looks only at what came after it."""
+        return len(self.lines), len(self._file_text())
+
+    def wait_log(self, pattern: str, timeout: float, mark: tuple[int, int] = (0, 0)) -> re.Match:
+        """The first line after `mark` (stderr, else the log file) that matches the regular expression."""
         regex = re.compile(pattern)
 
         def found():
-            for line in self.lines[start:]:
-                match = regex.search(line)
+            for text in ("".join(self.lines[mark[0]:]), self._file_text()[mark[1]:]):
+                match = regex.search(text)
                 if match:
                     return match
             return None

@@ -222,7 +222,7 @@ def test_spoken_question(journey, tmp_path):
     with wave.open(str(voice)) as wav:
         voice_s = wav.getnframes() / wav.getframerate()
     desktop.focus_echo()
-    echo, count, start_log = len(desktop.echo_lines()), len(app.history()), len(app.lines)
+    echo, count, start_log = len(desktop.echo_lines()), len(app.history()), app.log_mark()
     mark = desktop.speech.mark()
     pressed_at = journey.speaker.seconds()
     desktop.xdotool("keydown", *HOTKEY["talk"].split("+"))
