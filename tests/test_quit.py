@@ -2,7 +2,7 @@
 2 s of the quit key, exits cleanly, and leaves the hotkeys free for other programs.
 
 The states, in turn: the window shown (Ctrl+Q), the window hidden to the tray (the tray's Quit),
-an answer streaming (a long answer: quit as soon as its first words are heard), the model loading
+an answer streaming (a long answer: quit as soon as its first words reach the screen reader), the model loading
 (the first describe loads torch and the model: quit at once), recording (push-to-talk in toggle
 mode, so a hand is free for Ctrl+Q while the microphone is open), and a model download running
 (the first-run dialog downloading from a throttled local hub). The desktop is
@@ -96,12 +96,13 @@ def test_quit(n, desktop, speaker, hub, tmp_path, tiny_vlm_dir, tiny_moonshine_d
             assert app.running(), "closing the window ended the app instead of hiding it to the tray"
             sent = quit_from_tray(desktop)
         elif state == "answer streaming":
-            app = _launch(desktop, home, _settings(vlm, moonshine, output="voice"),
-                          SCREENSIGHT_MAX_TOKENS="4000")
+            app = _launch(desktop, home, _settings(vlm, moonshine), SCREENSIGHT_MAX_TOKENS="4000")
             desktop.focus_echo()
-            start = speaker.seconds()
+            mark = desktop.speech.mark()
             desktop.key("ctrl+alt+shift+d")
-            wait_for(lambda: speaker.loud_seconds(start) >= 0.1, 180, "the first words of the answer", app.proc)
+            # The first words of the answer reach the screen reader ("Loading the model" is not them).
+            wait_for(lambda: [m for m in desktop.speech.since(mark) if "loading the model" not in m.lower()],
+                     180, "the first words of the answer at the screen reader", app.proc)
             assert not [e for e in app.history() if e.get("status") == "done"], \
                 "the answer finished before the quit key: nothing was streaming"
             sent = quit_from_window(desktop)
