@@ -232,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         send_trigger("show", server.name)
         print("ScreenSight is already running; its window was brought to the front.", file=sys.stderr)
         return 0
+    _load_sound_library()
     app = Application(qt_app, server)
     _quit_on_signals(qt_app)
     app.start()
@@ -239,7 +240,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = qt_app.exec()
     finally:
         _close_within(app, QUIT_SECONDS)
-    return code
+    _end_process(code)
+    return code  # pragma: no cover - _end_process does not return
+
+
+def _load_sound_library() -> None:
+    """Load PortAudio on this thread before any worker does: sounddevice points the process's
+    stderr at /dev/null while PortAudio starts, which swallowed other threads' log lines."""
+    from assistant import audio_out
+    from assistant.errors import AudioError
+
+    try:
+        audio_out._sounddevice()
+    except AudioError as exc:
+        log.warning("%s", exc)  # said again, with what to do, when sound is first needed
+
+
+def _end_process(code: int) -> None:
+    """End the process now that everything is closed and saved. A model load cannot be stopped,
+    and letting the interpreter finalise while it runs on the worker thread aborted the process
+    (std::terminate inside torch, seen when quitting during a load)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 QUIT_SECONDS = 1.5  # the user asked to quit: everything is released within this, or the process ends
