@@ -102,6 +102,9 @@ class ReadableText(QTextEdit):
                     layout.activate()
                 if window.height() < window.minimumSizeHint().height():
                     window.adjustSize()
+                    width, height = fitting_size(window.width(), window.height())
+                    if (width, height) != (window.width(), window.height()):
+                        window.resize(width, height)  # never past the screen
 
 
 def readable_label(parent: QWidget, text: str, name: str, description: str) -> ReadableText:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -139,7 +141,13 @@ class MainWindow(QMainWindow):
         describe(self.copy_button, "Copy answer", "Copy the selected answer to the clipboard.")
         buttons.addWidget(self.copy_button)
         layout.addLayout(buttons)
-        self.setCentralWidget(central)
+        # Scrolls instead of growing past the screen when large text and a long message need more room.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from control to control, not to it
+        scroll.setWidget(central)
+        self.setCentralWidget(scroll)
 
         self._build_menus()
         self.question_edit.returnPressed.connect(self._submit_question)
