@@ -244,11 +244,7 @@ class DesktopSession:
             launcher = next(p for p in AT_SPI_BUS_LAUNCHER if os.path.exists(p))
             proc = self._spawn([launcher, "--launch-immediately"], "at-spi-bus-launcher.log")
             wait_for(lambda: self._name_owned("org.a11y.Bus"), 20, "the AT-SPI bus (org.a11y.Bus)", proc)
-        for prop in ("IsEnabled", "ScreenReaderEnabled"):
-            reply = self._gdbus("--dest", "org.a11y.Bus", "--object-path", "/org/a11y/bus", "--method",
-                                "org.freedesktop.DBus.Properties.Set", "org.a11y.Status", prop, "<true>")
-            if reply.returncode != 0:
-                raise RuntimeError(f"could not set org.a11y.Status.{prop}: {reply.stderr}")
+        self._set_a11y_status(True)
         reply = self._gdbus("--dest", "org.a11y.Bus", "--object-path", "/org/a11y/bus", "--method",
                             "org.a11y.Bus.GetAddress")
         if "unix:" not in reply.stdout:
@@ -256,6 +252,17 @@ class DesktopSession:
         # gsettings of a desktop with the screen reader on (memory backend if dconf is absent)
         subprocess.run(["gsettings", "set", "org.gnome.desktop.a11y.applications", "screen-reader-enabled",
                         "true"], env=self.env, capture_output=True, timeout=15)
+
+    def _set_a11y_status(self, on: bool) -> None:
+        """org.a11y.Status IsEnabled and ScreenReaderEnabled: true while this desktop runs; false
+        again at the end, since the session bus is shared with the other test modules (whose
+        screen-reader detection must not see a reader that is gone)."""
+        for prop in ("IsEnabled", "ScreenReaderEnabled"):
+            reply = self._gdbus("--dest", "org.a11y.Bus", "--object-path", "/org/a11y/bus", "--method",
+                                "org.freedesktop.DBus.Properties.Set", "org.a11y.Status", prop,
+                                "<true>" if on else "<false>")
+            if reply.returncode != 0 and on:
+                raise RuntimeError(f"could not set org.a11y.Status.{prop}: {reply.stderr}")
 
     # -- speech-dispatcher ---------------------------------------------------------------------
 
@@ -421,6 +428,10 @@ class DesktopSession:
     # -- stop ----------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        if self._name_owned("org.a11y.Bus"):
+            self._set_a11y_status(False)
+            subprocess.run(["gsettings", "set", "org.gnome.desktop.a11y.applications", "screen-reader-enabled",
+                            "false"], env=self.env, capture_output=True, timeout=15)
         for module in self._modules:
             subprocess.run(["pactl", "unload-module", module], env=self.env, capture_output=True, timeout=15)
         self._modules.clear()

@@ -37,6 +37,7 @@ NO_SPEECH_SECONDS = 8.0     # toggle mode: give up when nothing was said
 MIN_SECONDS = 0.25          # a shorter recording is a tap of the key, not a question
 TONE_SEARCH_SLACK = 0.5     # the start tone is looked for until this long after it played
 TONE_HEARD_SLACK = 0.15     # the microphone usually hears the tone by this long after it played
+TONE_ECHO_SECONDS = 0.1     # a room's echo of the tone, after it finished playing
 TONE_WAIT_SECONDS = 2.0     # the longest wait for the start tone to be played and heard
 FIRST_SOUND_SECONDS = 4.0   # the longest wait for the microphone to deliver in real time
 
@@ -264,8 +265,7 @@ class PushToTalk(QObject):
             return
         session.tone = earcons.start(earcons.START, self.earcon_device)
         session.tone_span = _hear_start_tone(session)
-        if session.tone_span is not None:
-            session.speak_now_at = len(session.recorder.samples())
+        session.speak_now_at = _tone_end_sample(session)
         self.listening.emit()
 
     def _wait_for_pause(self, session: _Session) -> None:
@@ -376,6 +376,23 @@ def _hear_start_tone(session: _Session) -> tuple[int, int] | None:
     return span
 
 
+def _tone_end_sample(session: _Session) -> int:
+    """The recording's sample where the start tone and its echo are over: the end of the span the
+    microphone heard, or, when no waveform matched (a tone played with underruns arrives as
+    clicks), the sample recorded TONE_ECHO_SECONDS after the tone finished playing. 0: no tone."""
+    tone, recorder = session.tone, session.recorder
+    if tone is None or not tone.played or tone.finished_at is None:
+        return 0
+    captured = len(recorder.samples())
+    if session.tone_span is not None:
+        return min(session.tone_span[1], captured)
+    over_at = tone.finished_at + TONE_ECHO_SECONDS
+    behind = max(0.0, recorder.taken_until - over_at)  # seconds recorded since the echo ended
+    from assistant.audio_in import SAMPLE_RATE  # samples() is at this rate whatever the device's
+
+    return max(0, min(captured, captured - int(behind * SAMPLE_RATE)))
+
+
 def _remove_start_tone(recording: Any, session: _Session) -> None:
     """Zero the start tone where the microphone heard it (only where it really matches)."""
     from assistant.audio_in import mute_tone
@@ -383,13 +400,12 @@ def _remove_start_tone(recording: Any, session: _Session) -> None:
     tone = session.tone
     if tone is None or tone.started_at is None:
         return  # never played: nothing to remove
-    if session.tone_span is not None:  # found while recording, before "speak now"
-        # Up to "speak now", not only the matched span: a tone that a busy sound server played
-        # with underruns reaches the microphone as clicks that match no waveform (seen here).
-        first = min(session.tone_span[0], session.speak_now_at)
-        last = min(len(recording.pcm), max(session.tone_span[1], session.speak_now_at))
-        recording.pcm[first:last] = 0.0
-        span: tuple[int, int] | None = (first, last)
+    if session.tone_span is not None or session.speak_now_at:  # while recording, before "speak now"
+        # From the start: a tone that a busy sound server played with underruns reaches the
+        # microphone as clicks that match no waveform (seen here), before or around its span.
+        last = min(len(recording.pcm), session.speak_now_at)
+        recording.pcm[:last] = 0.0
+        span: tuple[int, int] | None = (0, last)
     else:  # the key came up before the tone was heard (or it came very late): look for it now
         span = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
     if span is not None:
