@@ -385,12 +385,13 @@ def _select_quit(desktop: DesktopSession, keys: list[str], mark: object) -> None
     for attempt in range(3):
         desktop.xdotool(*keys, "Up")
         try:
-            wait_for(lambda: "quit screensight" in desktop.speech.text_since(mark), 4 if attempt < 2 else 10,
+            wait_for(lambda: "quit screensight" in desktop.speech.text_since(mark), 8 if attempt < 2 else 12,
                      "Orca to say 'Quit ScreenSight'")
             return
         except TimeoutError:
-            said = desktop.speech.text_since(mark)
-            if attempt == 2 or any(entry in said for entry in entries):
+            said = [u.lower() for u in desktop.speech.since(mark)
+                    if not u.lower().startswith("screensight is")]  # the app's own messages
+            if attempt == 2 or any(entry in u for u in said for entry in entries):
                 raise
 
 

@@ -274,7 +274,8 @@ class AppController(QObject):
         except ScreenSightError:
             pass
         self.window.set_status("Ready." + hint)
-        self._announce("ScreenSight is ready." + hint)
+        # Short: with Orca, speech-dispatcher queues Orca's own speech behind ours; the key is shown.
+        self._announce("ScreenSight is ready.")
 
     def note(self, text: str, status: str = "done", kind: str = "Message") -> HistoryEntry:
         """Put a message (not an answer) into the history, e.g. why the settings were reset."""
