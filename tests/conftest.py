@@ -48,6 +48,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _STARTED.pop().stop()
 
 
+@pytest.fixture(scope="module")
+def atspi_bus():
+    """A private D-Bus session bus with the AT-SPI bus on it, for tests that read the tree."""
+    from tests.atspi_session import private_atspi_bus
+
+    yield from private_atspi_bus()
+
+
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory):
     """A tiny random-weight SmolVLM (real Idefics3 classes, real processor files), built once."""

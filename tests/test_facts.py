@@ -4,8 +4,6 @@ the time bound, the null and scripted sources, and the pure mappings of the UIA 
 from __future__ import annotations
 
 import os
-import select
-import shutil
 import subprocess
 import sys
 import threading
@@ -40,9 +38,9 @@ from assistant.facts.atspi import (
 from assistant.facts.ax import ax_control
 from assistant.facts.types import caret_line
 from assistant.facts.uia import TOGGLE_INDETERMINATE, TOGGLE_ON, uia_control
+from tests.atspi_session import read_line, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = "/usr/libexec/at-spi-bus-launcher"
 
 # An order form; stdin names the control to focus, the app answers when Qt has focused it.
 ORDER_APP = r"""
@@ -97,66 +95,26 @@ app.exec()
 """
 
 
-def _read_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if ready:
-            return proc.stdout.readline().strip()
-        if proc.poll() is not None:
-            break
-    raise AssertionError(f"the order window did not answer (exit {proc.poll()})")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
-def session_bus() -> Iterator[str]:
-    """A private D-Bus session bus with the AT-SPI bus launched on it."""
-    if not shutil.which("dbus-daemon") or not os.path.exists(LAUNCHER):
-        pytest.skip("needs dbus-daemon and at-spi2-core")
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    address = bus.stdout.readline().strip()
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
-    env.pop("AT_SPI_BUS_ADDRESS", None)
-    launcher = subprocess.Popen([LAUNCHER, "--launch-immediately"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield address
-    finally:
-        _stop(launcher)
-        _stop(bus)
-
-
-@pytest.fixture(scope="module")
-def order_window(session_bus: str) -> Iterator[subprocess.Popen]:
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=session_bus, QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
+def order_window(atspi_bus: str) -> Iterator[subprocess.Popen]:
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=atspi_bus, QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
                QT_ACCESSIBILITY="1", QT_QPA_PLATFORM="xcb")
     env.pop("AT_SPI_BUS_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "-c", ORDER_APP], env=env, cwd=ROOT, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        assert _read_line(proc) == "ready"
+        assert read_line(proc, "order window") == "ready"
         yield proc
     finally:
         if proc.poll() is None:
             proc.stdin.close()
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
-def source(session_bus: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtspiFactsSource]:
+def source(atspi_bus: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtspiFactsSource]:
     monkeypatch.delenv("AT_SPI_BUS_ADDRESS", raising=False)
-    made = AtspiFactsSource(session_bus=session_bus, budget=2.0)  # generous: the test desktop is shared
+    made = AtspiFactsSource(session_bus=atspi_bus, budget=2.0)  # generous: the test desktop is shared
     yield made
     made.close()
 
@@ -164,7 +122,7 @@ def source(session_bus: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtspiF
 def _focus(proc: subprocess.Popen, which: str) -> None:
     proc.stdin.write(which + "\n")
     proc.stdin.flush()
-    assert _read_line(proc) == f"focused {which} True"
+    assert read_line(proc, "order window") == f"focused {which} True"
 
 
 def _facts_when(source: AtspiFactsSource, name: str, seconds: float = 10.0) -> ScreenFacts | None:
@@ -218,8 +176,8 @@ def test_focus_moves_are_followed(order_window, source):
         assert _facts_when(source, name).focused.name == name
 
 
-def test_timed_default_source_answers_within_its_budget_on_this_desktop(order_window, session_bus, monkeypatch):
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)
+def test_timed_default_source_answers_within_its_budget_on_this_desktop(order_window, atspi_bus, monkeypatch):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", atspi_bus)
     monkeypatch.delenv("AT_SPI_BUS_ADDRESS", raising=False)
     _focus(order_window, "gift")
     timed = default_source(budget=2.0)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import select
-import shutil
 import subprocess
 import sys
 import time
@@ -22,9 +20,9 @@ from assistant.secure_input import (
     default_detector,
     has_state,
 )
+from tests.atspi_session import LAUNCHER, read_line, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = "/usr/libexec/at-spi-bus-launcher"
 
 # A sign-in window: a user-name field and a password field; stdin says which one gets focus.
 SIGN_IN_APP = r"""
@@ -67,72 +65,32 @@ app.exec()
 """
 
 
-def _read_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if ready:
-            return proc.stdout.readline().strip()
-        if proc.poll() is not None:
-            break
-    raise AssertionError(f"the sign-in window did not answer (exit {proc.poll()})")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
-def session_bus() -> Iterator[str]:
-    """A private D-Bus session bus with the AT-SPI bus launched on it."""
-    if not shutil.which("dbus-daemon") or not os.path.exists(LAUNCHER):
-        pytest.skip("needs dbus-daemon and at-spi2-core")
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    address = bus.stdout.readline().strip()
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
-    env.pop("AT_SPI_BUS_ADDRESS", None)
-    launcher = subprocess.Popen([LAUNCHER, "--launch-immediately"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield address
-    finally:
-        _stop(launcher)
-        _stop(bus)
-
-
-@pytest.fixture(scope="module")
-def sign_in_window(session_bus: str) -> Iterator[subprocess.Popen]:
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=session_bus, QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
+def sign_in_window(atspi_bus: str) -> Iterator[subprocess.Popen]:
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=atspi_bus, QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
                QT_QPA_PLATFORM="xcb")
     env.pop("AT_SPI_BUS_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "-c", SIGN_IN_APP], env=env, cwd=ROOT, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        assert _read_line(proc) == "ready"
+        assert read_line(proc, "sign-in window") == "ready"
         yield proc
     finally:
         if proc.poll() is None:
             proc.stdin.close()
-        _stop(proc)
+        stop(proc)
 
 
 def _focus(proc: subprocess.Popen, which: str) -> None:
     proc.stdin.write(which + "\n")
     proc.stdin.flush()
-    assert _read_line(proc) == f"focused {which} True"
+    assert read_line(proc, "sign-in window") == f"focused {which} True"
 
 
 @pytest.fixture
-def detector(session_bus: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtspiDetector]:
+def detector(atspi_bus: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtspiDetector]:
     monkeypatch.delenv("AT_SPI_BUS_ADDRESS", raising=False)
-    made = AtspiDetector(session_bus=session_bus)
+    made = AtspiDetector(session_bus=atspi_bus)
     yield made
     made.close()
 
@@ -177,9 +135,9 @@ def test_no_accessible_application_means_cannot_tell(monkeypatch):
             assert empty.focused_password_field() is None
             empty.close()
         finally:
-            _stop(launcher)
+            stop(launcher)
     finally:
-        _stop(other)
+        stop(other)
 
 
 def test_unreachable_bus_means_cannot_tell(tmp_path, monkeypatch):
