@@ -173,6 +173,10 @@ class MainWindow(QMainWindow):
         self.history.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
         self.answer_view.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
         self.resize(*fitting_size(640, 520))
+        screen = QGuiApplication.primaryScreen()
+        if screen is not None:  # centred, so the whole window starts on the screen
+            room = screen.availableGeometry()
+            self.move(room.x() + (room.width() - self.width()) // 2, room.y() + (room.height() - self.height()) // 2)
 
     # -- building ----------------------------------------------------------------------------
 
