@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from assistant.edit_distance import substring_distance
 from assistant.text_recognition.types import fold
 
 if TYPE_CHECKING:
@@ -129,35 +130,8 @@ class KnownText:
 
 
 def best_distance(pattern: str, text: str) -> int:
-    """The least edit distance between `pattern` and any substring of `text` (Myers' bit-vector
-    algorithm, 1999: one pass over text, whatever the pattern's length)."""
-    m = len(pattern)
-    if m == 0:
-        return 0
-    peq: dict[str, int] = {}
-    for i, char in enumerate(pattern):
-        peq[char] = peq.get(char, 0) | (1 << i)
-    mask = (1 << m) - 1
-    high = 1 << (m - 1)
-    pv, mv, score = mask, 0, m
-    best = m
-    for char in text:
-        eq = peq.get(char, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = (mv | ~(xh | pv)) & mask
-        mh = pv & xh
-        if ph & high:
-            score += 1
-        elif mh & high:
-            score -= 1
-        ph = (ph << 1) & mask  # a substring may start anywhere: no carry into row 0
-        mh = (mh << 1) & mask
-        pv = (mh | ~(xv | ph)) & mask
-        mv = ph & xv
-        if score < best:
-            best = score
-    return best
+    """The least edit distance between `pattern` and any substring of `text`."""
+    return substring_distance(pattern, text)[0]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.edit_distance import levenshtein, substring_distance
+
 SPAN_LINES = 6  # a truth line may be split over this many recognized lines (the fields of an ls -l row)
 ORDER_MATCH = 0.34  # a ground-truth line counts as found where at most this share of its characters differ
 
@@ -80,79 +82,6 @@ def zero() -> Score:
 def normalize(text: str) -> str:
     """NFC, whitespace runs as one space, no leading or trailing space."""
     return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _peq(pattern: str) -> dict[str, int]:
-    masks: dict[str, int] = {}
-    for i, char in enumerate(pattern):
-        masks[char] = masks.get(char, 0) | (1 << i)
-    return masks
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insert, delete, substitute: 1 each), Myers/Hyyrö bit-parallel over Python ints."""
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    return _bit_parallel(b, a, search=False)
-
-
-def substring_distance(pattern: str, text: str) -> tuple[int, int]:
-    """The fewest edits turning pattern into some substring of text, and where that substring ends."""
-    if not pattern:
-        return 0, 0
-    if not text:
-        return len(pattern), 0
-    return _bit_parallel_end(pattern, text)
-
-
-def _bit_parallel(pattern: str, text: str, search: bool) -> int:
-    m = len(pattern)
-    full, top = (1 << m) - 1, 1 << (m - 1)
-    peq = _peq(pattern)
-    pv, mv, score = full, 0, m
-    for char in text:
-        eq = peq.get(char, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = (mv | ~(xh | pv)) & full
-        mh = pv & xh
-        if ph & top:
-            score += 1
-        elif mh & top:
-            score -= 1
-        ph = ((ph << 1) | (0 if search else 1)) & full
-        mh = (mh << 1) & full
-        pv = (mh | ~(xv | ph)) & full
-        mv = ph & xv
-    return score
-
-
-def _bit_parallel_end(pattern: str, text: str) -> tuple[int, int]:
-    """Myers' approximate search: the best score over all end positions (first best end)."""
-    m = len(pattern)
-    full, top = (1 << m) - 1, 1 << (m - 1)
-    peq = _peq(pattern)
-    pv, mv, score = full, 0, m
-    best, end = m, 0
-    for j, char in enumerate(text, 1):
-        eq = peq.get(char, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = (mv | ~(xh | pv)) & full
-        mh = pv & xh
-        if ph & top:
-            score += 1
-        elif mh & top:
-            score -= 1
-        ph = (ph << 1) & full
-        mh = (mh << 1) & full
-        pv = (mh | ~(xv | ph)) & full
-        mv = ph & xv
-        if score < best:
-            best, end = score, j
-    return best, end
 
 
 def word_counts(truth: str, recognized: str) -> tuple[int, int, int]:
