@@ -16,6 +16,8 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
+from assistant.uia_client import UIAutomationClient
+
 log = logging.getLogger(__name__)
 
 # AT-SPI constants (at-spi2-core atspi-constants.h): AtspiRole and AtspiStateType values.
@@ -217,21 +219,10 @@ class UiaDetector(SecureInputDetector):
     name = "uia"
 
     def __init__(self) -> None:
-        self._local = threading.local()  # COM objects belong to the thread that made them
+        self._client = UIAutomationClient()
 
     def _automation(self) -> Any:
-        uia = getattr(self._local, "uia", None)
-        if uia is None:
-            import comtypes
-            import comtypes.client
-
-            comtypes.CoInitializeEx(comtypes.COINIT_MULTITHREADED)
-            comtypes.client.GetModule("UIAutomationCore.dll")
-            from comtypes.gen.UIAutomationClient import CUIAutomation, IUIAutomation
-
-            uia = comtypes.client.CreateObject(CUIAutomation, interface=IUIAutomation)
-            self._local.uia = uia
-        return uia
+        return self._client.get()
 
     def focused_password_field(self) -> bool | None:
         try:

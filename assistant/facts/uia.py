@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any
 
 from assistant.facts.base import FactsSource
@@ -20,6 +19,7 @@ from assistant.facts.types import (
     clip,
     ordered_states,
 )
+from assistant.uia_client import UIAutomationClient
 
 log = logging.getLogger(__name__)
 
@@ -118,21 +118,10 @@ class UiaFactsSource(FactsSource):
     name = "uia"
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._client = UIAutomationClient()
 
     def _automation(self) -> Any:
-        uia = getattr(self._local, "uia", None)
-        if uia is None:
-            import comtypes
-            import comtypes.client
-
-            comtypes.CoInitializeEx(comtypes.COINIT_MULTITHREADED)
-            comtypes.client.GetModule("UIAutomationCore.dll")
-            from comtypes.gen.UIAutomationClient import CUIAutomation, IUIAutomation
-
-            uia = comtypes.client.CreateObject(CUIAutomation, interface=IUIAutomation)
-            self._local.uia = uia
-        return uia
+        return self._client.get()
 
     def prepare(self) -> None:
         try:
