@@ -178,18 +178,25 @@ def quantize_linear_int8(module, pages: FilePages | None = None):
     return module
 
 
-def own_float_weights(module, pages: FilePages | None = None) -> None:
-    """Copy parameters and buffers that still point into the weight file into float32 memory."""
+def own_float_weights(module, pages: FilePages | None = None, dtype=None, skip=()) -> None:
+    """Copy parameters and buffers that still point into the weight file into `dtype` memory.
+
+    `dtype` defaults to float32; modules in `skip` (and everything under them) are left alone.
+    """
     import torch
 
+    dtype = dtype or torch.float32
+    skipped = {id(sub) for part in skip for sub in part.modules()}
     copies: dict[int, torch.Tensor] = {}  # tied weights stay tied
     for sub in module.modules():
+        if id(sub) in skipped:
+            continue
         for store in (sub._parameters, sub._buffers):
             for name, tensor in list(store.items()):
                 if tensor is None or not tensor.is_floating_point():
                     continue
                 if id(tensor) not in copies:
-                    copy = tensor.detach().to(torch.float32, copy=True)
+                    copy = tensor.detach().to(dtype, copy=True)
                     if isinstance(tensor, torch.nn.Parameter):
                         copy = torch.nn.Parameter(copy, requires_grad=tensor.requires_grad)
                     copies[id(tensor)] = copy

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ModelError
+from models.cpu_features import Processor
+from models.kernel_paths import ModelPaths
+
+log = logging.getLogger(__name__)
 
 DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
@@ -122,6 +127,8 @@ class VisionLanguageModel:
         self.last_vision_s = 0.0
         self._vision_started = 0.0
         self.quantized = False
+        self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
+        self.processor_info = ""  # the processor's features as the paths saw them
         self.threads = 0  # torch threads for the encoder and prefills (0: leave torch's setting)
         # Token-by-token decoding runs on one thread: a one-token step is hundreds of tiny
         # parallel regions, and measured on 2 cores one thread was as fast when idle (16-21 vs
@@ -134,9 +141,13 @@ class VisionLanguageModel:
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
              threads: int | None = None, quantize: bool = False,
-             attn: str = "sdpa") -> VisionLanguageModel:
-        """Load from a model folder (safetensors only, never remote code)."""
-        from models import runtime
+             attn: str = "sdpa", cpu: Processor | None = None) -> VisionLanguageModel:
+        """Load from a model folder (safetensors only, never remote code).
+
+        The kernel path of each part is chosen for `cpu` (default: this machine's processor).
+        """
+        from models import cpu_features, runtime
+        from models.kernel_paths import Kernel, choose_paths
         from models.store import check_loadable
 
         folder = Path(source)
@@ -146,11 +157,13 @@ class VisionLanguageModel:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         used_threads = runtime.configure_threads(threads)
-        torch_dtype = runtime.pick_dtype(device, dtype)
-        int8 = quantize and device == "cpu"
+        processor_features = cpu or cpu_features.detect()
+        paths = choose_paths(processor_features, device, quantize, dtype)
+        int8 = paths.prefill.kernel is Kernel.INT8_DYNAMIC
+        torch_dtype = getattr(torch, paths.prefill.kernel.torch_dtype_name)
         if int8 and dtype is None:
             # Map the weights as stored (no converted full-precision copy in memory); each linear
-            # layer is quantized from the file, the rest is copied to float32 afterwards.
+            # layer is quantized from the file, the rest is copied to its dtype afterwards.
             torch_dtype = getattr(torch, runtime.checkpoint_dtype(folder) or "float32")
         try:
             processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
@@ -164,20 +177,76 @@ class VisionLanguageModel:
                              "Download the model again in ScreenSight > Set up the model….") from exc
         model.eval()
         model.to(device)
+        encoder_parts = (model.model.connector, model.model.vision_model)
+        encoder_dtype = getattr(torch, paths.encoder.kernel.torch_dtype_name)
         if int8:
             pages = runtime.FilePages(folder)
-            for part in (model.model.text_model, model.model.connector, model.model.vision_model):
-                runtime.quantize_linear_int8(part, pages)
+            runtime.quantize_linear_int8(model.model.text_model, pages)
+            if paths.encoder.kernel is Kernel.INT8_DYNAMIC:
+                for part in encoder_parts:
+                    runtime.quantize_linear_int8(part, pages)
             model.lm_head = runtime.quantize_linear_int8(model.lm_head, pages)
-            runtime.own_float_weights(model, pages)
+            for part in encoder_parts:
+                runtime.own_float_weights(part, pages, encoder_dtype)
+            runtime.own_float_weights(model, pages, skip=encoder_parts)
             gc.collect()
             runtime.trim_heap()
+        else:
+            for part in encoder_parts:
+                part.to(encoder_dtype)
         vlm = cls(model, processor, device, str(folder))
         vlm.quantized = int8
+        vlm.paths = paths
+        vlm.processor_info = processor_features.describe()
         vlm.threads = used_threads
+        vlm.decode_threads = paths.decode.threads or used_threads
         vlm._count_vision_calls()
         vlm._install_cancel_points()
+        log.info("vision model %s on %s; paths: %s", folder.name, vlm.processor_info,
+                 paths.describe())
         return vlm
+
+    @property
+    def encoder_dtype(self) -> Any:
+        """The torch dtype the vision encoder computes in."""
+        import torch
+
+        if self.paths is None:
+            return self.model.dtype
+        return getattr(torch, self.paths.encoder.kernel.torch_dtype_name)
+
+    def encode_image(self, pixel_values: Any, pixel_attention_mask: Any = None) -> Any:
+        """Image features for the language model: (tiles x 64, hidden) from (1, tiles, 3, H, W).
+
+        All tiles go through the encoder as one batch, in the encoder's own dtype; the features
+        come back in the language model's float dtype.
+        """
+        inner = self.model.model
+        batch, count = pixel_values.shape[:2]
+        pixels = pixel_values.reshape(batch * count, *pixel_values.shape[2:])
+        real = pixels.flatten(1).ne(0).any(1)  # padding tiles are all zero
+        pixels = pixels[real].to(self.encoder_dtype)
+        patch_mask = None
+        if pixel_attention_mask is not None:
+            size = self.model.config.vision_config.patch_size
+            mask = pixel_attention_mask.reshape(batch * count, *pixel_attention_mask.shape[2:])[real]
+            patch_mask = mask.unfold(1, size, size).unfold(2, size, size).sum(dim=(-1, -2)) > 0
+            if bool(patch_mask.all()):
+                patch_mask = None  # full tiles: attention without a mask
+        hidden = inner.vision_model(pixel_values=pixels, patch_attention_mask=patch_mask).last_hidden_state
+        features = inner.connector(hidden)
+        embed = inner.text_model.get_input_embeddings()
+        return features.reshape(-1, features.shape[-1]).to(embed.weight.dtype)
+
+    def _prefix_embeddings(self, input_ids: Any, features: Any) -> Any:
+        """The token embeddings of the prefix with the image features put at the image tokens."""
+        inner = self.model.model
+        embeds = inner.text_model.get_input_embeddings()(input_ids)
+        mask = (input_ids == self.model.config.image_token_id).unsqueeze(-1)
+        if int(mask.sum()) * embeds.shape[-1] != features.numel():
+            raise ModelError("The image features do not fit the image tokens of the prompt.",
+                             "This is a bug; please report it.")
+        return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
     def _install_cancel_points(self) -> None:
         """Let a long forward pass (the vision encoder, a long prefill) stop between layers."""
@@ -257,8 +326,6 @@ class VisionLanguageModel:
         fitted, kwargs = encoder_input(image, detail)
         inputs = self.processor(text=prefix_text, images=[fitted], return_tensors="pt", **kwargs)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         t1 = time.monotonic()
         if cancel is not None and cancel.is_set():
             raise InterruptedError("cancelled before encoding")
@@ -267,7 +334,10 @@ class VisionLanguageModel:
         self._cancel_local.event = cancel
         try:
             with torch.inference_mode():
-                self.model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
+                features = self.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
+                embeds = self._prefix_embeddings(inputs["input_ids"], features)
+                self.model(inputs_embeds=embeds, attention_mask=inputs.get("attention_mask"),
+                           cache=cache, use_cache=True, logits_to_keep=1)
         finally:
             self._cancel_local.event = None
         t2 = time.monotonic()

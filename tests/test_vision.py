@@ -5,7 +5,9 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from models.vision import Turn, VisionLanguageModel, tiling_kwargs
+from models.cpu_features import Feature, Processor
+from models.kernel_paths import Kernel
+from models.vision import Turn, VisionLanguageModel, encoder_input, tiling_kwargs
 
 
 def _screenshot(size=(1280, 720)):
@@ -162,11 +164,47 @@ def test_cancel_stops_the_vision_encoder_between_layers(tiny_vlm):
     assert ctx.encode_s > 0
 
 
-def test_quantized_load_converts_every_linear_layer(tiny_vlm_dir):
+AVX2 = Processor("x86_64", frozenset({Feature.AVX2}))
+AMX = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_BF16,
+                                     Feature.AMX_TILE, Feature.AMX_BF16, Feature.AMX_INT8}))
+
+
+def test_quantized_load_on_avx2_converts_every_linear_layer(tiny_vlm_dir):
     import torch
 
-    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True)
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=AVX2)
     plain = [name for name, m in model.model.named_modules() if type(m) is torch.nn.Linear]
     assert plain == []
     assert all(p.dtype == torch.float32 for p in model.model.parameters())
+    assert model.paths.encoder.kernel is Kernel.INT8_DYNAMIC
     assert model.vision_flops_per_tile() > 0
+
+
+def test_quantized_load_on_amx_keeps_a_bf16_encoder_beside_the_int8_language_model(tiny_vlm_dir):
+    import torch
+
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=AMX)
+    plain = [name for name, m in model.model.named_modules() if type(m) is torch.nn.Linear]
+    assert plain and all(name.startswith(("model.vision_model.", "model.connector.")) for name in plain)
+    encoder = [*model.model.model.vision_model.parameters(), *model.model.model.connector.parameters()]
+    assert {p.dtype for p in encoder} == {torch.bfloat16}
+    text = {p.dtype for p in model.model.model.text_model.parameters()}
+    assert text == {torch.float32}
+    ctx = model.prepare(_screenshot(), "quick")
+    assert "".join(model.answer(ctx, "Describe.", max_new_tokens=4, ignore_eos=True))
+
+
+def test_bf16_encoder_output_matches_float32(tiny_vlm_dir):
+    import torch
+
+    reference = VisionLanguageModel.load(tiny_vlm_dir, dtype="float32")
+    fast = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=AMX)
+    assert reference.encoder_dtype == torch.float32 and fast.encoder_dtype == torch.bfloat16
+    image, kwargs = encoder_input(_screenshot(), "normal")
+    inputs = reference.processor(text="<image>", images=[image], return_tensors="pt", **kwargs)
+    with torch.inference_mode():
+        want = reference.encode_image(inputs["pixel_values"], inputs["pixel_attention_mask"])
+        got = fast.encode_image(inputs["pixel_values"], inputs["pixel_attention_mask"])
+    assert got.shape == want.shape and got.shape[0] == 64 * inputs["pixel_values"].shape[1]
+    assert got.dtype == torch.float32
+    assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.99

@@ -1,0 +1,122 @@
+"""Which dtype and kernels each part of the vision-language model runs with on this processor.
+
+The encoder (vision tower + connector), the prefill of the prompt and the token-by-token
+decode need not agree: the encoder is one large batch of matmuls, decode is matrix-vector
+work bound by memory. Rules measured on a 2-core Xeon (AMX, AVX-512 BF16/VNNI/FP16), one
+512-pixel tile, 2 threads, capping the ISA with ONEDNN_MAX_CPU_ISA for the lower levels:
+
+- encoder: bf16 0.29 s vs int8 dynamic 0.52 s with AMX; without AMX (AVX-512 BF16 only)
+  bf16 was slower than int8 dynamic (1.07 vs 0.71 s), on AVX2 far slower (5.9 vs 0.58 s).
+- prefill and decode share the KV cache, so one dtype: int8 dynamic decodes at 40 tokens/s on
+  one thread against 19.5 for bf16; the 80-token prefill is about the same (0.12 vs 0.10 s).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from models.cpu_features import Feature, Processor
+
+
+class Kernel(enum.Enum):
+    """The number format a part computes in."""
+
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+    FLOAT16 = "float16"
+    INT8_DYNAMIC = "int8-dynamic"  # int8 weights, activations quantized per call, float32 around
+
+    @property
+    def torch_dtype_name(self) -> str:
+        """The torch dtype the part's float tensors are kept in."""
+        return "float32" if self is Kernel.INT8_DYNAMIC else self.value
+
+
+@dataclass(frozen=True)
+class PartPath:
+    """How one part runs: its kernel, threads (0 = the model's setting) and why."""
+
+    kernel: Kernel
+    threads: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        threads = f" on {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
+        return f"{self.kernel.value}{threads}"
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """The path of each part of the model."""
+
+    device: str
+    encoder: PartPath
+    prefill: PartPath
+    decode: PartPath
+
+    def describe(self) -> str:
+        """One line, e.g. "encoder bfloat16, prefill int8-dynamic, decode int8-dynamic on 1 thread"."""
+        return (f"encoder {self.encoder.describe()}, prefill {self.prefill.describe()}, "
+                f"decode {self.decode.describe()}" + ("" if self.device == "cpu" else f" ({self.device})"))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"device": self.device, **{
+            name: {"kernel": part.kernel.value, "threads": part.threads, "reason": part.reason}
+            for name, part in (("encoder", self.encoder), ("prefill", self.prefill),
+                               ("decode", self.decode))}}
+
+    @property
+    def mixed(self) -> bool:
+        """True when the encoder keeps other float tensors than the language model."""
+        return self.encoder.kernel.torch_dtype_name != self.prefill.kernel.torch_dtype_name
+
+
+DECODE_THREADS = 1  # see VisionLanguageModel: one thread decodes as fast when idle, far faster under load
+
+
+def choose_paths(processor: Processor, device: str = "cpu", quantize: bool = True,
+                 dtype: str | None = None) -> ModelPaths:
+    """The fastest correct path per part for `processor` (feature sets in, paths out).
+
+    `quantize` allows int8 dynamic kernels on the CPU; `dtype` ("float32", "bfloat16"...) forces
+    the float format of every part that is not int8.
+    """
+    if device.startswith("cuda") or device == "mps":
+        kernel = Kernel(dtype) if dtype else (Kernel.BFLOAT16 if device.startswith("cuda")
+                                              else Kernel.FLOAT16)
+        part = PartPath(kernel, reason=f"{device} computes in {kernel.value}")
+        return ModelPaths(device, part, part, part)
+    if dtype:
+        forced = Kernel(dtype)
+        encoder = PartPath(forced, reason=f"{dtype} asked for")
+        lm_float = PartPath(forced, reason=f"{dtype} asked for")
+    elif processor.has(Feature.AMX_BF16):
+        encoder = PartPath(Kernel.BFLOAT16, reason="AMX computes bf16 matmuls in hardware")
+        lm_float = PartPath(Kernel.BFLOAT16, reason="AMX computes bf16 matmuls in hardware")
+    else:
+        bf16 = processor.native_bf16
+        lm_float = PartPath(Kernel.BFLOAT16 if bf16 else Kernel.FLOAT32,
+                            reason="AVX-512 BF16" if bf16 else "no native bf16 on this processor")
+        encoder = lm_float
+        if quantize:
+            encoder = PartPath(Kernel.INT8_DYNAMIC, reason=_int8_reason(processor))
+    if quantize:
+        reason = "int8 weights halve the memory read per token; " + _int8_reason(processor)
+        prefill = PartPath(Kernel.INT8_DYNAMIC, reason=reason)
+        decode = PartPath(Kernel.INT8_DYNAMIC, DECODE_THREADS, reason=reason)
+    else:
+        prefill = lm_float
+        decode = PartPath(lm_float.kernel, DECODE_THREADS, reason=lm_float.reason)
+    return ModelPaths(device, encoder, prefill, decode)
+
+
+def _int8_reason(processor: Processor) -> str:
+    if processor.has(Feature.AMX_INT8):
+        return "int8 on AMX"
+    if processor.has(Feature.AVX512_VNNI) or processor.has(Feature.AVX_VNNI):
+        return "int8 dot products on VNNI"
+    if processor.has(Feature.NEON):
+        return "int8 on NEON"
+    return "int8 on AVX2" if processor.has(Feature.AVX2) else "int8 kernels"
+
