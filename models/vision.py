@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ModelError
+from base.errors import ModelError
 
 DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
