@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import AudioError
+from base.errors import AudioError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.capture import Capture, CaptureBackend, capture_target
-from assistant.errors import ScreenSightError
+from base.errors import ScreenSightError
 
 log = logging.getLogger(__name__)
 

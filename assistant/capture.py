@@ -19,39 +19,20 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import CaptureError, ConfigError
-from assistant.images import normalize_image, screen_state
-
-Rect = tuple[int, int, int, int]
-"""x, y, width, height on the virtual desktop."""
+from assistant.images import load_image, normalize_image, screen_state
+from assistant.windows import (
+    MIN_WINDOW_SIDE,
+    WINDOW_OFF_SCREEN,
+    WINDOW_TOO_SMALL,
+    FixedWindowLocator,
+    Rect,
+    WindowLocator,
+    default_locator,
+)
+from base.errors import CaptureError, ConfigError
 
 TARGETS = ("screen", "window", "pointer", "region")
 NO_WINDOW_NOTE = "No active window found; captured the whole screen"
-MIN_WINDOW_SIDE = 4
-"""Pixels: a window narrower or lower than this on screen shows nothing worth describing."""
-
-# (message, hint) of the CaptureError for each reason a located window cannot be captured.
-WINDOW_MINIMISED = (
-    "The active window is minimised, so there is nothing of it to see.",
-    "Restore it (for example with Alt+Tab) and try again, or describe the whole screen.",
-)
-WINDOW_HIDDEN = (
-    "The active window is hidden, so there is nothing of it to see.",
-    "Switch to the window you want described and try again, or describe the whole screen.",
-)
-WINDOW_CLOSED = (
-    "The window closed before it could be captured.",
-    "Press the key again to describe the window that is active now.",
-)
-WINDOW_TOO_SMALL = (
-    "The active window is too small to show anything.",
-    "Switch to the window you want described and try again, or describe the whole screen.",
-)
-WINDOW_OFF_SCREEN = (
-    "The active window is outside the screen, so there is nothing of it to see.",
-    "Move it onto the screen (in many desktops: Alt+F7, then the arrow keys) and try again, "
-    "or describe the whole screen.",
-)
 
 
 @dataclass(frozen=True)
@@ -63,54 +44,6 @@ class Capture:
     rect: Rect | None  # on the virtual desktop; None for files
     title: str = ""
     taken_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class WindowInfo:
-    """The focused top-level window: its title, its rectangle on the virtual desktop, and the
-    platform's id of it (for WindowLocator.confirm_window; None when unknown)."""
-
-    title: str
-    rect: Rect
-    handle: int | None = None
-
-
-class WindowLocator(ABC):
-    """Finds the active window and the pointer on one platform."""
-
-    @abstractmethod
-    def active_window(self) -> WindowInfo | None:
-        """The focused top-level window, or None when there is none.
-
-        May raise CaptureError (message and hint from WINDOW_*) when there is an active window
-        but nothing of it can be captured: minimised, hidden, or closed while it was looked at.
-        """
-
-    @abstractmethod
-    def pointer_position(self) -> tuple[int, int] | None:
-        """The mouse pointer on the virtual desktop, or None when unknown."""
-
-    def check_access(self) -> None:
-        """Raise CaptureError when this process may not capture the screen (e.g. macOS)."""
-        return None
-
-    def confirm_window(self, window: WindowInfo) -> None:
-        """Raise CaptureError when `window` closed or was hidden since it was located."""
-        return None
-
-
-class FixedWindowLocator(WindowLocator):
-    """A locator with a given window and pointer (for ImageBackend and tests)."""
-
-    def __init__(self, window: WindowInfo | None = None, pointer: tuple[int, int] | None = None):
-        self._window = window
-        self._pointer = pointer
-
-    def active_window(self) -> WindowInfo | None:
-        return self._window
-
-    def pointer_position(self) -> tuple[int, int] | None:
-        return self._pointer
 
 
 class CaptureBackend(ABC):
@@ -326,21 +259,6 @@ def default_backend(display: str | None = None) -> CaptureBackend:
     return MssBackend(default_locator(display), display)
 
 
-def default_locator(display: str | None = None) -> WindowLocator:
-    """The WindowLocator for this platform (imported lazily)."""
-    if sys.platform == "win32":
-        from assistant.windows_win32 import Win32WindowLocator
-
-        return Win32WindowLocator()
-    if sys.platform == "darwin":
-        from assistant.windows_macos import MacWindowLocator
-
-        return MacWindowLocator()
-    from assistant.windows_x11 import X11WindowLocator
-
-    return X11WindowLocator(display)
-
-
 def parse_region(text: str) -> Rect:
     """Parse "X,Y,W,H" (pixels; X and Y may be negative) into four ints."""
     hint = (
@@ -481,4 +399,16 @@ def _display_error(display: str | None, exc: Exception) -> CaptureError:
         f"Cannot connect to the display {display or ''} ({exc}).".replace("  ", " "),
         "Check that the desktop session is still running and that DISPLAY is right; "
         "restart ScreenSight from the desktop.",
+    )
+
+
+def load_image_file(path: str | os.PathLike[str]) -> Capture:
+    """Load an image file as a Capture (source "file") for the same pipeline as screenshots."""
+    image = load_image(path)
+    return Capture(
+        image=image,
+        source="file",
+        rect=None,
+        title=os.path.basename(os.fspath(path)),
+        taken_at=time.monotonic(),
     )

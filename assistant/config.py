@@ -8,28 +8,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 import tomli_w
 
-from assistant.errors import ConfigError
-
-APP_NAME = "ScreenSight"
+from base.errors import ConfigError
+from base.paths import config_dir
 
 DETAIL_LEVELS = ("quick", "normal", "high")
 OUTPUT_MODES = ("voice", "screen_reader", "both", "text")
 READ_WITH = ("ocr", "model")  # Read text: text recognition (exact) or the vision model
-
-
-def config_dir() -> Path:
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-
-
-def cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-
-
-def data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def settings_path() -> Path:

@@ -25,15 +25,15 @@ from typing import Any
 from PIL import Image
 
 from assistant import images, prompts
-from assistant.capture import Capture, CaptureBackend, capture_target
+from assistant.capture import Capture, CaptureBackend, capture_target, load_image_file
 from assistant.conversation import Conversation, Grounding
-from assistant.errors import AudioError, ScreenSightError
 from assistant.grounding import CheckedText, KnownText, QuoteChecker
 from assistant.logging_setup import content
 from assistant.pointer import PointerControl, screen_point
 from assistant.segmenter import Segmenter
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
+from base.errors import AudioError, ScreenSightError
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def grounding_registry() -> Any:
 
 
 def _one_thread_ppocr(_language: str) -> Any:
-    from assistant.errors import TextRecognitionError
+    from base.errors import TextRecognitionError
 
     try:
         from assistant.text_recognition.ppocr import PPOCRRecognizer
@@ -821,7 +821,7 @@ class Engine:
         if request.target == "file" or request.image_path is not None:
             if request.image_path is None:
                 raise ScreenSightError("No image file was given.", "Pass --image PATH.")
-            return images.load_image_file(request.image_path)
+            return load_image_file(request.image_path)
         if self._capture is None:
             if self._capture_factory is None:
                 raise ScreenSightError("Screen capture is not available here.",

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageChops
 
-from assistant.errors import ImageError
-
-if TYPE_CHECKING:
-    from assistant.capture import Capture
+from base.errors import ImageError
 
 MAX_SIDE = 4096
 """Longest side of a normalised image; larger ones are downscaled (aspect kept), smaller kept."""
@@ -66,20 +61,6 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
             f"Could not read the image file {name}: {exc.strerror or exc}.",
             "Check that the file is a complete, readable picture (PNG, JPEG, GIF, WebP, ...).",
         ) from exc
-
-
-def load_image_file(path: str | os.PathLike[str]) -> Capture:
-    """Load an image file as a Capture (source "file") for the same pipeline as screenshots."""
-    from assistant.capture import Capture
-
-    image = load_image(path)
-    return Capture(
-        image=image,
-        source="file",
-        rect=None,
-        title=os.path.basename(os.fspath(path)),
-        taken_at=time.monotonic(),
-    )
 
 
 def normalize_image(image: Image.Image) -> Image.Image:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings, cache_dir, load_settings
-from assistant.errors import ScreenSightError
+from assistant.config import Settings, load_settings
+from base.errors import ScreenSightError
+from base.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def check_display() -> Check:
     from assistant.images import screen_state
 
     name = "Screen capture"
-    from assistant.errors import CaptureError
+    from base.errors import CaptureError
 
     backend = default_backend()
     window_problem = ""
@@ -173,9 +174,9 @@ def check_voices(settings: Settings) -> Check:
 
 def check_hotkeys(settings: Settings) -> Check:
     """The global hotkeys of the settings can be registered on this desktop."""
-    # ui.hotkeys and ui.actions are free of Qt; the self-test uses the backend the app uses.
-    from ui.actions import hotkey_bindings
-    from ui.hotkeys import TriggerCommandHotkeys, default_backend, parse_bindings
+    # assistant.hotkeys and assistant.actions are free of Qt; the self-test uses the backend the app uses.
+    from assistant.actions import hotkey_bindings
+    from assistant.hotkeys import TriggerCommandHotkeys, default_backend, parse_bindings
 
     name = "Hotkeys"
     backend = default_backend()
@@ -188,7 +189,7 @@ def check_hotkeys(settings: Settings) -> Check:
             backend.stop()
         # The keys registered (or not) before this; a failure to let go of them afterwards does
         # not change the answer. (python-xlib raises TypeError when pynput's X11 listener closes
-        # its connection while ui.hotkeys wakes it up.)
+        # its connection while assistant.hotkeys wakes it up.)
         except (TypeError, OSError) as exc:
             log.debug("stopping the hotkey backend failed: %s", exc)
     if isinstance(backend, TriggerCommandHotkeys):

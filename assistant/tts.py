@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from assistant import audio_out
-from assistant.errors import ConfigError, SpeechError
+from base.errors import ConfigError, SpeechError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.errors import ModelError
+from base.errors import ModelError
 
 VISION = "vision"
 SPEECH = "speech"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import ConfigError, ModelError
+from base.errors import ConfigError, ModelError
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from assistant.config import cache_dir
-from assistant.errors import DownloadError, ModelError
+from base.errors import DownloadError, ModelError
+from base.paths import cache_dir
 from models.catalog import (
     PICKLE_PATTERNS,
     REFUSED_PATTERNS,

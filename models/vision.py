@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ModelError
+from base.errors import ModelError
 from models.cpu_features import Processor
 from models.kernel_paths import ModelPaths
 

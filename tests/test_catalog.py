@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.errors import ModelError
+from base.errors import ModelError
 from models import catalog
 
 DATA = Path(__file__).parent / "data"

@@ -259,7 +259,7 @@ def test_a_speech_download_with_the_server_down_says_what_to_do_in_the_app(qtbot
 
 def test_a_download_status_never_shows_a_command_line(qtbot, info):
     """Errors whose only hint is for the command line get the dialog's action instead."""
-    from assistant.errors import DownloadError, ModelError
+    from base.errors import DownloadError, ModelError
 
     dialog = _dialog(qtbot, info)
     dialog._on_done(DownloadError("The download broke.", "Run: screensight models download x."))

@@ -13,18 +13,18 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from assistant.actions import hotkey_bindings
 from assistant.config import Settings, save_settings
 from assistant.engine import Engine, Request, Result, TextRecognizerLoader
-from assistant.errors import ScreenSightError
-from ui.actions import hotkey_bindings
+from assistant.history import HistoryEntry, HistoryStore, kind_label
+from assistant.hotkeys import HotkeyBackend
+from assistant.messages import error_text
+from assistant.model_slot import SpeechSlot, VisionSlot
+from assistant.output import make_speaker
+from base.errors import ScreenSightError
 from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
-from ui.history import HistoryEntry, HistoryStore, kind_label
-from ui.hotkeys import HotkeyBackend
 from ui.main_window import MainWindow
-from ui.messages import error_text
-from ui.model_slot import SpeechSlot, VisionSlot
-from ui.output import make_speaker
-from ui.screen_reader import Announcer
+from ui.screen_reader import AnnouncementReader, Announcer
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class AppController(QObject):
         self.speech = SpeechSlot(settings.speech_model, threads)
         # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
-        self.speaker = make_speaker(settings, self.announcer, self._audio_start,
+        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer), self._audio_start,
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         if capture is None:
@@ -182,7 +182,7 @@ class AppController(QObject):
 
     def global_key_labels(self) -> dict[str, str]:
         """Action -> its global key as a person reads it (Ctrl+Alt+Shift+D), for the menus."""
-        from ui.hotkeys import parse_bindings
+        from assistant.hotkeys import parse_bindings
 
         combos, _problems = parse_bindings(hotkey_bindings(self.settings.hotkeys))
         return {action: combo.label() for action, combo in combos.items()}
@@ -265,7 +265,7 @@ class AppController(QObject):
             return
         if self.engine.busy:
             return  # a request pressed during loading runs now and owns the status
-        from ui.hotkeys import parse_combo
+        from assistant.hotkeys import parse_combo
 
         hint = ""
         try:
@@ -510,7 +510,7 @@ class AppController(QObject):
 
             setup_logging(new.debug_log_content, verbose=bool(os.environ.get("SCREENSIGHT_DEBUG")))
         if new.start_with_system != old.start_with_system:
-            from ui.autostart import set_autostart
+            from assistant.autostart import set_autostart
 
             try:
                 set_autostart(new.start_with_system)
@@ -535,7 +535,7 @@ class AppController(QObject):
 
     def _replace_speaker(self) -> None:
         old = self.speaker
-        self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
+        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer), self._audio_start,
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         self.engine.speaker = self.speaker
@@ -558,6 +558,6 @@ class AppController(QObject):
 
 
 def _is_speech_error(exc: object) -> bool:
-    from assistant.errors import SpeechError
+    from base.errors import SpeechError
 
     return isinstance(exc, SpeechError)

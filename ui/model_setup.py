@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.errors import ModelError, ScreenSightError
+from assistant.messages import error_text
+from base.errors import ModelError, ScreenSightError
 from ui.a11y import ReadableText, describe, readable_label
 from ui.bridge import MessageRelay
-from ui.messages import error_text
 from ui.screen_reader import Announcer
 
 log = logging.getLogger(__name__)

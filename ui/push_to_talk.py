@@ -23,10 +23,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from assistant import earcons
 from assistant.config import Settings
 from assistant.engine import Request, Result
-from assistant.errors import AudioError, ModelError
-from ui import earcons
+from base.errors import AudioError, ModelError
 from ui.bridge import MessageRelay
 
 log = logging.getLogger(__name__)

@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
 from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, READ_WITH, Hotkeys, Settings
-from assistant.errors import ConfigError
+from assistant.hotkeys import parse_bindings
 from assistant.prompts import LANGUAGE_NAMES
 from assistant.tts import Voice
+from base.errors import ConfigError
 from ui.a11y import describe, fitting_size
-from ui.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
-from ui.hotkeys import parse_bindings
 from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
 from ui.key_capture import KeyCaptureEdit
 from ui.screen_reader import Announcer
@@ -358,7 +358,7 @@ def _text_engines() -> list[str]:
 
 
 def _microphones() -> list[tuple[str, str]]:
-    from assistant.errors import AudioError
+    from base.errors import AudioError
 
     try:
         from assistant.audio_in import list_input_devices

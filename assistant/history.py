@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from assistant.config import data_dir
+from base.paths import data_dir
 
 log = logging.getLogger(__name__)
 

@@ -34,19 +34,21 @@ from pathlib import Path
 from typing import Any
 
 from assistant import prompts
-from assistant.bench_screens import Desktop, render_desktop
 from assistant.capture import (
     Capture,
     CaptureBackend,
-    FixedWindowLocator,
     ImageBackend,
-    WindowInfo,
     capture_target,
 )
 from assistant.engine import EngineListener, Request, Result
-from assistant.errors import ScreenSightError
 from assistant.segmenter import Segmenter
 from assistant.trace import Trace
+from assistant.windows import (
+    FixedWindowLocator,
+    WindowInfo,
+)
+from base.errors import ScreenSightError
+from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
 OCR_SCENARIOS = ("read", "read-accuracy")  # text recognition (assistant/bench_ocr); run only when asked for
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="screensight bench",
         description="Measure key press to first spoken word on this machine (see the module "
-                    "docstring of assistant.bench for how to read the table).",
+                    "docstring of benchmark.run for how to read the table).",
     )
     parser.add_argument("--model", type=Path,
                         help="a model folder (default: a random-weight model of --variant, built "
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: Sequence[str]) -> Options:
     args = build_parser().parse_args(list(argv))
-    from assistant.config import cache_dir
+    from base.paths import cache_dir
 
     quick = args.quick
     variant = "tiny" if quick else args.variant
@@ -416,7 +418,7 @@ class Bench:
             return self.opts.speech_model
         size = "tiny" if self.opts.quick else "real"
         folder = self.opts.cache / f"moonshine-{size}-random"
-        code = ("import sys; from pathlib import Path; from assistant.bench import build_speech; "
+        code = ("import sys; from pathlib import Path; from benchmark.run import build_speech; "
                 "build_speech(Path(sys.argv[1]), sys.argv[2] == 'tiny')")
         return self._build_once(folder, code, size)
 
@@ -680,8 +682,8 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.bench_ocr import read
         from assistant.engine import ModelLoader
+        from benchmark.ocr import read
         from models import runtime
 
         opts = self.opts
@@ -820,8 +822,8 @@ class Bench:
 def bench_facts() -> Any:
     """The facts an accessibility API would tell about the synthetic desktop's window (scripted: the
     benchmark must not read the real desktop's)."""
-    from assistant.bench_screens import WINDOW_TITLE
     from assistant.facts import FocusedControl, ScreenFacts, ScriptedFactsSource
+    from benchmark.screens import WINDOW_TITLE
 
     return ScriptedFactsSource(ScreenFacts("Text Editor", WINDOW_TITLE, FocusedControl("push button", "Save"),
                                            source="scripted"))
@@ -876,7 +878,7 @@ def _short(summary: dict[str, Any]) -> str:
 
 def _check_audio_output() -> None:
     from assistant.audio_out import _sounddevice
-    from assistant.errors import AudioError
+    from base.errors import AudioError
 
     sd = _sounddevice()
     try:
@@ -968,7 +970,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def run_ocr(opts: Options, say: Callable[[str], None]) -> dict[str, Any]:
     """The text recognition scenarios asked for: read-accuracy (the scorer on --data) and read (timings)."""
-    from assistant.bench_ocr import accuracy
+    from benchmark.ocr import accuracy
 
     report: dict[str, Any] = {"machine": machine_info()}
     if "read-accuracy" in opts.scenarios:
@@ -980,7 +982,7 @@ def run_ocr(opts: Options, say: Callable[[str], None]) -> dict[str, Any]:
 
 
 def format_ocr(report: dict[str, Any]) -> str:
-    from assistant.bench_ocr import accuracy, read
+    from benchmark.ocr import accuracy, read
 
     parts = [accuracy.format_table(report["read_accuracy"])] if "read_accuracy" in report else []
     return "\n\n".join(parts + ([read.format_table(report["read"])] if "read" in report else []))

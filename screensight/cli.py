@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError, ScreenSightError
+from base.errors import ConfigError, ScreenSightError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefer_passive_openmp()  # before anything imports torch: idle threads must not spin
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from assistant.bench import main as bench_main
+        from benchmark.run import main as bench_main
 
         return bench_main(argv[1:])
     parser = build_parser()
@@ -265,9 +265,9 @@ def _describe(args: argparse.Namespace) -> int:
 def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
-    from assistant.errors import SpeechError
     from assistant.speaker import Speaker
     from assistant.tts import make_engine
+    from base.errors import SpeechError
 
     try:
         tts = make_engine("wav", wav_path=args.wav) if args.wav else make_engine("pyttsx3")
