@@ -12,6 +12,9 @@ from the end of speech. capture / prep / encode / token / utt are when each stag
 "tok/s" is the decode speed after the first token. "peak MB" is the process's peak resident
 memory during the scenario (models loaded). "naive" is the same request through plain
 transformers and "x" is naive / ours. "target" is issue 5's goal on a 2-core laptop CPU.
+Below the table: the processor's features and the kernel path of each model part, the vision
+encoder's GFLOP/s against this machine's matmul probe in the dtype the encoder uses, and the
+peer (the same tile through OpenVINO, when installed). `--cap-avx2` measures the AVX2 path.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from assistant.windows import (
     WindowInfo,
 )
 from base.errors import ScreenSightError
+from benchmark import kernels
 from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
@@ -89,6 +93,7 @@ class Options:
     data: Path = OCR_SET
     engines: tuple[str | None, ...] = (None,)
     grounding: bool = False  # describe/more/ask with the facts and recognized text (issue 11)
+    peer: bool = True  # the encoder through OpenVINO too, when it is installed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-quantize", action="store_true", help="our path in float32")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive path")
     parser.add_argument("--naive-runs", type=int, default=1, help="runs of the naive path")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="skip the peer measurement (the vision encoder through OpenVINO, when installed)")
+    parser.add_argument("--cap-avx2", action="store_true",
+                        help="run the benchmark in a child process with every kernel library capped to AVX2 "
+                             "(the common laptop path, measured on any machine)")
     parser.add_argument("--speech-seconds", type=float, default=3.0,
                         help="length of the spoken question in the voice scenario")
     parser.add_argument("--tts", choices=("auto", "pyttsx3", "wav", "silent"), default="auto",
@@ -174,6 +184,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         data=args.data,
         engines=tuple(args.engine or (None,)),
         grounding=args.grounding,
+        peer=not args.no_peer and not quick,
     )
 
 
@@ -721,6 +732,7 @@ class Bench:
         threads = runtime.configure_threads(opts.threads)
         self.say(f"Measuring this machine's matmul speed ({threads} threads) ...")
         matmul = runtime.measure_matmul(seconds=0.3 if opts.quick else 1.0)
+        report["machine"]["isa_cap"] = kernels.capped_to()
         self.speaker = self.make_speaker()
         self.question_pcm = self.load_question()
 
@@ -731,6 +743,10 @@ class Bench:
         loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
         model = loader()
         flops = model.vision_flops_per_tile()
+        encoder_reference = kernels.matmul_reference(model.paths.encoder.kernel.value)
+        report["processor"] = {"description": model.processor_info, "paths": model.paths.as_dict(),
+                               "paths_text": model.paths.describe()}
+        self.say(f"Processor {model.processor_info}; paths: {model.paths.describe()}")
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
                 "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": opts.quantize}
         if speech is not None:
@@ -756,6 +772,9 @@ class Bench:
                 self.say("  " + _short(scenarios[name]["ours"]))
             if "background" in opts.scenarios:
                 report["background_cost"] = self.idle_cpu()
+            if opts.peer:
+                report["peer"] = kernels.peer_openvino(model, self.next_desktop().image, opts.cache, threads,
+                                                       opts.runs, self.say)
         finally:
             self.engine.close()
         ours_vision = list(self.vision_samples)
@@ -770,7 +789,8 @@ class Bench:
             from models.vision import VisionLanguageModel
 
             self.say("Loading the naive path's model (float32, processor defaults) ...")
-            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads)
+            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads,
+                                                   dtype="float32")
             naive_model.cache_size = 0
             for name in opts.scenarios:
                 if name == "background" and "window" in opts.scenarios:
@@ -810,7 +830,8 @@ class Bench:
             "peak_rss_mb": {"ours": peak, "target": PEAK_RSS_TARGET_MB,
                             "met": peak <= PEAK_RSS_TARGET_MB,
                             "with_speech_model": voice_peak},
-            "compute": compute_report(matmul, flops, ours_vision, self.vision_samples_naive),
+            "compute": compute_report(matmul, flops, ours_vision, self.vision_samples_naive,
+                                      encoder_reference),
             "scenarios": scenarios,
         })
         report["machine"]["load_average_end"] = (os.getloadavg()
@@ -830,13 +851,14 @@ def bench_facts() -> Any:
 
 
 def compute_report(matmul: dict[str, float], flops_per_tile: float | None,
-                   ours: list[tuple[int, float]], naive: list[tuple[int, float]]) -> dict[str, Any]:
-    """Achieved vision-encoder GFLOP/s against this machine's matmul speed."""
+                   ours: list[tuple[int, float]], naive: list[tuple[int, float]],
+                   ours_reference: str = "int8_gflops") -> dict[str, Any]:
+    """Achieved vision-encoder GFLOP/s against this machine's matmul speed in the encoder's dtype."""
     out: dict[str, Any] = {"matmul_gflops": {k: round(v, 1) for k, v in matmul.items()}}
     if flops_per_tile is None:
         return out
     out["vision_gflop_per_tile"] = round(flops_per_tile / 1e9, 1)
-    for name, samples, reference in (("ours", ours, "int8_gflops"),
+    for name, samples, reference in (("ours", ours, ours_reference),
                                      ("naive", naive, "fp32_gflops")):
         if not samples:
             continue
@@ -915,7 +937,9 @@ def format_table(report: dict[str, Any]) -> str:
         f"{s['threads']} threads, detail {s['detail']}, {s['new_tokens']} new tokens, first "
         f"utterance after {s['first_utterance_tokens']}, median of {s['runs']} "
         f"(+{s['warmup']} warm-up)",
-        f"cpu: {report['machine']['cpu']}, load average {report['machine']['load_average']} -> "
+        f"cpu: {report['machine']['cpu']}"
+        + (f" (capped to {report['machine']['isa_cap']})" if report['machine'].get('isa_cap') else "")
+        + f", load average {report['machine']['load_average']} -> "
         f"{report['machine'].get('load_average_end')}",
         f"speech: {s['tts']}; capture: {s['capture']}; OpenMP wait policy: "
         f"{s.get('omp_wait_policy', 'default')}; grounding: {'on' if s.get('grounding') else 'off'}",
@@ -960,6 +984,7 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{v['achieved_gflops']:.1f} GFLOP/s = {v['fraction_of_matmul']:.0%} of "
                 f"{v['matmul_reference'].split('_')[0]} matmul ({c['vision_gflop_per_tile']} "
                 "GFLOP/tile)")
+    lines += kernels.format_lines(report)
     bg = report.get("background_cost")
     if bg:
         lines.append(f"background watcher: {bg['watcher_cost_percent']:.2f}% of one core while "
@@ -996,6 +1021,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.runtime import prefer_passive_openmp
 
     passive = prefer_passive_openmp()
+    if "--cap-avx2" in argv:
+        return kernels.run_capped([a for a in argv if a != "--cap-avx2"])
     try:
         opts = parse_options(argv)
         say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731

@@ -206,8 +206,8 @@ def own_float_weights(module, pages: FilePages | None = None, dtype=None, skip=(
 
 
 def measure_matmul(m: int = 1024, k: int = 768, n: int = 3072, seconds: float = 1.0,
-                   int8: bool = True) -> dict[str, float]:
-    """This machine's GFLOP/s on one (m x k) @ (k x n) matmul: float32, and int8 dynamic linear.
+                   int8: bool = True, bf16: bool = True) -> dict[str, float]:
+    """This machine's GFLOP/s on one (m x k) @ (k x n) matmul: float32, bfloat16, int8 dynamic linear.
 
     The default shape is one linear layer of the vision encoder on one tile.
     """
@@ -232,6 +232,9 @@ def measure_matmul(m: int = 1024, k: int = 768, n: int = 3072, seconds: float = 
 
     with torch.inference_mode():
         results["fp32_gflops"] = rate(lambda: torch.nn.functional.linear(x, w))
+        if bf16:
+            xb, wb = x.bfloat16(), w.bfloat16()
+            results["bf16_gflops"] = rate(lambda: torch.nn.functional.linear(xb, wb))
         if int8:
             linear = torch.nn.Linear(k, n, bias=False)
             linear.weight.data.copy_(w)

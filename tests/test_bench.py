@@ -57,6 +57,29 @@ def test_background_and_compute_sections(report):
     assert report["settings"]["tts"]
 
 
+def test_processor_paths_and_the_matmul_reference_of_the_encoder_dtype(report):
+    from benchmark.kernels import matmul_reference
+
+    paths = report["processor"]["paths"]
+    assert {"encoder", "prefill", "decode"} <= set(paths)
+    assert report["processor"]["description"]
+    compute = report["compute"]
+    assert compute["vision_ours"]["matmul_reference"] == matmul_reference(paths["encoder"]["kernel"])
+    assert compute["vision_naive"]["matmul_reference"] == "fp32_gflops"
+    assert {"fp32_gflops", "bf16_gflops", "int8_gflops"} <= set(compute["matmul_gflops"])
+    assert "peer" not in report  # --quick measures no peer
+    assert f"paths: {report['processor']['paths_text']}" in format_table(report)
+
+
+def test_the_avx2_cap_names_every_kernel_library():
+    from benchmark.kernels import AVX2_CAP
+    from models.cpu_features import isa_cap
+
+    assert {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+            "FBGEMM_ENABLE_INSTRUCTIONS"} <= set(AVX2_CAP)
+    assert isa_cap(AVX2_CAP) == "AVX2"
+
+
 def test_table_lists_every_scenario(report):
     table = format_table(report)
     for name in SCENARIOS:
