@@ -224,14 +224,15 @@ def check_model(settings: Settings, role: str, load: bool = True) -> Check:
     if not report.ok:
         return Check(name, False, f"{source} in {folder} is damaged: {' '.join(report.problems)}",
                      f"Download it again: screensight models download {source}.", required)
+    paths = ""
     if load:
         try:
-            _load_model(folder, role)
+            paths = _load_model(folder, role, settings.quantize)
         except ScreenSightError as exc:
             return Check(name, False, exc.message, exc.hint, required)
     state = "intact and loads" if load else "intact"
     where = f"The model folder {folder}" if _is_path(source) else f"{source} (in {folder})"
-    return Check(name, True, f"{where} is {state}.")
+    return Check(name, True, f"{where} is {state}." + (f" Kernel paths: {paths}." if paths else ""))
 
 
 def _is_path(source: str) -> bool:
@@ -246,15 +247,27 @@ def _first_run_hint(hint: str) -> str:
             f"({cache_dir() / 'models'}).").strip()
 
 
-def _load_model(folder: Path, role: str) -> None:
+def _load_model(folder: Path, role: str, quantize: bool) -> str:
+    """Load the model as the app does; the vision model's kernel paths in words ("" for speech)."""
     if role == "vision":
         from models.vision import VisionLanguageModel
 
-        VisionLanguageModel.load(folder, quantize=False)
-    else:
-        from models.speech import SpeechRecognizer
+        model = VisionLanguageModel.load(folder, quantize=quantize)
+        return model.paths.describe() if model.paths is not None else ""
+    from models.speech import SpeechRecognizer
 
-        SpeechRecognizer.load(folder)
+    SpeechRecognizer.load(folder)
+    return ""
+
+
+def check_processor(settings: Settings) -> Check:
+    """The processor's vector features and the kernel path each model part will take on it."""
+    from models.cpu_features import detect
+    from models.kernel_paths import choose_paths
+
+    processor = detect()
+    paths = choose_paths(processor, quantize=settings.quantize)
+    return Check("Processor", True, f"{processor.describe()}. Kernel paths: {paths.describe()}.")
 
 
 def check_memory(settings: Settings, available_mb: int | None = None) -> Check:
@@ -383,6 +396,7 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
         ("Hotkeys", lambda: check_hotkeys(settings), True),
         ("Memory", lambda: check_memory(settings), True),
         ("Disk space", lambda: check_disk(settings), True),
+        ("Processor", lambda: check_processor(settings), False),
         ("Vision model", lambda: check_model(settings, "vision", load_models), True),
         ("Speech model", lambda: check_model(settings, "speech", load_models), False),
     ]

@@ -56,6 +56,8 @@ def test_ready_machine_passes_every_check(desktop, tiny_settings: Settings, user
     assert "1024 x 768" in results["Screen capture"].message
     assert results["Screen capture"].ok
     assert "loads" in results["Vision model"].message
+    assert "Kernel paths: encoder " in results["Vision model"].message
+    assert results["Processor"].ok and "decode int8-dynamic on 1 thread" in results["Processor"].message
     assert results["Speech model"].ok and "loads" in results["Speech model"].message
     assert results["Speech voices"].ok and "test word" in results["Speech voices"].message
     assert results["Hotkeys"].ok
