@@ -94,6 +94,7 @@ class Options:
     engines: tuple[str | None, ...] = (None,)
     grounding: bool = False  # describe/more/ask with the facts and recognized text (issue 11)
     peer: bool = True  # the encoder through OpenVINO too, when it is installed
+    openvino_encoder: bool = False  # our path with the encoder in OpenVINO (where faster)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--naive-runs", type=int, default=1, help="runs of the naive path")
     parser.add_argument("--no-peer", action="store_true",
                         help="skip the peer measurement (the vision encoder through OpenVINO, when installed)")
+    parser.add_argument("--openvino-encoder", action="store_true",
+                        help="our path with the vision encoder in OpenVINO where the paths find it faster "
+                             "(needs pip install openvino; converted once into --cache)")
     parser.add_argument("--cap-avx2", action="store_true",
                         help="run the benchmark in a child process with every kernel library capped to AVX2 "
                              "(the common laptop path, measured on any machine)")
@@ -185,6 +189,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         engines=tuple(args.engine or (None,)),
         grounding=args.grounding,
         peer=not args.no_peer and not quick,
+        openvino_encoder=args.openvino_encoder,
     )
 
 
@@ -740,7 +745,8 @@ class Bench:
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
-        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
+        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads,
+                                           openvino=opts.openvino_encoder)
         model = loader()
         flops = model.vision_flops_per_tile()
         encoder_reference = kernels.matmul_reference(model.paths.encoder.kernel.value)

@@ -2,8 +2,9 @@
 
 Converted offline from the loaded torch model (no hub, no export tool), saved once into the
 model cache folder, compiled for the CPU in bf16 where the processor computes it natively.
-Used by the benchmark as the peer to compare with; `load` returns None with the reason when
-OpenVINO is not installed or the conversion fails, and the caller keeps the torch path.
+The model's encoder path where it is faster (VisionLanguageModel.load(openvino=True)) and the
+benchmark's peer; `load` returns None with the reason when OpenVINO is not installed or the
+conversion fails, and the caller keeps the torch path.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def version() -> str | None:
 def _cache_key(source: str, extra: str) -> str:
     """Changes when the model's files or OpenVINO change."""
     digest = hashlib.blake2b(digest_size=8)
-    folder = Path(source)
+    folder = Path(source).resolve()
+    digest.update(str(folder).encode())
     for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("config.json")):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())

@@ -23,7 +23,7 @@ from typing import Any
 
 from base.errors import ModelError
 from models.cpu_features import Processor
-from models.kernel_paths import ModelPaths
+from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class VisionLanguageModel:
         self._vision_started = 0.0
         self.quantized = False
         self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
+        self._openvino: Any = None  # the compiled OpenVINO encoder, when the paths chose it
         self.processor_info = ""  # the processor's features as the paths saw them
         self.threads = 0  # torch threads for the encoder and prefills (0: leave torch's setting)
         # Token-by-token decoding runs on one thread: a one-token step is hundreds of tiny
@@ -141,13 +142,16 @@ class VisionLanguageModel:
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
              threads: int | None = None, quantize: bool = False,
-             attn: str = "sdpa", cpu: Processor | None = None) -> VisionLanguageModel:
+             attn: str = "sdpa", cpu: Processor | None = None, openvino: bool = False,
+             compiled_cache: Path | None = None) -> VisionLanguageModel:
         """Load from a model folder (safetensors only, never remote code).
 
         The kernel path of each part is chosen for `cpu` (default: this machine's processor).
+        `openvino` lets the vision encoder run in OpenVINO where that is faster (when it is
+        installed; converted once into `compiled_cache`, default the app's cache folder); any
+        failure keeps the torch encoder and the reason is logged and shown in the paths.
         """
         from models import cpu_features, runtime
-        from models.kernel_paths import Kernel, choose_paths
         from models.store import check_loadable
 
         folder = Path(source)
@@ -158,7 +162,7 @@ class VisionLanguageModel:
 
         used_threads = runtime.configure_threads(threads)
         processor_features = cpu or cpu_features.detect()
-        paths = choose_paths(processor_features, device, quantize, dtype)
+        paths = choose_paths(processor_features, device, quantize, dtype, openvino=openvino)
         int8 = paths.prefill.kernel is Kernel.INT8_DYNAMIC
         torch_dtype = getattr(torch, paths.prefill.kernel.torch_dtype_name)
         if int8 and dtype is None:
@@ -195,6 +199,8 @@ class VisionLanguageModel:
             for part in encoder_parts:
                 part.to(encoder_dtype)
         vlm = cls(model, processor, device, str(folder))
+        if paths.encoder.runtime is Runtime.OPENVINO:
+            paths = vlm._start_openvino(paths, compiled_cache, used_threads)
         vlm.quantized = int8
         vlm.paths = paths
         vlm.processor_info = processor_features.describe()
@@ -205,6 +211,34 @@ class VisionLanguageModel:
         log.info("vision model %s on %s; paths: %s", folder.name, vlm.processor_info,
                  paths.describe())
         return vlm
+
+    def _start_openvino(self, paths: ModelPaths, cache: Path | None, threads: int) -> ModelPaths:
+        """Compile the OpenVINO encoder; the paths as they then are (torch, with why, on failure)."""
+        from models import openvino_encoder
+
+        if cache is None:
+            from base.paths import cache_dir
+
+            cache = cache_dir() / "compiled"
+        encoder, note = openvino_encoder.load(self, cache, threads, bf16=paths.encoder.kernel is Kernel.BFLOAT16)
+        if encoder is None:
+            log.warning("vision encoder stays in torch: %s", note)
+            return dataclasses.replace(paths, encoder=dataclasses.replace(
+                paths.encoder, runtime=Runtime.TORCH, reason=f"torch, because {note}"))
+        self._openvino = encoder
+        # The torch copy of the encoder is not needed any more: drop its weights, keeping the
+        # modules on their device (transformers reads the model's device from the first weight).
+        # encoder_input always makes full tiles, which the compiled encoder takes.
+        import torch
+
+        for part in (self.model.model.vision_model, self.model.model.connector):
+            for tensor in [*part.parameters(), *part.buffers()]:
+                tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+        gc.collect()
+        from models.runtime import trim_heap
+
+        trim_heap()
+        return paths
 
     @property
     def encoder_dtype(self) -> Any:
@@ -233,10 +267,28 @@ class VisionLanguageModel:
             patch_mask = mask.unfold(1, size, size).unfold(2, size, size).sum(dim=(-1, -2)) > 0
             if bool(patch_mask.all()):
                 patch_mask = None  # full tiles: attention without a mask
+        if self._openvino is not None:
+            if patch_mask is not None:
+                raise ModelError("The OpenVINO encoder takes full 512-pixel tiles only.",
+                                 "This is a bug; please report it.")
+            return self._encode_openvino(pixels)
         hidden = inner.vision_model(pixel_values=pixels, patch_attention_mask=patch_mask).last_hidden_state
         features = inner.connector(hidden)
         embed = inner.text_model.get_input_embeddings()
         return features.reshape(-1, features.shape[-1]).to(embed.weight.dtype)
+
+    def _encode_openvino(self, pixels: Any) -> Any:
+        """Full tiles through the OpenVINO encoder (cancel is checked before: it runs as one call)."""
+        cancel = getattr(self._cancel_local, "event", None)
+        if cancel is not None and cancel.is_set():
+            raise InterruptedError("cancelled while encoding")
+        started = time.perf_counter()
+        features = self._openvino(pixels)
+        self.vision_encoder_calls += 1
+        self.last_vision_tiles = int(pixels.shape[0])
+        self.last_vision_s = time.perf_counter() - started
+        embed = self.model.model.text_model.get_input_embeddings()
+        return features.to(embed.weight.dtype)
 
     def _prefix_embeddings(self, input_ids: Any, features: Any) -> Any:
         """The token embeddings of the prefix with the image features put at the image tokens."""

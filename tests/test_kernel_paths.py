@@ -3,7 +3,7 @@
 import pytest
 
 from models.cpu_features import Accelerator, Feature, Processor
-from models.kernel_paths import Kernel, choose_paths
+from models.kernel_paths import Kernel, Runtime, choose_paths
 
 AVX2 = Processor("x86_64", frozenset({Feature.AVX2}))
 AVX2_VNNI = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX_VNNI}))
@@ -66,3 +66,14 @@ def test_gpus_compute_in_half_precision():
 def test_paths_as_a_dict_for_reports():
     data = choose_paths(AMX).as_dict()
     assert data["encoder"]["kernel"] == "bfloat16" and data["decode"]["threads"] == 1
+
+
+def test_openvino_encoder_only_where_it_was_measured_faster():
+    paths = choose_paths(AMX, openvino=True)
+    assert paths.encoder.runtime is Runtime.OPENVINO and paths.encoder.kernel is Kernel.BFLOAT16
+    assert paths.decode.runtime is Runtime.TORCH and paths.decode.kernel is Kernel.INT8_DYNAMIC
+    assert paths.describe().startswith("encoder bfloat16 via openvino,")
+    assert choose_paths(AMX).encoder.runtime is Runtime.TORCH
+    for other in (AVX2, ZEN4, NEON):
+        assert choose_paths(other, openvino=True).encoder.runtime is Runtime.TORCH
+    assert choose_paths(AMX, openvino=True, dtype="float32").encoder.runtime is Runtime.TORCH

@@ -33,3 +33,53 @@ def test_a_missing_model_folder_falls_back_with_a_reason(tiny_vlm, tmp_path, mon
     monkeypatch.setattr(tiny_vlm, "source", str(tmp_path / "gone"))
     peer, note = openvino_encoder.load(tiny_vlm, tmp_path, threads=1, bf16=False)
     assert peer is None and "could not" in note
+
+
+
+def _amx():
+    from models.cpu_features import Feature, Processor
+
+    return Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_BF16,
+                                          Feature.AMX_TILE, Feature.AMX_BF16, Feature.AMX_INT8}))
+
+
+def test_model_with_the_openvino_encoder_answers_and_counts_encoder_calls(tiny_vlm_dir, tmp_path):
+    import threading
+
+    import torch
+    from PIL import Image
+
+    from benchmark.kernels import bench_pixels
+    from models.kernel_paths import Runtime
+    from models.vision import VisionLanguageModel
+
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=_amx(), openvino=True,
+                                     compiled_cache=tmp_path)
+    assert model.paths.encoder.runtime is Runtime.OPENVINO, model.paths.encoder.reason
+    torch_only = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=_amx())
+    image = Image.new("RGB", (900, 500), "navy")
+    pixels = bench_pixels(model, image)
+    with torch.inference_mode():
+        got, want = model.encode_image(pixels), torch_only.encode_image(pixels)
+    assert got.dtype == want.dtype == torch.float32
+    assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.99
+    before = model.vision_encoder_calls
+    ctx = model.prepare(image, "quick")
+    assert model.vision_encoder_calls == before + 1 and model.last_vision_tiles == 1
+    assert "".join(model.answer(ctx, "Describe.", max_new_tokens=4, ignore_eos=True))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(InterruptedError):
+        model.prepare(Image.new("RGB", (600, 400), "white"), "quick", cancel=cancel)
+
+
+def test_a_failed_conversion_keeps_the_torch_encoder_and_says_why(tiny_vlm_dir, tmp_path, monkeypatch):
+    from models import openvino_encoder
+    from models.kernel_paths import Runtime
+    from models.vision import VisionLanguageModel
+
+    monkeypatch.setattr(openvino_encoder, "load", lambda *args, **kwargs: (None, "conversion failed here"))
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=_amx(), openvino=True,
+                                     compiled_cache=tmp_path)
+    assert model.paths.encoder.runtime is Runtime.TORCH
+    assert "conversion failed here" in model.paths.encoder.reason
