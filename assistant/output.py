@@ -66,10 +66,12 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
     return voice
 
 
-def make_speaker(settings: Settings, window_reader: ScreenReader, on_audio_start: Callable[[object], None],
+def make_speaker(settings: Settings, window_reader: ScreenReader,
                  on_error: Callable[[Exception], None], on_notice: Callable[[str], None] | None = None,
                  watch: ReaderWatch | None = None) -> Speaker | None:
+    """The speaker of the settings (None: no speech output); the request engine it is given to
+    listens to it for audio starts (Engine.set_speaker)."""
     tts = make_tts(settings, window_reader, on_error, on_notice, watch)
     if tts is None:
         return None
-    return Speaker(tts, on_audio_start=on_audio_start, on_error=on_error)
+    return Speaker(tts, on_error=on_error)

@@ -159,7 +159,7 @@ def check_voices(settings: Settings) -> Check:
             chosen = resolve_voice(settings.voice, voices).name
         engine.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
         try:
-            utterance = engine.prepare("ScreenSight").result(timeout=30)
+            utterance = engine.synthesize("ScreenSight").result(timeout=30)
         except FutureTimeout:
             return Check(name, False, "The speech engine did not speak a test word within 30 s.",
                          "Restart the computer; if it persists, choose another voice.", required)

@@ -469,10 +469,9 @@ class Bench:
         raise ScreenSightError("No speech output could be started.", "Use --tts silent.")
 
     def _audio_started(self, tag: object) -> None:
+        """The naive path's audio starts (the engine listens to the speaker for its own)."""
         if isinstance(tag, NaiveTag):
             tag.trace.mark("first_audio")
-        elif self.engine is not None:
-            self.engine.on_audio_start(tag)
 
     def load_question(self) -> Any:
         """The spoken question as 16 kHz PCM: espeak-ng's voice, cut or padded to the length."""
@@ -512,8 +511,6 @@ class Bench:
 
     def _submit_and_measure(self, request: Request, start_from: float | None = None,
                             extra: dict[str, Any] | None = None) -> Run:
-        model = self.loader()  # loaded already; read for the vision timing hooks
-        calls = model.vision_encoder_calls
         reset_peak_rss()
         request.triggered_at = time.monotonic()
         request_id = self.engine.submit(request)
@@ -523,8 +520,9 @@ class Bench:
         self.engine.wait_idle(RESULT_TIMEOUT)
         if result.error is not None:
             raise result.error
-        if model.vision_encoder_calls > calls and model.last_vision_tiles:
-            self.vision_samples.append((model.last_vision_tiles, model.last_vision_s))
+        encoded = result.encoded  # None when the request reused an encoded screenshot
+        if encoded is not None and encoded.vision_tiles:
+            self.vision_samples.append((encoded.vision_tiles, encoded.vision_s))
         return self._run_from_trace(result.trace, start_from, self.recorder.decode_rate(request_id),
                                     extra)
 
@@ -572,7 +570,9 @@ class Bench:
                 self._request(mode="ask", target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
-            audio: Future = Future()
+            from assistant.audio_in import Recording
+
+            audio: Future[Recording] = Future()
             ended: list[float] = []
             request = self._request(mode="ask", target="window", audio=audio, detail=detail)
 
@@ -580,7 +580,9 @@ class Bench:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
                                - time.monotonic()))
                 ended.append(time.monotonic())
-                audio.set_result(self.question_pcm)
+                pcm = self.question_pcm
+                audio.set_result(Recording(pcm=pcm, started_at=request.triggered_at, ended_at=ended[0],
+                                           device="benchmark", peak=float(abs(pcm).max()) if len(pcm) else 0.0))
 
             request.triggered_at = time.monotonic()
             talker = threading.Thread(target=finish_talking, daemon=True)
@@ -660,18 +662,18 @@ class Bench:
             time.sleep(self.opts.speech_seconds)
             speech_end = time.monotonic()
             trace.mark("speech_end", speech_end)
-            question = self.recognizer.transcribe(self.question_pcm, "en").strip()
+            question = self.recognizer.transcribe(self.question_pcm, "en").text
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
         mode = "ask" if question else "describe"
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
-        calls = model.vision_encoder_calls
-        text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        naive = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        text = naive.text
         trace.mark("first_token")
-        if model.vision_encoder_calls > calls:
-            trace.mark("encoded", trace.marks["captured"] + model.last_vision_s)
-            self.vision_samples_naive.append((model.last_vision_tiles, model.last_vision_s))
+        if naive.vision_tiles:
+            trace.mark("encoded", trace.marks["captured"] + naive.vision_s)
+            self.vision_samples_naive.append((naive.vision_tiles, naive.vision_s))
         trace.mark("first_utterance")
         self.speaker.say(text or "nothing", tag=NaiveTag(trace))
         self._wait_first_audio(trace)
@@ -682,7 +684,7 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.engine import ModelLoader
+        from assistant.model_loading import VisionModelLoader
         from benchmark.ocr import read
         from models import runtime
 
@@ -690,7 +692,7 @@ class Bench:
         threads = runtime.configure_threads(opts.threads)
         folder = self.model_folder()
         self.say(f"Loading {folder.name} beside the recognizer ...")
-        model = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
+        model = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
         self.speaker = self.make_speaker()
         hooks = read.ReadHooks(self.speaker, NaiveTag, self._wait_first_audio, reset_peak_rss, peak_rss_mb, rss_mb)
         try:
@@ -709,7 +711,8 @@ class Bench:
     # -- orchestration ----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from assistant.engine import Engine, ModelLoader
+        from assistant.engine import Engine
+        from assistant.model_loading import Ready, VisionModelLoader
 
         opts = self.opts
         wall = time.monotonic()
@@ -728,7 +731,7 @@ class Bench:
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
-        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
+        loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
         model = loader()
         flops = model.vision_flops_per_tile()
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
@@ -742,7 +745,7 @@ class Bench:
             load["rss_with_speech_mb"] = rss_mb()
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
-                             transcriber=lambda: self.recognizer,
+                             transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
                              segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
                              grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}

@@ -175,7 +175,8 @@ def _find_args(args: argparse.Namespace) -> argparse.Namespace:
 def _describe(args: argparse.Namespace) -> int:
     from assistant.capture import parse_region
     from assistant.config import load_settings
-    from assistant.engine import Engine, ModelLoader, Request, TextRecognizerLoader
+    from assistant.engine import Engine, Request
+    from assistant.model_loading import TextRecognizerLoader, VisionModelLoader
 
     settings = load_settings()
     if args.image is not None:
@@ -200,10 +201,9 @@ def _describe(args: argparse.Namespace) -> int:
         from models.store import check_loadable, resolve
 
         check_loadable(resolve(model_source), role="vision")
-    loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
+    loader = VisionModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
-    engines: list[Engine] = []
-    speaker = _make_speaker(args, settings, lambda tag: engines[0].on_audio_start(tag))
+    speaker = _make_speaker(args, settings)
     listener = _PrintingListener(stream=not args.json)
     capture_factory = secure_input = None
     if target != "file":
@@ -221,7 +221,6 @@ def _describe(args: argparse.Namespace) -> int:
                     detail=args.detail or settings.detail, language=language, secure_input=secure_input,
                     text_recognizer=TextRecognizerLoader(settings.text_engine, language),
                     pointer=pointer, read_with=read_with)
-    engines.append(engine)
     requests = [Request(mode=mode, target=target, region=region, image_path=args.image,
                         max_new_tokens=args.max_tokens, question=args.find or "")]
     first, *follow_ups = args.question or [""]
@@ -262,7 +261,7 @@ def _describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) -> Any:
+def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
     from assistant.speaker import Speaker
@@ -279,7 +278,7 @@ def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) 
     def report(exc: Exception) -> None:
         print(f"screensight: speech failed: {exc}", file=sys.stderr)
 
-    return Speaker(tts, on_audio_start=on_audio_start, on_error=report)
+    return Speaker(tts, on_error=report)
 
 
 def _result_json(result: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Engine, EngineListener, Request, Result  # noqa: E402
+from assistant.model_loading import Ready  # noqa: E402
 from assistant.speaker import Speaker  # noqa: E402
 from assistant.tts import make_engine  # noqa: E402
 
@@ -137,7 +138,7 @@ def run(model_dir: Path, pictures: list[Path], cycles: int, warmup: int, toleran
     report.threads_before = threading.active_count()  # after loading: tqdm keeps a monitor thread
     speaker = Speaker(make_engine(speech))
     listener = _Listener()
-    engine = Engine(lambda: model, speaker=speaker, listener=listener)
+    engine = Engine(Ready(model), speaker=speaker, listener=listener)
 
     def ask(request: Request) -> None:
         listener.done.clear()
