@@ -22,6 +22,16 @@ M = TypeVar("M")
 GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
 
 
+def check_source(source: str | Path, role: str) -> Path:
+    """The folder of `source` (a catalog id or a folder), checked to be loadable as a `role` model
+    (ModelError with what to do otherwise), without loading it."""
+    from models.store import check_loadable, resolve
+
+    folder = resolve(str(source))
+    check_loadable(folder, role=role)
+    return folder
+
+
 class Ready(Generic[T]):
     """A model that is loaded already (tests, the benchmark): a provider that never loads."""
 

@@ -247,14 +247,12 @@ def _first_run_hint(hint: str) -> str:
 
 
 def _load_model(folder: Path, role: str) -> None:
+    from assistant.model_loading import SpeechModelLoader, VisionModelLoader
+
     if role == "vision":
-        from models.vision import VisionLanguageModel
-
-        VisionLanguageModel.load(folder, quantize=False)
+        VisionModelLoader(folder, quantize=False)()
     else:
-        from models.speech import SpeechRecognizer
-
-        SpeechRecognizer.load(folder)
+        SpeechModelLoader(folder)()
 
 
 def check_memory(settings: Settings, available_mb: int | None = None) -> Check:

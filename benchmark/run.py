@@ -737,10 +737,10 @@ class Bench:
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
                 "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": opts.quantize}
         if speech is not None:
-            from models.speech import SpeechRecognizer
+            from assistant.model_loading import SpeechModelLoader
 
             t1 = time.monotonic()
-            self.recognizer = SpeechRecognizer.load(speech, threads=opts.threads)
+            self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
@@ -770,10 +770,8 @@ class Bench:
         gc.collect()
         runtime.trim_heap()
         if opts.naive:
-            from models.vision import VisionLanguageModel
-
             self.say("Loading the naive path's model (float32, processor defaults) ...")
-            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads)
+            naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads)()
             naive_model.cache_size = 0
             for name in opts.scenarios:
                 if name == "background" and "window" in opts.scenarios:

@@ -198,9 +198,9 @@ def _describe(args: argparse.Namespace) -> int:
     read_with = args.read_with or settings.read_with
     mode = "find" if args.find else args.mode
     if mode in ("describe", "more") or args.question or (mode == "read" and read_with == "model"):
-        from models.store import check_loadable, resolve
+        from assistant.model_loading import check_source
 
-        check_loadable(resolve(model_source), role="vision")
+        check_source(model_source, "vision")
     loader = VisionModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
     speaker = _make_speaker(args, settings)

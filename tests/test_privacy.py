@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from assistant import cli
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready
 from base.errors import DownloadError
+from screensight import cli
 from tests.hub_server import HubServer
 from tests.x11_helpers import XDesktop
 

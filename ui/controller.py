@@ -56,7 +56,7 @@ class AppController(QObject):
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
                  history: HistoryStore | None = None, vision: VisionSlot | None = None,
                  screen_readers: Callable[[], Any] | None = None, pointer: Any = None,
-                 text_recognizer: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
+                 text_recognizer: TextRecognizerLoader | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.settings_file = settings_file
@@ -479,9 +479,7 @@ class AppController(QObject):
         save_settings(new, self.settings_file)
         self.engine.configure(EngineOptions(detail=new.detail, language=new.language, read_with=new.read_with,
                                             grounding=new.ground_descriptions))
-        switch = getattr(self.text_recognizer, "switch", None)
-        if switch is not None:
-            switch(new.text_engine, new.language)
+        self.text_recognizer.switch(new.text_engine, new.language)
         threads = new.threads or None
         if self.vision.switch(new.vision_model, new.quantize, threads):
             self.engine.new_conversation()
