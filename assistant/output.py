@@ -16,7 +16,7 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, ScreenReaderEngine, default_readers
 from assistant.speaker import Speaker
-from assistant.tts import SilentEngine, TTSEngine, make_engine
+from assistant.tts import SilentEngine, TTSEngine, make_tts_engine
 from base.errors import ScreenSightError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def voice_engine() -> TTSEngine:
     """The app's own voice: pyttsx3 unless SCREENSIGHT_TTS chooses another engine."""
     kind = os.environ.get(VOICE_ENGINE_ENV, "pyttsx3") or "pyttsx3"
     wav = os.environ.get(VOICE_WAV_ENV, "")
-    return make_engine(kind, wav_path=Path(wav) if wav else None)
+    return make_tts_engine(kind, wav_path=Path(wav) if wav else None)
 
 
 def configured_voice(settings: Settings) -> TTSEngine:

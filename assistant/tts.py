@@ -545,7 +545,7 @@ class SpyEngine(TTSEngine):
         self.closed = True
 
 
-def make_engine(kind: str, wav_path: Path | None = None) -> TTSEngine:
+def make_tts_engine(kind: str, wav_path: Path | None = None) -> TTSEngine:
     """Build an engine by kind: "pyttsx3", "wav" (needs wav_path), "silent" or "spy"."""
     if kind == "pyttsx3":
         return Pyttsx3Engine()

@@ -445,27 +445,27 @@ class Bench:
 
     def make_speaker(self) -> Any:
         from assistant.speaker import Speaker
-        from assistant.tts import make_engine
+        from assistant.tts import make_tts_engine
 
         kinds = {"auto": ("pyttsx3", "wav", "silent")}.get(self.opts.tts, (self.opts.tts,))
         for kind in kinds:
             try:
                 if kind == "pyttsx3":
                     _check_audio_output()
-                    engine = make_engine("pyttsx3")
+                    tts = make_tts_engine("pyttsx3")
                     note = "pyttsx3 (espeak-ng) playing through the default speaker"
                 elif kind == "wav":
                     path = Path(tempfile.mkdtemp(prefix="screensight-bench-")) / "speech.wav"
-                    engine = make_engine("wav", wav_path=path)
+                    tts = make_tts_engine("wav", wav_path=path)
                     note = f"pyttsx3 (espeak-ng) writing to {path} (no speaker found)"
                 else:
-                    engine = make_engine("silent")
+                    tts = make_tts_engine("silent")
                     note = "silent (no speech engine: first audio = first utterance)"
             except ScreenSightError as exc:
                 self.say(f"  speech output {kind} unavailable: {exc.message}")
                 continue
             self.tts_note = note
-            return Speaker(engine, on_audio_start=self._audio_started)
+            return Speaker(tts, on_audio_start=self._audio_started)
         raise ScreenSightError("No speech output could be started.", "Use --tts silent.")
 
     def _audio_started(self, tag: object) -> None:

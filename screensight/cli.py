@@ -265,11 +265,11 @@ def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
     from assistant.speaker import Speaker
-    from assistant.tts import make_engine
+    from assistant.tts import make_tts_engine
     from base.errors import SpeechError
 
     try:
-        tts = make_engine("wav", wav_path=args.wav) if args.wav else make_engine("pyttsx3")
+        tts = make_tts_engine("wav", wav_path=args.wav) if args.wav else make_tts_engine("pyttsx3")
         tts.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
     except SpeechError as exc:
         _error(exc)

@@ -19,7 +19,7 @@ from assistant.tts import (
     Utterance,
     WavFileEngine,
     clip_from_wav,
-    make_engine,
+    make_tts_engine,
     resolve_voice,
     wait_result,
 )
@@ -107,7 +107,7 @@ def engine():
 
 def test_wav_engine_writes_real_speech(tmp_path: Path) -> None:
     path = tmp_path / "out.wav"
-    eng = make_engine("wav", wav_path=path)
+    eng = make_tts_engine("wav", wav_path=path)
     starts: list[str] = []
     try:
         for text in ("Hello from ScreenSight.", "A second sentence follows."):
@@ -233,10 +233,10 @@ def test_audio_out_resamples_and_reports_start() -> None:
 
 
 def test_silent_and_spy_engines() -> None:
-    silent = make_engine("silent")
+    silent = make_tts_engine("silent")
     assert isinstance(silent, SilentEngine) and silent.voices() == []
     silent.speak("Nothing to hear.", threading.Event())
-    spy = make_engine("spy")
+    spy = make_tts_engine("spy")
     assert isinstance(spy, SpyEngine)
     spy.configure(rate=200, voice="en")
     spy.speak("Recorded.", threading.Event())
@@ -248,9 +248,9 @@ def test_silent_and_spy_engines() -> None:
 
 def test_make_engine_errors() -> None:
     with pytest.raises(ConfigError, match="Use one of"):
-        make_engine("festival")
+        make_tts_engine("festival")
     with pytest.raises(ConfigError, match="--wav"):
-        make_engine("wav")
+        make_tts_engine("wav")
 
 
 def test_a_missing_driver_says_what_to_install() -> None:
