@@ -34,6 +34,7 @@ from assistant.segmenter import Segmenter
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
 from base.errors import AudioError, ScreenSightError
+from base.images import image_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -640,7 +641,7 @@ class Engine:
             capture = self._take(request)
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
-            conversation = Conversation(capture, images.image_fingerprint(capture.image),
+            conversation = Conversation(capture, image_fingerprint(capture.image),
                                         request.detail or self.detail)
             self._prepare_grounding(conversation, request, facts_query)
             model = self._model()
@@ -697,7 +698,7 @@ class Engine:
             facts_query = self._start_facts(request)
             capture = self._take(request)
             trace.mark("captured")
-            conversation = Conversation(capture, images.image_fingerprint(capture.image), detail)
+            conversation = Conversation(capture, image_fingerprint(capture.image), detail)
         self._check(cancel)
         if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
             self._replace_conversation(conversation)
@@ -868,14 +869,12 @@ class Engine:
 
     def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
                 trace: Trace, cancel: threading.Event, text_parts: list[str]) -> None:
-        from models.vision import Turn
-
         mode = "ask" if request.audio is not None else request.mode
         if mode == "ask" and not question:
             mode = "describe"
         language = request.language or self.language
         prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
-        history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
+        history = list(conversation.turns) if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
@@ -1042,7 +1041,7 @@ class Engine:
     def _remember(self, capture: Capture, recognized: RecognizedText) -> None:
         """Keeps the read for find and the screenshot for follow-up questions."""
         self.last_read = (capture, recognized)
-        fingerprint = images.image_fingerprint(capture.image)
+        fingerprint = image_fingerprint(capture.image)
         previous = self.conversation
         if previous is not None and previous.fingerprint == fingerprint:
             previous.capture = capture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import math
 import threading
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ModelError
+from base.images import image_fingerprint
+from base.turns import Turn
 
 DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
@@ -70,14 +71,6 @@ class ImageContext:
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """One earlier question and its answer, replayed as text after the image."""
-
-    question: str
-    answer: str
-
-
 def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     """Processor options deciding how many 512-pixel tiles an image of `size` becomes.
 
@@ -93,14 +86,6 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     cap = 1024 if detail == "normal" else 2048
     edge = min(cap, math.ceil(longest / TILE) * TILE)
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
-
-
-def image_key(image: Any) -> str:
-    """A hash of the pixels and size: equal screenshots are encoded once."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 class VisionLanguageModel:
@@ -246,7 +231,7 @@ class VisionLanguageModel:
         import torch
         from transformers import DynamicCache
 
-        key = (image_key(image), detail)
+        key = (image_fingerprint(image), detail)
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)
