@@ -26,13 +26,13 @@ from typing import Any
 from assistant.config import Settings, load_settings
 from base.errors import ScreenSightError
 from base.paths import cache_dir
+from base.vocabulary import OWN_VOICE_OUTPUTS
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
 CHECK_TIMEOUT_SECONDS = 120.0  # a check that hangs (stuck sound server) is reported, not awaited
 DISK_MARGIN_MB = 200  # room for settings, history and temporary files besides the models
-_SPEECH_OUTPUTS = ("voice", "both")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def check_speaker(settings: Settings) -> Check:
     from assistant import audio_out
 
     name = "Sound output"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     sd = audio_out._sounddevice()
     try:
         device = sd.query_devices(kind="output")
@@ -147,7 +147,7 @@ def check_voices(settings: Settings) -> Check:
     from assistant.tts import make_engine, resolve_voice
 
     name = "Speech voices"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     engine = make_engine("pyttsx3")
     try:
         voices = engine.voices()
@@ -373,7 +373,7 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
             settings = Settings()
         else:
             add(Check("Settings", True, "The settings file is valid (or not created yet)."))
-    speaks = settings.output in _SPEECH_OUTPUTS
+    speaks = settings.output in OWN_VOICE_OUTPUTS
     # (name, check, whether an unexpected error in it fails the self-test)
     plan: list[tuple[str, Callable[[], Check], bool]] = [
         ("Screen capture", check_display, True),

@@ -22,8 +22,8 @@ from typing import Any
 from base.errors import ModelError
 from base.images import image_fingerprint
 from base.turns import Turn
+from base.vocabulary import Detail, choices
 
-DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
 
 
@@ -78,12 +78,12 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     plus the overview); high: the processor's own default (up to 4x4 plus the overview).
     Small images are never scaled up beyond the tile grid they need.
     """
-    if detail not in DETAILS:
-        raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+    if detail not in tuple(Detail):
+        raise ValueError(f"detail must be one of {choices(Detail)}, not {detail!r}")
     longest = max(size)
-    if detail == "quick" or longest <= TILE:
+    if detail == Detail.QUICK or longest <= TILE:
         return {"do_image_splitting": False}
-    cap = 1024 if detail == "normal" else 2048
+    cap = 1024 if detail == Detail.NORMAL else 2048
     edge = min(cap, math.ceil(longest / TILE) * TILE)
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
 
@@ -225,7 +225,7 @@ class VisionLanguageModel:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: str = "quick",
+    def prepare(self, image: Any, detail: Detail = Detail.QUICK,
                 cancel: threading.Event | None = None) -> ImageContext:
         """Run the processor and vision encoder on `image` and keep the prefix KV cache."""
         import torch
