@@ -32,6 +32,7 @@ def is_downloaded(info: ModelInfo) -> bool:
 
 
 def download_hint(info: ModelInfo) -> str:
+    """What to do on the command line to get a catalog model."""
     return f"Run: screensight models download {info.id}, or point --model at a folder."
 
 
@@ -81,14 +82,17 @@ def _resolve_info(info: ModelInfo) -> Path:
 
 
 def safetensors_files(folder: Path) -> list[Path]:
+    """The weight files of a folder, sorted."""
     return sorted(p for p in folder.glob("*.safetensors") if p.is_file())
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when a file name matches one of the glob patterns."""
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
 def read_manifest(folder: Path) -> dict | None:
+    """The manifest a finished download wrote (id, revision, files), or None."""
     try:
         data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -97,6 +101,7 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def catalog_entry_for(folder: Path) -> ModelInfo | None:
+    """The catalog model a folder was downloaded as, or None for a folder from elsewhere."""
     manifest = read_manifest(folder)
     if manifest:
         for info in all_models():

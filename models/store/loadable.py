@@ -12,6 +12,7 @@ from models.store.safetensors import read_safetensors_header
 
 
 def read_config(folder: Path) -> dict:
+    """A model folder's config.json; ModelError saying what to do when it is missing or broken."""
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ModelError(f"The model folder {folder} has no config.json.",

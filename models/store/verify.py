@@ -36,6 +36,7 @@ class VerifyReport:
 
 
 def hash_file(path: Path) -> str:
+    """The sha256 of a file, as hex."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(HASH_BLOCK):
