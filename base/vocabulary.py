@@ -19,6 +19,13 @@ class Mode(StrEnum):
     FIND = "find"          # where a given text is
 
 
+class Role(StrEnum):
+    """What a model is for."""
+
+    VISION = "vision"  # describes and reads pictures
+    SPEECH = "speech"  # turns a spoken question into text
+
+
 class Detail(StrEnum):
     """How many pixels of the picture go into the vision model."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ConfigError, ScreenSightError
-from base.vocabulary import Detail, Mode, ReadWith, Target
+from base.vocabulary import Detail, Mode, ReadWith, Role, Target
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -201,7 +201,7 @@ def _describe(args: argparse.Namespace) -> int:
     if mode in (Mode.DESCRIBE, Mode.MORE) or args.question or (mode == Mode.READ and read_with == ReadWith.MODEL):
         from models.store import check_loadable, resolve
 
-        check_loadable(resolve(model_source), role="vision")
+        check_loadable(resolve(model_source), role=Role.VISION)
     loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
     engines: list[Engine] = []

@@ -13,6 +13,7 @@ import pytest
 
 from assistant.config import Settings
 from base.errors import ModelError
+from base.vocabulary import Role
 from models import catalog, store
 
 DATA = Path(__file__).parent / "data"
@@ -36,7 +37,7 @@ def test_the_expected_models_are_there_with_unique_ids():
 @pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
 def test_entry_is_pinned_and_complete(info: catalog.ModelInfo):
     assert HEX40.match(info.revision), "revision must be a full commit sha"
-    assert info.role in catalog.ROLES
+    assert info.role in tuple(Role)
     assert catalog.family_of_model_type(info.family) == (info.family, info.role)
     assert info.size_mb > 0 and info.ram_mb > info.size_mb // 2
     assert info.licence and info.label and info.good_for and info.languages

@@ -34,7 +34,7 @@ from assistant.prompts import LANGUAGE_NAMES
 from assistant.tts import Voice
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
-from base.vocabulary import Detail, Output, ReadWith, TalkMode
+from base.vocabulary import Detail, Output, ReadWith, Role, TalkMode
 from ui.a11y import describe, fitting_size
 from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
 from ui.key_capture import KeyCaptureEdit
@@ -60,7 +60,7 @@ def _select(combo: QComboBox, value: object) -> None:
     combo.setCurrentIndex(index)
 
 
-def model_choices(role: str) -> list[tuple[str, str]]:
+def model_choices(role: Role) -> list[tuple[str, str]]:
     """(id, label with size, licence and whether it is on disk) for each catalog model of a role."""
     from models import catalog, store
 
@@ -94,7 +94,7 @@ class SettingsDialog(QDialog):
         # General
         general, form = self._page("&General")
         self.vision_model = QComboBox(general)
-        for model_id, label in model_choices("vision"):
+        for model_id, label in model_choices(Role.VISION):
             self.vision_model.addItem(label, model_id)
         self.choose_folder = QPushButton("Use a model &folder…", general)
         describe(self.choose_folder, "Use a model folder",
@@ -176,7 +176,7 @@ class SettingsDialog(QDialog):
         # Voice questions
         voice_in, form = self._page("Voice &questions")
         self.speech_model = QComboBox(voice_in)
-        for model_id, label in model_choices("speech"):
+        for model_id, label in model_choices(Role.SPEECH):
             self.speech_model.addItem(label, model_id)
         self.speech_setup = QPushButton("&Download or choose…", voice_in)
         describe(self.speech_setup, "Download or choose the speech model",
@@ -276,7 +276,7 @@ class SettingsDialog(QDialog):
     def show_speech_model(self, source: str) -> None:
         """The speech model was set up elsewhere (the setup dialog): show it, freshly labelled."""
         self.speech_model.clear()
-        for model_id, label in model_choices("speech"):
+        for model_id, label in model_choices(Role.SPEECH):
             self.speech_model.addItem(label, model_id)
         _select(self.speech_model, source)
         self._settings = dataclasses.replace(self._settings, speech_model=source)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from base.errors import ModelError
 from base.paths import cache_dir
-from models.catalog import SPEECH, ModelInfo, all_models, get_model, model_ids
+from base.vocabulary import Role
+from models.catalog import ModelInfo, all_models, get_model, model_ids
 
 MANIFEST_NAME = ".screensight-model.json"  # written last: a folder with it is a finished download
 PARTIAL_DIR = ".partial"                   # downloads in progress, kept for a resume
@@ -36,9 +37,9 @@ def download_hint(info: ModelInfo) -> str:
     return f"Run: screensight models download {info.id}, or point --model at a folder."
 
 
-def app_download_hint(role: str) -> str:
+def app_download_hint(role: Role | str) -> str:
     """What to do in the desktop app to get a model of `role` (vision or speech)."""
-    if role == SPEECH:
+    if role == Role.SPEECH:
         return "Open ScreenSight > Set up voice questions… to download it or choose a folder."
     return "Open ScreenSight > Set up the model… to download it or choose a folder."
 
