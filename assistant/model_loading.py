@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from PIL import Image
 
 from assistant.ports import SpeechToText, TextReader, VisionModel
+from base.vocabulary import Role
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -22,7 +23,7 @@ M = TypeVar("M")
 GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
 
 
-def check_source(source: str | Path, role: str) -> Path:
+def check_source(source: str | Path, role: Role) -> Path:
     """The folder of `source` (a catalog id or a folder), checked to be loadable as a `role` model
     (ModelError with what to do otherwise), without loading it."""
     from models.store import check_loadable, resolve

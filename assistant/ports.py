@@ -20,9 +20,11 @@ from assistant.capture import CaptureBackend
 from assistant.facts.base import FactsSource
 from assistant.text_recognition.types import TextBlock
 from base.transcript import Transcript
+from base.turns import Turn
+from base.vocabulary import Detail
 
 __all__ = ["CaptureBackend", "EncodedImage", "FactsSource", "ModelProvider", "PasswordFieldDetector",
-           "PastTurn", "SpeechOutput", "SpeechToText", "TextReader", "VisionModel"]
+           "SpeechOutput", "SpeechToText", "TextReader", "VisionModel"]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -31,7 +33,7 @@ T_co = TypeVar("T_co", covariant=True)
 class EncodedImage(Protocol):
     """A screenshot encoded once by a vision model: what answers are asked about, and its cost."""
 
-    detail: str
+    detail: Detail
     tiles: int
     preprocess_s: float  # seconds of image preprocessing this encode ran (0: reused)
     encode_s: float      # seconds of the encoder forward pass this encode ran (0: reused)
@@ -39,24 +41,17 @@ class EncodedImage(Protocol):
     vision_s: float      # seconds of the vision encoder alone
 
 
-class PastTurn(Protocol):
-    """An earlier question and its answer, replayed after the image."""
-
-    question: str
-    answer: str
-
-
 @runtime_checkable
 class VisionModel(Protocol):
     """Encodes an image once, then streams answers to prompts about it."""
 
-    def encode(self, image: Image.Image, detail: str = "quick",
+    def encode(self, image: Image.Image, detail: Detail = Detail.QUICK,
                cancel: threading.Event | None = None) -> EncodedImage:
         """The encoded image; raises InterruptedError when `cancel` is set meanwhile."""
         ...
 
     def answer(self, ctx: Any, prompt: str, cancel: threading.Event | None = None,
-               max_new_tokens: int = 256, history: Sequence[Any] = (),
+               max_new_tokens: int = 256, history: Sequence[Turn] = (),
                ignore_eos: bool = False) -> Iterator[str]:
         """Text pieces of the answer to `prompt` about `ctx` (an EncodedImage this model made);
         stops within one token once `cancel` is set; `max_new_tokens=0` only pre-fills."""

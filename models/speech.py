@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from base.audio import SAMPLE_RATE
 from base.errors import ConfigError, ModelError
 from base.transcript import Transcript, TranscriptionStats
-from models.catalog import SPEECH
+from base.vocabulary import Role
 
-SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1
 # Moonshine hub guidance: about 6.5 tokens per second of speech bounds the output length.
 TOKENS_PER_SECOND = 6.5
@@ -26,6 +26,7 @@ MAX_AUDIO_SECONDS = 120.0
 WINDOW_SECONDS = MappingProxyType({"moonshine": 20.0, "whisper": 30.0})
 # A window boundary moves back to the quietest 50 ms in the last this-many seconds of the window.
 SPLIT_SEARCH_SECONDS = 3.0
+
 
 def _model_type(folder: Path) -> str:
     """The speech family of a loadable model folder (store.check_loadable has vetted it)."""
@@ -90,7 +91,7 @@ class SpeechRecognizer:
         from models.store import check_loadable
 
         folder = Path(source).expanduser()
-        check_loadable(folder, role=SPEECH)
+        check_loadable(folder, role=Role.SPEECH)
         model_type = _model_type(folder)
         impl = _MoonshineRecognizer if model_type == "moonshine" else _WhisperRecognizer
 

@@ -36,6 +36,7 @@ from assistant.secure_input import AtspiDetector, FixedDetector, NullDetector
 from assistant.speaker import Speaker
 from assistant.tts import SpyEngine
 from base.transcript import Transcript
+from base.turns import Turn
 from tests.fakes import FixedPasswordField, RecordingSpeaker, ScriptedSpeechToText, ScriptedVisionModel
 from tests.scripted_ocr import ScriptedRecognizer
 
@@ -67,13 +68,8 @@ def check_vision_model(model: Any) -> None:
     with pytest.raises(InterruptedError):
         model.encode(_screenshot().rotate(180), "quick", cancelled)
     follow_up = "".join(model.answer(ctx, "Anything else?", max_new_tokens=3, ignore_eos=True,
-                                     history=[_Turn("Describe the screen.", "".join(pieces))]))
+                                     history=[Turn("Describe the screen.", "".join(pieces))]))
     assert isinstance(follow_up, str)
-
-
-class _Turn:
-    def __init__(self, question: str, answer: str) -> None:
-        self.question, self.answer = question, answer
 
 
 def check_speech_to_text(recognizer: Any) -> None:
