@@ -16,8 +16,9 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, ScreenReaderEngine, default_readers
 from assistant.speaker import Speaker
-from assistant.tts import SilentEngine, TTSEngine, make_engine
+from assistant.tts import SilentEngine, TTSEngine, make_tts_engine
 from base.errors import ScreenSightError
+from base.vocabulary import Output
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def voice_engine() -> TTSEngine:
     """The app's own voice: pyttsx3 unless SCREENSIGHT_TTS chooses another engine."""
     kind = os.environ.get(VOICE_ENGINE_ENV, "pyttsx3") or "pyttsx3"
     wav = os.environ.get(VOICE_WAV_ENV, "")
-    return make_engine(kind, wav_path=Path(wav) if wav else None)
+    return make_tts_engine(kind, wav_path=Path(wav) if wav else None)
 
 
 def configured_voice(settings: Settings) -> TTSEngine:
@@ -49,11 +50,11 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
     watch: what detects the reader (tests pass their own backends); the platform's by default.
     """
     output = settings.output
-    if output == "text":
+    if output == Output.TEXT:
         return None
-    if output in ("screen_reader", "both") and watch is None:
+    if output in (Output.SCREEN_READER, Output.BOTH) and watch is None:
         watch = ReaderWatch(default_readers(window_reader))
-    if output == "screen_reader" and watch is not None:
+    if output == Output.SCREEN_READER and watch is not None:
         return ScreenReaderEngine(watch, lambda: configured_voice(settings), on_notice)
     try:
         voice = configured_voice(settings)
@@ -61,15 +62,17 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
         on_error(exc)  # a broken own voice: the screen reader alone, silence without one
         return ScreenReaderEngine(watch or ReaderWatch(default_readers(window_reader)),
                                   SilentEngine)
-    if output == "both" and watch is not None:
+    if output == Output.BOTH and watch is not None:
         return BothEngine(voice, watch)
     return voice
 
 
-def make_speaker(settings: Settings, window_reader: ScreenReader, on_audio_start: Callable[[object], None],
+def make_speaker(settings: Settings, window_reader: ScreenReader,
                  on_error: Callable[[Exception], None], on_notice: Callable[[str], None] | None = None,
                  watch: ReaderWatch | None = None) -> Speaker | None:
+    """The speaker of the settings (None: no speech output); the request engine it is given to
+    listens to it for audio starts (Engine.set_speaker)."""
     tts = make_tts(settings, window_reader, on_error, on_notice, watch)
     if tts is None:
         return None
-    return Speaker(tts, on_audio_start=on_audio_start, on_error=on_error)
+    return Speaker(tts, on_error=on_error)

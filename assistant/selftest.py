@@ -26,13 +26,13 @@ from typing import Any
 from assistant.config import Settings, load_settings
 from base.errors import ScreenSightError
 from base.paths import cache_dir
+from base.vocabulary import OWN_VOICE_OUTPUTS, Role
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
 CHECK_TIMEOUT_SECONDS = 120.0  # a check that hangs (stuck sound server) is reported, not awaited
 DISK_MARGIN_MB = 200  # room for settings, history and temporary files besides the models
-_SPEECH_OUTPUTS = ("voice", "both")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def check_speaker(settings: Settings) -> Check:
     from assistant import audio_out
 
     name = "Sound output"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     sd = audio_out._sounddevice()
     try:
         device = sd.query_devices(kind="output")
@@ -144,27 +144,27 @@ def check_microphone(settings: Settings) -> Check:
 
 def check_voices(settings: Settings) -> Check:
     """The speech engine starts, lists voices, finds the chosen voice and speaks a word."""
-    from assistant.tts import make_engine, resolve_voice
+    from assistant.tts import make_tts_engine, resolve_voice
 
     name = "Speech voices"
-    required = settings.output in _SPEECH_OUTPUTS
-    engine = make_engine("pyttsx3")
+    required = settings.output in OWN_VOICE_OUTPUTS
+    tts = make_tts_engine("pyttsx3")
     try:
-        voices = engine.voices()
+        voices = tts.voices()
         if not voices:
             return Check(name, False, "The speech engine has no voices.",
                          "Install a voice for your language (on Linux: espeak-ng).", required)
         chosen = "the default voice"
         if settings.voice:
             chosen = resolve_voice(settings.voice, voices).name
-        engine.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
+        tts.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
         try:
-            utterance = engine.prepare("ScreenSight").result(timeout=30)
+            utterance = tts.synthesize("ScreenSight").result(timeout=30)
         except FutureTimeout:
             return Check(name, False, "The speech engine did not speak a test word within 30 s.",
                          "Restart the computer; if it persists, choose another voice.", required)
     finally:
-        engine.close()
+        tts.close()
     if utterance.clip is None or not utterance.clip.samples.size:
         return Check(name, False, "The speech engine produced no sound for a test word.",
                      "Reinstall the speech engine (on Linux: espeak-ng), or choose another voice.",
@@ -209,13 +209,13 @@ def _ignore(action: str) -> None:
     """Hotkey callback for the self-test: presses are not acted on."""
 
 
-def check_model(settings: Settings, role: str, load: bool = True) -> Check:
+def check_model(settings: Settings, role: Role, load: bool = True) -> Check:
     """The chosen model is present, its files are intact (sha256), and it loads."""
     from models import store
 
-    source = settings.vision_model if role == "vision" else settings.speech_model
-    required = role == "vision"
-    name = "Vision model" if role == "vision" else "Speech model"
+    source = settings.vision_model if role == Role.VISION else settings.speech_model
+    required = role == Role.VISION
+    name = "Vision model" if role == Role.VISION else "Speech model"
     try:
         folder = store.resolve(source)
     except ScreenSightError as exc:
@@ -247,16 +247,15 @@ def _first_run_hint(hint: str) -> str:
             f"({cache_dir() / 'models'}).").strip()
 
 
-def _load_model(folder: Path, role: str, quantize: bool) -> str:
+def _load_model(folder: Path, role: Role, quantize: bool) -> str:
     """Load the model as the app does; the vision model's kernel paths in words ("" for speech)."""
-    if role == "vision":
-        from models.vision import VisionLanguageModel
+    from assistant.model_loading import SpeechModelLoader, VisionModelLoader
 
-        model = VisionLanguageModel.load(folder, quantize=quantize)
-        return model.paths.describe() if model.paths is not None else ""
-    from models.speech import SpeechRecognizer
-
-    SpeechRecognizer.load(folder)
+    if role == Role.VISION:
+        model = VisionModelLoader(folder, quantize=quantize)()
+        paths = getattr(model, "paths", None)
+        return paths.describe() if paths is not None else ""
+    SpeechModelLoader(folder)()
     return ""
 
 
@@ -293,7 +292,7 @@ def check_memory(settings: Settings, available_mb: int | None = None) -> Check:
                      f"The chosen models need about {needed} MB.", required=False)
     if needed > available:
         smaller = [m for m in catalog.all_models()
-                   if m.role == catalog.VISION and m.ram_mb + 400 <= available]
+                   if m.role == Role.VISION and m.ram_mb + 400 <= available]
         hint = (f"Close other programs, or choose a smaller model such as {smaller[0].id}."
                 if smaller else "Close other programs to free memory.")
         return Check(name, False, f"The chosen models ({', '.join(labels)}) need about {needed} MB "
@@ -386,7 +385,7 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
             settings = Settings()
         else:
             add(Check("Settings", True, "The settings file is valid (or not created yet)."))
-    speaks = settings.output in _SPEECH_OUTPUTS
+    speaks = settings.output in OWN_VOICE_OUTPUTS
     # (name, check, whether an unexpected error in it fails the self-test)
     plan: list[tuple[str, Callable[[], Check], bool]] = [
         ("Screen capture", check_display, True),
@@ -397,8 +396,8 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
         ("Memory", lambda: check_memory(settings), True),
         ("Disk space", lambda: check_disk(settings), True),
         ("Processor", lambda: check_processor(settings), False),
-        ("Vision model", lambda: check_model(settings, "vision", load_models), True),
-        ("Speech model", lambda: check_model(settings, "speech", load_models), False),
+        ("Vision model", lambda: check_model(settings, Role.VISION, load_models), True),
+        ("Speech model", lambda: check_model(settings, Role.SPEECH, load_models), False),
     ]
     for name, check, required in plan:
         add(_guarded(name, check, timeout, required))

@@ -51,6 +51,7 @@ from assistant.windows import (
     WindowInfo,
 )
 from base.errors import ScreenSightError
+from base.vocabulary import Detail, Mode, Target
 from benchmark import kernels
 from benchmark.screens import Desktop, render_desktop
 
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per answer (fixed)")
     parser.add_argument("--first-tokens", type=int, default=6,
                         help="tokens in the first utterance (it goes to speech after these)")
-    parser.add_argument("--detail", choices=("quick", "normal", "high"), default="quick",
+    parser.add_argument("--detail", choices=[level.value for level in Detail], default=Detail.QUICK.value,
                         help="detail level of our path (the naive path uses processor defaults)")
     parser.add_argument("--no-quantize", action="store_true", help="our path in float32")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive path")
@@ -461,34 +462,33 @@ class Bench:
 
     def make_speaker(self) -> Any:
         from assistant.speaker import Speaker
-        from assistant.tts import make_engine
+        from assistant.tts import make_tts_engine
 
         kinds = {"auto": ("pyttsx3", "wav", "silent")}.get(self.opts.tts, (self.opts.tts,))
         for kind in kinds:
             try:
                 if kind == "pyttsx3":
                     _check_audio_output()
-                    engine = make_engine("pyttsx3")
+                    tts = make_tts_engine("pyttsx3")
                     note = "pyttsx3 (espeak-ng) playing through the default speaker"
                 elif kind == "wav":
                     path = Path(tempfile.mkdtemp(prefix="screensight-bench-")) / "speech.wav"
-                    engine = make_engine("wav", wav_path=path)
+                    tts = make_tts_engine("wav", wav_path=path)
                     note = f"pyttsx3 (espeak-ng) writing to {path} (no speaker found)"
                 else:
-                    engine = make_engine("silent")
+                    tts = make_tts_engine("silent")
                     note = "silent (no speech engine: first audio = first utterance)"
             except ScreenSightError as exc:
                 self.say(f"  speech output {kind} unavailable: {exc.message}")
                 continue
             self.tts_note = note
-            return Speaker(engine, on_audio_start=self._audio_started)
+            return Speaker(tts, on_audio_start=self._audio_started)
         raise ScreenSightError("No speech output could be started.", "Use --tts silent.")
 
     def _audio_started(self, tag: object) -> None:
+        """The naive path's audio starts (the engine listens to the speaker for its own)."""
         if isinstance(tag, NaiveTag):
             tag.trace.mark("first_audio")
-        elif self.engine is not None:
-            self.engine.on_audio_start(tag)
 
     def load_question(self) -> Any:
         """The spoken question as 16 kHz PCM: espeak-ng's voice, cut or padded to the length."""
@@ -496,7 +496,7 @@ class Bench:
 
         from assistant.audio_out import resample
         from assistant.tts import clip_from_wav
-        from models.speech import SAMPLE_RATE
+        from base.audio import SAMPLE_RATE
 
         count = int(self.opts.speech_seconds * SAMPLE_RATE)
         espeak = shutil.which("espeak-ng") or shutil.which("espeak")
@@ -528,8 +528,6 @@ class Bench:
 
     def _submit_and_measure(self, request: Request, start_from: float | None = None,
                             extra: dict[str, Any] | None = None) -> Run:
-        model = self.loader()  # loaded already; read for the vision timing hooks
-        calls = model.vision_encoder_calls
         reset_peak_rss()
         request.triggered_at = time.monotonic()
         request_id = self.engine.submit(request)
@@ -539,8 +537,9 @@ class Bench:
         self.engine.wait_idle(RESULT_TIMEOUT)
         if result.error is not None:
             raise result.error
-        if model.vision_encoder_calls > calls and model.last_vision_tiles:
-            self.vision_samples.append((model.last_vision_tiles, model.last_vision_s))
+        encoded = result.encoded  # None when the request reused an encoded screenshot
+        if encoded is not None and encoded.vision_tiles:
+            self.vision_samples.append((encoded.vision_tiles, encoded.vision_s))
         return self._run_from_trace(result.trace, start_from, self.recorder.decode_rate(request_id),
                                     extra)
 
@@ -571,32 +570,36 @@ class Bench:
         detail = self.opts.detail
         if scenario == "screen":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="screen", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.SCREEN, detail=detail))
         if scenario == "window":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="window", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.WINDOW, detail=detail))
         if scenario == "region":
             desktop = self.next_desktop()
             return self._submit_and_measure(
-                self._request(target="region", region=desktop.region_rect, detail=detail))
+                self._request(target=Target.REGION, region=desktop.region_rect, detail=detail))
         if scenario == "followup":
             self.next_desktop()
-            first = self.engine.submit(self._request(target="window", detail=detail, speak=False))
+            first = self.engine.submit(self._request(target=Target.WINDOW, detail=detail, speak=False))
             self.recorder.wait(first)
             self.engine.wait_idle(RESULT_TIMEOUT)
             return self._submit_and_measure(
-                self._request(mode="ask", target=None, question=FOLLOW_UP, detail=detail))
+                self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
-            audio: Future = Future()
+            from assistant.audio_in import Recording
+
+            audio: Future[Recording] = Future()
             ended: list[float] = []
-            request = self._request(mode="ask", target="window", audio=audio, detail=detail)
+            request = self._request(mode=Mode.ASK, target=Target.WINDOW, audio=audio, detail=detail)
 
             def finish_talking() -> None:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
                                - time.monotonic()))
                 ended.append(time.monotonic())
-                audio.set_result(self.question_pcm)
+                pcm = self.question_pcm
+                audio.set_result(Recording(pcm=pcm, started_at=request.triggered_at, ended_at=ended[0],
+                                           device="benchmark", peak=float(abs(pcm).max()) if len(pcm) else 0.0))
 
             request.triggered_at = time.monotonic()
             talker = threading.Thread(target=finish_talking, daemon=True)
@@ -621,7 +624,7 @@ class Bench:
         from assistant.background import BackgroundPreparer
 
         prepared = threading.Event()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval,
                                      on_prepared=lambda _key: prepared.set())
         self.next_desktop()
@@ -630,7 +633,7 @@ class Bench:
             if not prepared.wait(60):
                 raise ScreenSightError("Background preparation never started.", "This is a bug.")
             self.engine.wait_idle(RESULT_TIMEOUT)  # the screen settled and is encoded
-            run = self._submit_and_measure(self._request(target="window",
+            run = self._submit_and_measure(self._request(target=Target.WINDOW,
                                                          detail=self.opts.detail))
             run.extra["watcher_polls"] = watcher.polls
         finally:
@@ -649,7 +652,7 @@ class Bench:
             return 100.0 * (time.process_time() - cpu) / (time.monotonic() - wall)
 
         base = measure()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval)
         watcher.start()
         time.sleep(self.opts.poll_interval * 3)  # settle and prepare once
@@ -676,18 +679,18 @@ class Bench:
             time.sleep(self.opts.speech_seconds)
             speech_end = time.monotonic()
             trace.mark("speech_end", speech_end)
-            question = self.recognizer.transcribe(self.question_pcm, "en").strip()
+            question = self.recognizer.transcribe(self.question_pcm, "en").text
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
-        mode = "ask" if question else "describe"
+        mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
-        calls = model.vision_encoder_calls
-        text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        naive = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        text = naive.text
         trace.mark("first_token")
-        if model.vision_encoder_calls > calls:
-            trace.mark("encoded", trace.marks["captured"] + model.last_vision_s)
-            self.vision_samples_naive.append((model.last_vision_tiles, model.last_vision_s))
+        if naive.vision_tiles:
+            trace.mark("encoded", trace.marks["captured"] + naive.vision_s)
+            self.vision_samples_naive.append((naive.vision_tiles, naive.vision_s))
         trace.mark("first_utterance")
         self.speaker.say(text or "nothing", tag=NaiveTag(trace))
         self._wait_first_audio(trace)
@@ -698,7 +701,7 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.engine import ModelLoader
+        from assistant.model_loading import VisionModelLoader
         from benchmark.ocr import read
         from models import runtime
 
@@ -706,7 +709,7 @@ class Bench:
         threads = runtime.configure_threads(opts.threads)
         folder = self.model_folder()
         self.say(f"Loading {folder.name} beside the recognizer ...")
-        model = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
+        model = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
         self.speaker = self.make_speaker()
         hooks = read.ReadHooks(self.speaker, NaiveTag, self._wait_first_audio, reset_peak_rss, peak_rss_mb, rss_mb)
         try:
@@ -725,7 +728,8 @@ class Bench:
     # -- orchestration ----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from assistant.engine import Engine, ModelLoader
+        from assistant.engine import Engine
+        from assistant.model_loading import Ready, VisionModelLoader
 
         opts = self.opts
         wall = time.monotonic()
@@ -745,8 +749,8 @@ class Bench:
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
-        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads,
-                                           openvino=opts.openvino_encoder)
+        loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads,
+                                                 openvino=opts.openvino_encoder)
         model = loader()
         flops = model.vision_flops_per_tile()
         encoder_reference = kernels.matmul_reference(model.paths.encoder.kernel.value)
@@ -756,15 +760,15 @@ class Bench:
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
                 "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": opts.quantize}
         if speech is not None:
-            from models.speech import SpeechRecognizer
+            from assistant.model_loading import SpeechModelLoader
 
             t1 = time.monotonic()
-            self.recognizer = SpeechRecognizer.load(speech, threads=opts.threads)
+            self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
-                             transcriber=lambda: self.recognizer,
+                             transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
                              segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
                              grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}
@@ -792,11 +796,8 @@ class Bench:
         gc.collect()
         runtime.trim_heap()
         if opts.naive:
-            from models.vision import VisionLanguageModel
-
             self.say("Loading the naive path's model (float32, processor defaults) ...")
-            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads,
-                                                   dtype="float32")
+            naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads, dtype="float32")()
             naive_model.cache_size = 0
             for name in opts.scenarios:
                 if name == "background" and "window" in opts.scenarios:

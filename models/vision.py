@@ -1,16 +1,15 @@
 """The vision-language model: encode a screenshot once, answer many prompts about it, streaming.
 
-`prepare` runs the processor and the vision encoder and keeps the prompt prefix up to and
-including the image as a KV cache (an ImageContext). `answer` appends a prompt to that prefix
-and streams text token by token; follow-ups reuse the cache and never run the vision encoder
-again.
+`encode` runs the processor and the vision encoder and keeps the prompt prefix up to and
+including the image as a KV cache (an ImageContext, which also says what the encoding cost).
+`answer` appends a prompt to that prefix and streams text token by token; follow-ups reuse the
+cache and never run the vision encoder again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import logging
 import math
 import threading
@@ -22,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ModelError
+from base.images import image_fingerprint
+from base.turns import Turn
+from base.vocabulary import Detail, choices
 from models.cpu_features import Processor
 from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
 
 log = logging.getLogger(__name__)
 
-DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
 
 
@@ -69,18 +70,30 @@ class ImageContext:
     tiles: int
     image_size: tuple[int, int]
     preprocess_s: float = 0.0
-    encode_s: float = 0.0
+    encode_s: float = 0.0       # the whole prefix forward pass (vision encoder and text prefix)
+    vision_s: float = 0.0       # the vision encoder alone
+    vision_tiles: int = 0       # tiles the vision encoder ran on (0: taken from the cache, nothing ran)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tail_ids: list[int] = field(default_factory=list, repr=False)
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """One earlier question and its answer, replayed as text after the image."""
+@dataclass
+class _VisionTiming:
+    """What the vision encoder did during one call (filled by its forward hooks)."""
 
-    question: str
-    answer: str
+    started: float = 0.0
+    tiles: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class NaiveAnswer:
+    """The plain transformers path's answer and what its vision encoder cost."""
+
+    text: str
+    vision_tiles: int
+    vision_s: float
 
 
 def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
@@ -90,22 +103,14 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     plus the overview); high: the processor's own default (up to 4x4 plus the overview).
     Small images are never scaled up beyond the tile grid they need.
     """
-    if detail not in DETAILS:
-        raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+    if detail not in tuple(Detail):
+        raise ValueError(f"detail must be one of {choices(Detail)}, not {detail!r}")
     longest = max(size)
-    if detail == "quick" or longest <= TILE:
+    if detail == Detail.QUICK or longest <= TILE:
         return {"do_image_splitting": False}
-    cap = 1024 if detail == "normal" else 2048
+    cap = 1024 if detail == Detail.NORMAL else 2048
     edge = min(cap, math.ceil(longest / TILE) * TILE)
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
-
-
-def image_key(image: Any) -> str:
-    """A hash of the pixels and size: equal screenshots are encoded once."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 class VisionLanguageModel:
@@ -122,10 +127,8 @@ class VisionLanguageModel:
         end = self.tokenizer.convert_tokens_to_ids("<end_of_utterance>")
         if isinstance(end, int) and end != self.tokenizer.unk_token_id:
             self.eos_ids.add(end)
-        self.vision_encoder_calls = 0
-        self.last_vision_tiles = 0
-        self.last_vision_s = 0.0
-        self._vision_started = 0.0
+        self.vision_encoder_calls = 0  # a counter of vision encoder runs (tests, diagnostics)
+        self._timing = threading.local()  # the _VisionTiming of the call running on this thread
         self.quantized = False
         self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
         self._openvino: Any = None  # the compiled OpenVINO encoder, when the paths chose it
@@ -285,8 +288,10 @@ class VisionLanguageModel:
         started = time.perf_counter()
         features = self._openvino(pixels)
         self.vision_encoder_calls += 1
-        self.last_vision_tiles = int(pixels.shape[0])
-        self.last_vision_s = time.perf_counter() - started
+        timing = getattr(self._timing, "current", None)
+        if timing is not None:
+            timing.tiles += int(pixels.shape[0])
+            timing.seconds += time.perf_counter() - started
         embed = self.model.model.text_model.get_input_embeddings()
         return features.to(embed.weight.dtype)
 
@@ -315,13 +320,17 @@ class VisionLanguageModel:
 
     def _count_vision_calls(self) -> None:
         def before(_module: Any, args: Any, kwargs: Any) -> None:
-            self._vision_started = time.perf_counter()
+            timing = getattr(self._timing, "current", None)
+            if timing is not None:
+                timing.started = time.perf_counter()
 
         def after(_module: Any, args: Any, kwargs: Any, _output: Any) -> None:
             self.vision_encoder_calls += 1
-            pixels = kwargs.get("pixel_values", args[0] if args else None)
-            self.last_vision_tiles = int(pixels.shape[0]) if pixels is not None else 0
-            self.last_vision_s = time.perf_counter() - self._vision_started
+            timing = getattr(self._timing, "current", None)
+            if timing is not None:
+                pixels = kwargs.get("pixel_values", args[0] if args else None)
+                timing.tiles += int(pixels.shape[0]) if pixels is not None else 0
+                timing.seconds += time.perf_counter() - timing.started
 
         vision = self.model.model.vision_model
         vision.register_forward_pre_hook(before, with_kwargs=True)
@@ -361,18 +370,21 @@ class VisionLanguageModel:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: str = "quick",
-                cancel: threading.Event | None = None) -> ImageContext:
-        """Run the processor and vision encoder on `image` and keep the prefix KV cache."""
+    def encode(self, image: Any, detail: Detail = Detail.QUICK,
+               cancel: threading.Event | None = None) -> ImageContext:
+        """Run the processor and vision encoder on `image` and keep the prefix KV cache.
+
+        Equal pixels at the same detail are encoded once: the kept context comes back with zero
+        costs (nothing ran for this call)."""
         import torch
         from transformers import DynamicCache
 
-        key = (image_key(image), detail)
+        key = (image_fingerprint(image), detail)
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)
             # Same cache and lock; no preprocessing or encoding happened for this request.
-            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0)
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
         fitted, kwargs = encoder_input(image, detail)
@@ -384,6 +396,7 @@ class VisionLanguageModel:
         cache = DynamicCache(config=self.model.config.text_config)
         self._use_threads(self.threads)
         self._cancel_local.event = cancel
+        timing = self._timing.current = _VisionTiming()
         try:
             with torch.inference_mode():
                 features = self.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
@@ -392,6 +405,7 @@ class VisionLanguageModel:
                            cache=cache, use_cache=True, logits_to_keep=1)
         finally:
             self._cancel_local.event = None
+            self._timing.current = None
         t2 = time.monotonic()
         ctx = ImageContext(
             cache=cache,
@@ -401,6 +415,8 @@ class VisionLanguageModel:
             image_size=tuple(image.size),
             preprocess_s=t1 - t0,
             encode_s=t2 - t1,
+            vision_s=timing.seconds,
+            vision_tiles=timing.tiles,
         )
         if self.cache_size > 0:
             self._contexts[key] = ctx
@@ -496,7 +512,7 @@ class VisionLanguageModel:
         ctx.tail_ids = list(fed)
 
     def generate_naive(self, image: Any, prompt: str, max_new_tokens: int,
-                       ignore_eos: bool = False) -> str:
+                       ignore_eos: bool = False) -> NaiveAnswer:
         """The plain transformers path (processor defaults + model.generate), for the benchmark."""
         import torch
 
@@ -506,6 +522,11 @@ class VisionLanguageModel:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False}
         if ignore_eos:
             kwargs["min_new_tokens"] = max_new_tokens
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **kwargs)
-        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        timing = self._timing.current = _VisionTiming()
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, **kwargs)
+        finally:
+            self._timing.current = None
+        text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return NaiveAnswer(text, timing.tiles, timing.seconds)

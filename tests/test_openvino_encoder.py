@@ -64,13 +64,14 @@ def test_model_with_the_openvino_encoder_answers_and_counts_encoder_calls(tiny_v
     assert got.dtype == want.dtype == torch.float32
     assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.99
     before = model.vision_encoder_calls
-    ctx = model.prepare(image, "quick")
-    assert model.vision_encoder_calls == before + 1 and model.last_vision_tiles == 1
+    ctx = model.encode(image, "quick")
+    assert model.vision_encoder_calls == before + 1
+    assert ctx.vision_tiles == 1 and ctx.vision_s > 0
     assert "".join(model.answer(ctx, "Describe.", max_new_tokens=4, ignore_eos=True))
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(InterruptedError):
-        model.prepare(Image.new("RGB", (600, 400), "white"), "quick", cancel=cancel)
+        model.encode(Image.new("RGB", (600, 400), "white"), "quick", cancel=cancel)
 
 
 def test_a_failed_conversion_keeps_the_torch_encoder_and_says_why(tiny_vlm_dir, tmp_path, monkeypatch):
