@@ -1,4 +1,4 @@
-"""CPU/GPU runtime choices for torch: threads, dtype, quantization, and keeping memory low."""
+"""CPU/GPU runtime settings for torch: threads, quantization, and keeping memory low (dtypes: kernel_paths)."""
 
 from __future__ import annotations
 
@@ -45,15 +45,6 @@ def physical_cores() -> int:
     return len(pairs) or os.cpu_count() or 1
 
 
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is far slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def configure_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (0/None = physical cores); returns the number used."""
     import torch
@@ -61,17 +52,6 @@ def configure_threads(threads: int | None) -> int:
     wanted = threads or physical_cores()
     torch.set_num_threads(wanted)
     return wanted
-
-
-def pick_dtype(device: str, requested: str | None = None):
-    """float32 on CPUs without native bf16, bfloat16 on CUDA, or what the caller asked for."""
-    import torch
-
-    if requested:
-        return getattr(torch, requested)
-    if device.startswith("cuda"):
-        return torch.bfloat16
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
 def checkpoint_dtype(folder: Path) -> str | None:
