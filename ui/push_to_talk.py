@@ -128,8 +128,7 @@ class PushToTalk(QObject):
         session = _Session(Future())
         self._session = session
         self._pool.submit(self._start, session, self.settings)  # the microphone opens first
-        session.request_id = self.controller.submit(Request(mode="ask", target="window",
-                                                            audio=session.future))
+        session.request_id = self.controller.submit(self.controller.voice_request(session.future))
         self._request_id = session.request_id
         self.controller.window.set_recording(True)
         self._show(self._listening_text())
