@@ -167,13 +167,8 @@ class RecognizerLoader(LazyModel):
 
 
 def ocr_language(language: str) -> str:
-    """The language text recognition reads: the answer language, or the system's for "auto"."""
-    if language and language != "auto":
-        return language
-    import locale
-
-    system = (locale.getlocale()[0] or "en").replace("_", "-")
-    return system.split("-")[0].lower() if system[:1].isalpha() else "en"
+    """The language text recognition reads: the answer language; "auto" lets the script found decide."""
+    return language or "auto"
 
 
 class TextRecognizerLoader:
@@ -215,7 +210,8 @@ class TextRecognizerLoader:
                 registry = default_registry()
             language = ocr_language(self.language)
             if self.engine in ("", "automatic"):
-                recognizer = registry.fallback(language)
+                log.info("text recognition for %s: %s", language, "; ".join(registry.plan(language)))
+                recognizer = registry.automatic(language)
                 recognizer.read(Image.new("RGB", (32, 32), "white"))  # loads the first engine that works
             else:
                 recognizer = registry.choose(language, self.engine).recognizer
