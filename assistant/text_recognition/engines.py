@@ -50,7 +50,9 @@ class TesseractRecognizer(TextRecognizer):
             return
         wanted = codes.get(language.split("-")[0].lower())
         if wanted is None:
-            raise TextRecognitionError(f"Tesseract has no language pack for {language}.")
+            code = TESSERACT_CODES.get(language.split("-")[0].lower())
+            install = f" (install its {code} language data: tesseract-ocr-{code} on Debian and Ubuntu)" if code else ""
+            raise TextRecognitionError(f"Tesseract has no language pack for {language}{install}.")
         self._langs = wanted if wanted == "eng" or "eng" not in packs else f"{wanted}+eng"
 
     def recognize(self, image: Image.Image, cancel: threading.Event | None = None) -> Iterator[TextBlock]:
