@@ -162,13 +162,8 @@ class SpeechSlot(ModelSlot[SpeechToText]):
 # -- text recognition -------------------------------------------------------------------------
 
 def ocr_language(language: str) -> str:
-    """The language text recognition reads: the answer language, or the system's for "auto"."""
-    if language and language != "auto":
-        return language
-    import locale
-
-    system = (locale.getlocale()[0] or "en").replace("_", "-")
-    return system.split("-")[0].lower() if system[:1].isalpha() else "en"
+    """The language text recognition reads: the answer language; "auto" lets the script found decide."""
+    return language or "auto"
 
 
 class TextRecognizerLoader:

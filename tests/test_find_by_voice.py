@@ -14,11 +14,13 @@ from PIL import Image
 
 from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
-from assistant.engine import FIND_NOT_HEARD, Engine, EngineListener, RecognizerLoader, Request, TextRecognizerLoader
+from assistant.engine import FIND_NOT_HEARD, Engine, EngineListener, Request
+from assistant.model_loading import Ready, SpeechModelLoader, TextRecognizerLoader
 from assistant.pointer import RecordingPointer
 from assistant.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
 from assistant.text_recognition import Registry
 from assistant.windows import FixedWindowLocator, WindowInfo
+from base.transcript import Transcript
 from tests.scripted_ocr import ScriptedRecognizer, register
 
 WINDOW = WindowInfo("Editor", (200, 100, 640, 400))
@@ -48,7 +50,7 @@ class ScriptedTranscriber:
 
     def transcribe(self, pcm, language=None, cancel=None):
         self.heard.append(len(pcm))
-        return self.says
+        return Transcript(self.says, language or "en")
 
 
 def _speech(text: str) -> np.ndarray:
@@ -71,7 +73,7 @@ def _busy_desktop() -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (800, 1280, 3), dtype=np.uint8))
 
 
-def _engine(lines, transcriber, model=lambda: None, grounding=False):
+def _engine(lines, transcriber, model=Ready(None), grounding=False):
     scripted = ScriptedRecognizer(lines)
     registry = Registry()
     register(registry, scripted)
@@ -118,9 +120,9 @@ def test_text_to_find_drops_what_is_not_the_text():
 
 def test_words_said_at_the_find_prompt_move_the_pointer_to_them(tiny_moonshine_dir):
     """Real speech into the real (random-weight) recognizer: whatever it hears is what Find text looks for."""
-    speech = RecognizerLoader(str(tiny_moonshine_dir), threads=1)
+    speech = SpeechModelLoader(str(tiny_moonshine_dir), threads=1)
     pcm = _speech("Save")
-    heard = text_to_find(speech().transcribe(pcm, None))
+    heard = text_to_find(speech().transcribe(pcm, None).text)
     assert heard, "the seeded recognizer turns speech into some words"
     engine, listener, pointer, scripted = _engine(
         [("File Edit View", (10, 5, 200, 25)), (f"{heard} changes", (300, 200, 420, 220))], speech)
@@ -138,7 +140,7 @@ def test_words_said_at_the_find_prompt_move_the_pointer_to_them(tiny_moonshine_d
 
 def test_silence_at_the_find_prompt_says_no_text_was_heard():
     transcriber = ScriptedTranscriber()
-    engine, listener, pointer, _ = _engine([("Save", (500, 360, 560, 385))], lambda: transcriber)
+    engine, listener, pointer, _ = _engine([("Save", (500, 360, 560, 385))], Ready(transcriber))
     try:
         result = _run(engine, listener, Request(mode="find", target="window", audio=_recording(_speech("mm"))))
         assert result.error is not None and result.error.message == FIND_NOT_HEARD
@@ -151,8 +153,8 @@ def test_silence_at_the_find_prompt_says_no_text_was_heard():
 def test_a_spoken_find_command_moves_the_pointer_without_asking_the_model(tiny_vlm, grounding):
     transcriber = ScriptedTranscriber()
     engine, listener, pointer, scripted = _engine(
-        [("Save changes?", (300, 200, 420, 220)), ("Save", (500, 360, 560, 385))], lambda: transcriber,
-        model=lambda: tiny_vlm, grounding=grounding)
+        [("Save changes?", (300, 200, 420, 220)), ("Save", (500, 360, 560, 385))], Ready(transcriber),
+        model=Ready(tiny_vlm), grounding=grounding)
     try:
         transcriber.says = "Find Save."
         result = _run(engine, listener, Request(mode="ask", target="window", audio=_recording(_speech("find save")),
@@ -173,8 +175,8 @@ def test_a_spoken_find_command_moves_the_pointer_without_asking_the_model(tiny_v
 
 def test_where_is_without_such_text_is_answered_by_the_model(tiny_vlm):
     transcriber = ScriptedTranscriber()
-    engine, listener, pointer, _ = _engine([("Save", (500, 360, 560, 385))], lambda: transcriber,
-                                           model=lambda: tiny_vlm)
+    engine, listener, pointer, _ = _engine([("Save", (500, 360, 560, 385))], Ready(transcriber),
+                                           model=Ready(tiny_vlm))
     try:
         transcriber.says = "Where is the blue icon?"
         result = _run(engine, listener, Request(mode="ask", target="window", audio=_recording(_speech("where")),

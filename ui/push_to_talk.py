@@ -407,6 +407,11 @@ def _remove_start_tone(recording: Any, session: _Session) -> None:
         last = min(len(recording.pcm), session.speak_now_at)
         recording.pcm[:last] = 0.0
         span: tuple[int, int] | None = (0, last)
+        # A sound server that fell behind can mix the tone in after "speak now" (seen at load 7 on
+        # 2 cores): where its waveform really matches there, it goes too.
+        late = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
+        if late is not None:
+            span = (0, max(last, late[1]))
     else:  # the key came up before the tone was heard (or it came very late): look for it now
         span = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
     if span is not None:
