@@ -7,6 +7,7 @@ which each model's own load() runs; this module decides when and which model loa
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from PIL import Image
 
 from assistant.ports import SpeechToText, TextReader, VisionModel
 from base.vocabulary import Role
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -161,13 +164,8 @@ class SpeechSlot(ModelSlot[SpeechToText]):
 # -- text recognition -------------------------------------------------------------------------
 
 def ocr_language(language: str) -> str:
-    """The language text recognition reads: the answer language, or the system's for "auto"."""
-    if language and language != "auto":
-        return language
-    import locale
-
-    system = (locale.getlocale()[0] or "en").replace("_", "-")
-    return system.split("-")[0].lower() if system[:1].isalpha() else "en"
+    """The language text recognition reads: the answer language; "auto" lets the script found decide."""
+    return language or "auto"
 
 
 class TextRecognizerLoader:
@@ -209,7 +207,8 @@ class TextRecognizerLoader:
                 registry = default_registry()
             language = ocr_language(self.language)
             if self.engine in ("", "automatic"):
-                recognizer = registry.fallback(language)
+                log.info("text recognition for %s: %s", language, "; ".join(registry.plan(language)))
+                recognizer = registry.automatic(language)
                 recognizer.read(Image.new("RGB", (32, 32), "white"))  # loads the first engine that works
             else:
                 recognizer = registry.choose(language, self.engine).recognizer

@@ -27,7 +27,7 @@ from assistant import earcons
 from assistant.config import Settings
 from assistant.engine import Request, Result
 from base.errors import AudioError, ModelError
-from base.vocabulary import Mode, TalkMode, Target
+from base.vocabulary import TalkMode
 from ui.bridge import MessageRelay
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,7 @@ class PushToTalk(QObject):
         session = _Session(Future())
         self._session = session
         self._pool.submit(self._start, session, self.settings)  # the microphone opens first
-        session.request_id = self.controller.submit(Request(mode=Mode.ASK, target=Target.WINDOW,
-                                                            audio=session.future))
+        session.request_id = self.controller.submit(self.controller.voice_request(session.future))
         self._request_id = session.request_id
         self.controller.window.set_recording(True)
         self._show(self._listening_text())
@@ -408,6 +407,11 @@ def _remove_start_tone(recording: Any, session: _Session) -> None:
         last = min(len(recording.pcm), session.speak_now_at)
         recording.pcm[:last] = 0.0
         span: tuple[int, int] | None = (0, last)
+        # A sound server that fell behind can mix the tone in after "speak now" (seen at load 7 on
+        # 2 cores): where its waveform really matches there, it goes too.
+        late = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
+        if late is not None:
+            span = (0, max(last, late[1]))
     else:  # the key came up before the tone was heard (or it came very late): look for it now
         span = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
     if span is not None:
