@@ -73,13 +73,14 @@ def _busy_desktop() -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (800, 1280, 3), dtype=np.uint8))
 
 
-def _engine(lines, transcriber, model=Ready(None), grounding=False):
+def _engine(lines, transcriber, model=None, grounding=False):
     scripted = ScriptedRecognizer(lines)
     registry = Registry()
     register(registry, scripted)
     listener, pointer = Recorder(), RecordingPointer()
     backend = ImageBackend(_busy_desktop(), FixedWindowLocator(WINDOW))
-    engine = Engine(model, capture=lambda: backend, listener=listener, pointer=pointer, transcriber=transcriber,
+    engine = Engine(model or Ready(None), capture=lambda: backend, listener=listener, pointer=pointer,
+                    transcriber=transcriber,
                     text_recognizer=TextRecognizerLoader("scripted", "en", registry=lambda: registry),
                     grounding=grounding)
     return engine, listener, pointer, scripted
