@@ -17,6 +17,7 @@ ROLES = (VISION, SPEECH)
 # config.json "model_type" -> (family, role) of the architectures the loaders can run.
 SUPPORTED_MODEL_TYPES: tuple[tuple[str, str, str], ...] = (
     ("idefics3", "idefics3", VISION),
+    ("gemma4", "gemma4", VISION),
     ("moonshine", "moonshine", SPEECH),
     ("whisper", "whisper", SPEECH),
 )
@@ -27,6 +28,7 @@ _TOKENIZER = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.mod
 _PREPROCESSOR = (("preprocessor_config.json",),)
 REQUIRED_FILES: tuple[tuple[str, tuple[tuple[tuple[str, ...], ...], ...]], ...] = (
     ("idefics3", (_TOKENIZER, _PREPROCESSOR)),
+    ("gemma4", (_TOKENIZER, (("processor_config.json",),))),
     ("moonshine", (_TOKENIZER,)),
     ("whisper", (_TOKENIZER, _PREPROCESSOR)),
 )

@@ -63,14 +63,31 @@ def configure_threads(threads: int | None) -> int:
     return wanted
 
 
+def pick_device(requested: str = "auto") -> str:
+    """"auto": CUDA when a GPU is usable, then Apple MPS, then the CPU; anything else as given."""
+    if requested and requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def pick_dtype(device: str, requested: str | None = None):
-    """float32 on CPUs without native bf16, bfloat16 on CUDA, or what the caller asked for."""
+    """float32 on CPUs without native bf16, bfloat16 on CUDA (float16 where it has no bf16),
+    float16 on MPS, or what the caller asked for."""
     import torch
 
     if requested:
         return getattr(torch, requested)
     if device.startswith("cuda"):
-        return torch.bfloat16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.startswith("mps"):
+        return torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
