@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "ask": 200})
 NO_TEXT_MESSAGE = "No text found."
+SPOKEN_UNHEARD = "(a spoken question)"  # the history's question when the model wrote no transcript
 MODEL_READ_PREFIX = "Described by the model: "
 FIND_PROMPT_MESSAGE = "Type the text to find."
 GROUND_MODES = ("describe", "more", "ask")  # the requests that carry what is known for sure
@@ -140,7 +141,7 @@ class ModelLoader(LazyModel):
     """The vision-language model."""
 
     def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "auto") -> None:
         super().__init__(source, threads, device)
         self.quantize = quantize
 
@@ -148,10 +149,10 @@ class ModelLoader(LazyModel):
         return (*super().options(), self.quantize)
 
     def _load(self, folder: Path) -> Any:
-        from models.vision import VisionLanguageModel
+        from models.loader import load_vision_model
 
-        return VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
-                                        quantize=self.quantize)
+        return load_vision_model(folder, device=self.device, threads=self.threads,
+                                 quantize=self.quantize)
 
 
 class RecognizerLoader(LazyModel):
@@ -566,7 +567,7 @@ class Engine:
             if request.mode == "find" or (request.mode == "read" and self._reads_with(request) == "ocr"):
                 return self._recognize_request(request_id, request, trace, cancel, text_parts)
             conversation = self._conversation_for(request, trace, cancel)
-            if request.audio is not None:
+            if request.audio is not None and not self._hears_audio():
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
             state = images.screen_state(conversation.capture.image)
             if state is not None and request.mode != "ask":
@@ -576,7 +577,7 @@ class Engine:
             else:
                 if request.mode == "read":
                     self._speak_text(request_id, request, MODEL_READ_PREFIX, trace, text_parts, cancel)
-                self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
+                question = self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, question=question,
                           capture=conversation.capture)
@@ -836,9 +837,12 @@ class Engine:
             self.listener.on_status(trace.request_id, "Loading the model, one moment.")
         return self._model()
 
-    def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
-                    conversation: Conversation) -> str:
-        """Wait for the recording (the image was encoded meanwhile), then turn it into text."""
+    def _hears_audio(self) -> bool:
+        """The vision model takes spoken questions as audio (then no recognizer runs)."""
+        return bool(getattr(self._model(), "hears_audio", False))
+
+    def _recording(self, request: Request, trace: Trace, cancel: threading.Event) -> Any:
+        """Wait for the recording (the image was encoded meanwhile); its PCM."""
         assert request.audio is not None
         while not request.audio.done():
             self._check(cancel)
@@ -848,11 +852,16 @@ class Engine:
             raise Cancelled
         recorded = request.audio.result()
         trace.mark("speech_end")
-        pcm = getattr(recorded, "pcm", recorded)
         if getattr(recorded, "digital_silence", False):
             raise AudioError("The microphone gave only silence.",
                              "Check that ScreenSight may use the microphone (system privacy settings) "
                              "and that the right microphone is chosen in Settings.")
+        return getattr(recorded, "pcm", recorded)
+
+    def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
+                    conversation: Conversation) -> str:
+        """Wait for the recording, then turn it into text."""
+        pcm = self._recording(request, trace, cancel)
         if self._transcriber is None:
             raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
         recognizer = self._transcriber()
@@ -867,22 +876,38 @@ class Engine:
         return text
 
     def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
-                trace: Trace, cancel: threading.Event, text_parts: list[str]) -> None:
+                trace: Trace, cancel: threading.Event, text_parts: list[str]) -> str:
+        """Streams the answer to the speaker and the listener; the question it answered."""
         from models.vision import Turn
 
         mode = "ask" if request.audio is not None else request.mode
-        if mode == "ask" and not question:
+        spoken = request.audio is not None and not question  # the model hears the recording itself
+        if mode == "ask" and not question and not spoken:
             mode = "describe"
         language = request.language or self.language
-        prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
+        prompt = self._grounded_prompt(mode, prompts.SPOKEN_QUESTION if spoken else question, language,
+                                       conversation, cancel)
         history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
         check = self._answer_check(conversation, question, cancel)
-        stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
-                              history=history, ignore_eos=request.ignore_eos)
+        if spoken:
+            audio = model.hear(self._recording(request, trace, cancel))
+            if audio.trimmed_s:
+                self.listener.on_status(request_id, f"Only the first {audio.seconds:.0f} seconds of the "
+                                                    "question were heard.")
+            stream = model.answer_spoken(conversation.context, audio, prompt, cancel=cancel,
+                                         max_new_tokens=limit, history=history, ignore_eos=request.ignore_eos)
+        else:
+            stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
+                                  history=history, ignore_eos=request.ignore_eos)
         for piece in stream:
+            if not isinstance(piece, str):  # answer_spoken ends with the words the model heard
+                question = piece.text
+                trace.mark("transcribed")
+                self.listener.on_question(request_id, question)
+                continue
             trace.mark("first_token")
             if check is None:
                 self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
@@ -900,11 +925,14 @@ class Engine:
         if not answer:
             answer = "The model gave no answer. Try again, or ask in other words."
             self._speak_text(request_id, request, answer, trace, text_parts, cancel)
+        if spoken and not question:
+            question = SPOKEN_UNHEARD
         if mode == "ask":
             conversation.add(question, answer)
         else:
             conversation.turns.clear()
             conversation.add(prompt, answer)
+        return question
 
     def _answer_check(self, conversation: Conversation, question: str,
                       cancel: threading.Event) -> AnswerCheck | None:

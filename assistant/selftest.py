@@ -247,9 +247,9 @@ def _first_run_hint(hint: str) -> str:
 
 def _load_model(folder: Path, role: str) -> None:
     if role == "vision":
-        from models.vision import VisionLanguageModel
+        from models.loader import load_vision_model
 
-        VisionLanguageModel.load(folder, quantize=False)
+        load_vision_model(folder, quantize=False)
     else:
         from models.speech import SpeechRecognizer
 
