@@ -323,6 +323,14 @@ def test_memory_is_checked_with_the_tiers_real_needs():
     assert "gemma4-e2b" in err.value.hint
 
 
+def test_a_gemma_folder_is_estimated_by_its_stored_size(tiny_gemma4_dir):
+    stored = sum(p.stat().st_size for p in tiny_gemma4_dir.glob("*.safetensors"))
+    need = store.estimate_ram_mb(tiny_gemma4_dir)
+    assert abs(need - (stored / 1e6 * 1.1 + 500)) <= 2  # bf16/fp32 as stored, not converted
+    with pytest.raises(ModelError, match=f"needs about {need} MB"):
+        store.check_memory(tiny_gemma4_dir, available_mb=need - 1)
+
+
 # -- through the engine ----------------------------------------------------------------------
 
 
