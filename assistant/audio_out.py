@@ -9,7 +9,7 @@ from types import ModuleType
 
 import numpy as np
 
-from assistant.errors import AudioError
+from base.errors import AudioError
 
 log = logging.getLogger(__name__)
 

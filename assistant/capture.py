@@ -19,39 +19,20 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import CaptureError, ConfigError
-from assistant.images import normalize_image, screen_state
+from assistant.images import load_image, normalize_image, screen_state
+from assistant.windows import (
+    MIN_WINDOW_SIDE,
+    WINDOW_OFF_SCREEN,
+    WINDOW_TOO_SMALL,
+    FixedWindowLocator,
+    Rect,
+    WindowLocator,
+    default_locator,
+)
+from base.errors import CaptureError, ConfigError
+from base.vocabulary import DESKTOP_TARGETS, Target
 
-Rect = tuple[int, int, int, int]
-"""x, y, width, height on the virtual desktop."""
-
-TARGETS = ("screen", "window", "pointer", "region")
 NO_WINDOW_NOTE = "No active window found; captured the whole screen"
-MIN_WINDOW_SIDE = 4
-"""Pixels: a window narrower or lower than this on screen shows nothing worth describing."""
-
-# (message, hint) of the CaptureError for each reason a located window cannot be captured.
-WINDOW_MINIMISED = (
-    "The active window is minimised, so there is nothing of it to see.",
-    "Restore it (for example with Alt+Tab) and try again, or describe the whole screen.",
-)
-WINDOW_HIDDEN = (
-    "The active window is hidden, so there is nothing of it to see.",
-    "Switch to the window you want described and try again, or describe the whole screen.",
-)
-WINDOW_CLOSED = (
-    "The window closed before it could be captured.",
-    "Press the key again to describe the window that is active now.",
-)
-WINDOW_TOO_SMALL = (
-    "The active window is too small to show anything.",
-    "Switch to the window you want described and try again, or describe the whole screen.",
-)
-WINDOW_OFF_SCREEN = (
-    "The active window is outside the screen, so there is nothing of it to see.",
-    "Move it onto the screen (in many desktops: Alt+F7, then the arrow keys) and try again, "
-    "or describe the whole screen.",
-)
 
 
 @dataclass(frozen=True)
@@ -59,58 +40,10 @@ class Capture:
     """A captured picture and where it came from."""
 
     image: Image.Image
-    source: str  # "screen" | "window" | "region" | "pointer" | "file"
+    source: Target  # the desktop target it was taken from, or FILE
     rect: Rect | None  # on the virtual desktop; None for files
     title: str = ""
     taken_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class WindowInfo:
-    """The focused top-level window: its title, its rectangle on the virtual desktop, and the
-    platform's id of it (for WindowLocator.confirm_window; None when unknown)."""
-
-    title: str
-    rect: Rect
-    handle: int | None = None
-
-
-class WindowLocator(ABC):
-    """Finds the active window and the pointer on one platform."""
-
-    @abstractmethod
-    def active_window(self) -> WindowInfo | None:
-        """The focused top-level window, or None when there is none.
-
-        May raise CaptureError (message and hint from WINDOW_*) when there is an active window
-        but nothing of it can be captured: minimised, hidden, or closed while it was looked at.
-        """
-
-    @abstractmethod
-    def pointer_position(self) -> tuple[int, int] | None:
-        """The mouse pointer on the virtual desktop, or None when unknown."""
-
-    def check_access(self) -> None:
-        """Raise CaptureError when this process may not capture the screen (e.g. macOS)."""
-        return None
-
-    def confirm_window(self, window: WindowInfo) -> None:
-        """Raise CaptureError when `window` closed or was hidden since it was located."""
-        return None
-
-
-class FixedWindowLocator(WindowLocator):
-    """A locator with a given window and pointer (for ImageBackend and tests)."""
-
-    def __init__(self, window: WindowInfo | None = None, pointer: tuple[int, int] | None = None):
-        self._window = window
-        self._pointer = pointer
-
-    def active_window(self) -> WindowInfo | None:
-        return self._window
-
-    def pointer_position(self) -> tuple[int, int] | None:
-        return self._pointer
 
 
 class CaptureBackend(ABC):
@@ -168,16 +101,16 @@ class GeometryBackend(CaptureBackend):
     def screen(self) -> Capture:
         with self._open() as desktop:
             monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
-            return self._take(desktop, monitor, "screen")
+            return self._take(desktop, monitor, Target.SCREEN)
 
     def active_window(self) -> Capture:
         with self._open() as desktop:
             window = self.locator.active_window()
             if window is None:
                 monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
-                return self._take(desktop, monitor, "screen", NO_WINDOW_NOTE)
+                return self._take(desktop, monitor, Target.SCREEN, NO_WINDOW_NOTE)
             capture = self._take(desktop, visible_window_rect(window.rect, desktop.bounds),
-                                 "window", window.title)
+                                 Target.WINDOW, window.title)
             # Checked after the grab: pixels taken while the window was still there are its own.
             self.locator.confirm_window(window)
             return capture
@@ -196,7 +129,7 @@ class GeometryBackend(CaptureBackend):
                     f"The region {x},{y},{w},{h} is outside the screen.",
                     f"The desktop spans {bx},{by} to {bx + bw},{by + bh}; give a region inside it.",
                 )
-            return self._take(desktop, rect, "region")
+            return self._take(desktop, rect, Target.REGION)
 
     def around_pointer(self, width: int = 640, height: int = 400) -> Capture:
         if width <= 0 or height <= 0:
@@ -211,9 +144,9 @@ class GeometryBackend(CaptureBackend):
                 mx, my, mw, mh = monitor
                 pointer = (mx + mw // 2, my + mh // 2)
             rect = centred_rect(pointer, width, height, monitor)
-            return self._take(desktop, rect, "pointer")
+            return self._take(desktop, rect, Target.POINTER)
 
-    def _take(self, desktop: _Desktop, rect: Rect, source: str, title: str = "") -> Capture:
+    def _take(self, desktop: _Desktop, rect: Rect, source: Target, title: str = "") -> Capture:
         image = normalize_image(desktop.grab(rect))
         self._check_image(image)
         return Capture(image=image, source=source, rect=rect, title=title,
@@ -326,21 +259,6 @@ def default_backend(display: str | None = None) -> CaptureBackend:
     return MssBackend(default_locator(display), display)
 
 
-def default_locator(display: str | None = None) -> WindowLocator:
-    """The WindowLocator for this platform (imported lazily)."""
-    if sys.platform == "win32":
-        from assistant.windows_win32 import Win32WindowLocator
-
-        return Win32WindowLocator()
-    if sys.platform == "darwin":
-        from assistant.windows_macos import MacWindowLocator
-
-        return MacWindowLocator()
-    from assistant.windows_x11 import X11WindowLocator
-
-    return X11WindowLocator(display)
-
-
 def parse_region(text: str) -> Rect:
     """Parse "X,Y,W,H" (pixels; X and Y may be negative) into four ints."""
     hint = (
@@ -361,16 +279,16 @@ def parse_region(text: str) -> Rect:
     return (x, y, w, h)
 
 
-def capture_target(backend: CaptureBackend, target: str, region: Sequence[int] | None = None
+def capture_target(backend: CaptureBackend, target: Target | str, region: Sequence[int] | None = None
                    ) -> Capture:
-    """Capture "screen", "window", "pointer" or "region" (which needs `region`)."""
-    if target == "screen":
+    """Capture one of the DESKTOP_TARGETS (REGION needs `region`)."""
+    if target == Target.SCREEN:
         return backend.screen()
-    if target == "window":
+    if target == Target.WINDOW:
         return backend.active_window()
-    if target == "pointer":
+    if target == Target.POINTER:
         return backend.around_pointer()
-    if target == "region":
+    if target == Target.REGION:
         if region is None or len(region) != 4:
             raise ConfigError(
                 "A region capture needs a rectangle.", "Give it as --region X,Y,W,H."
@@ -378,7 +296,7 @@ def capture_target(backend: CaptureBackend, target: str, region: Sequence[int] |
         x, y, w, h = (int(v) for v in region)
         return backend.region(x, y, w, h)
     raise ConfigError(
-        f"Unknown capture target {target!r}.", f"Use one of: {', '.join(TARGETS)}."
+        f"Unknown capture target {target!r}.", f"Use one of: {', '.join(DESKTOP_TARGETS)}."
     )
 
 
@@ -481,4 +399,16 @@ def _display_error(display: str | None, exc: Exception) -> CaptureError:
         f"Cannot connect to the display {display or ''} ({exc}).".replace("  ", " "),
         "Check that the desktop session is still running and that DISPLAY is right; "
         "restart ScreenSight from the desktop.",
+    )
+
+
+def load_image_file(path: str | os.PathLike[str]) -> Capture:
+    """Load an image file as a Capture (source "file") for the same pipeline as screenshots."""
+    image = load_image(path)
+    return Capture(
+        image=image,
+        source=Target.FILE,
+        rect=None,
+        title=os.path.basename(os.fspath(path)),
+        taken_at=time.monotonic(),
     )

@@ -25,47 +25,50 @@ from typing import Any
 from PIL import Image
 
 from assistant import images, prompts
-from assistant.capture import Capture, CaptureBackend, capture_target
+from assistant.capture import Capture, CaptureBackend, capture_target, load_image_file
 from assistant.conversation import Conversation, Grounding
-from assistant.errors import AudioError, ScreenSightError
 from assistant.grounding import CheckedText, KnownText, QuoteChecker
 from assistant.logging_setup import content
 from assistant.pointer import PointerControl, screen_point
 from assistant.segmenter import Segmenter
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
+from base.errors import AudioError, ScreenSightError
+from base.images import image_fingerprint
+from base.vocabulary import Detail, Mode, ReadWith, Target
 
 log = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "ask": 200})
+MAX_NEW_TOKENS = MappingProxyType({Mode.DESCRIBE: 120, Mode.MORE: 400, Mode.READ: 500, Mode.ASK: 200})
 NO_TEXT_MESSAGE = "No text found."
 SPOKEN_UNHEARD = "(a spoken question)"  # the history's question when the model wrote no transcript
 MODEL_READ_PREFIX = "Described by the model: "
 FIND_PROMPT_MESSAGE = "Type the text to find."
-GROUND_MODES = ("describe", "more", "ask")  # the requests that carry what is known for sure
+GROUND_MODES = (Mode.DESCRIBE, Mode.MORE, Mode.ASK)  # the requests that carry what is known for sure
 FACTS_BUDGET_S = 0.15   # the facts query, from the worker's point of view (it runs beside the capture)
 PROMPT_WAIT_S = 0.0     # how long the prompt waits for recognition after encoding (see grounded_prompt)
 CHECK_WAIT_S = 1.0      # how long, once per answer, a quote nothing known confirms waits for recognition
 BACKGROUND_OCR_WAIT_S = 30.0  # background preparation waits this long for recognition (any request stops it)
 GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
 GROUND_OCR_NICE = 10    # that thread's lowered priority: it takes the core the encoder leaves idle
-PLACE_NAMES = MappingProxyType({"window": "window", "screen": "screen", "pointer": "area around the pointer",
-                                "region": "region", "file": "image", "clipboard": "image"})
+PLACE_NAMES = MappingProxyType({Target.WINDOW: "window", Target.SCREEN: "screen",
+                                Target.POINTER: "area around the pointer", Target.REGION: "region",
+                                Target.FILE: "image", Target.CLIPBOARD: "image"})
 
 
 @dataclass
 class Request:
     """What the user asked for. `target` None means: the current conversation's screenshot."""
 
-    mode: str = "describe"                 # describe | more | read | ask | find
-    target: str | None = "window"          # screen | window | pointer | region | file | None
-    read_with: str | None = None           # read mode: "ocr" or "model"; None = the engine's setting
+    mode: Mode = Mode.DESCRIBE
+    target: Target | None = Target.WINDOW
+    read_with: ReadWith | None = None      # read mode; None = the engine's setting
     image: Image.Image | None = None       # a picture given directly (the clipboard's), source "clipboard"
     region: tuple[int, int, int, int] | None = None
     image_path: Path | None = None
     question: str = ""
     audio: Future | None = None            # PCM the question will be transcribed from (voice)
-    detail: str | None = None
+    detail: Detail | None = None
     language: str | None = None
     speak: bool = True
     max_new_tokens: int | None = None
@@ -233,7 +236,7 @@ def grounding_registry() -> Any:
 
 
 def _one_thread_ppocr(_language: str) -> Any:
-    from assistant.errors import TextRecognitionError
+    from base.errors import TextRecognitionError
 
     try:
         from assistant.text_recognition.ppocr import PPOCRRecognizer
@@ -641,7 +644,7 @@ class Engine:
             capture = self._take(request)
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
-            conversation = Conversation(capture, images.image_fingerprint(capture.image),
+            conversation = Conversation(capture, image_fingerprint(capture.image),
                                         request.detail or self.detail)
             self._prepare_grounding(conversation, request, facts_query)
             model = self._model()
@@ -698,7 +701,7 @@ class Engine:
             facts_query = self._start_facts(request)
             capture = self._take(request)
             trace.mark("captured")
-            conversation = Conversation(capture, images.image_fingerprint(capture.image), detail)
+            conversation = Conversation(capture, image_fingerprint(capture.image), detail)
         self._check(cancel)
         if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
             self._replace_conversation(conversation)
@@ -822,7 +825,7 @@ class Engine:
         if request.target == "file" or request.image_path is not None:
             if request.image_path is None:
                 raise ScreenSightError("No image file was given.", "Pass --image PATH.")
-            return images.load_image_file(request.image_path)
+            return load_image_file(request.image_path)
         if self._capture is None:
             if self._capture_factory is None:
                 raise ScreenSightError("Screen capture is not available here.",
@@ -878,8 +881,6 @@ class Engine:
     def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
                 trace: Trace, cancel: threading.Event, text_parts: list[str]) -> str:
         """Streams the answer to the speaker and the listener; the question it answered."""
-        from models.vision import Turn
-
         mode = "ask" if request.audio is not None else request.mode
         spoken = request.audio is not None and not question  # the model hears the recording itself
         if mode == "ask" and not question and not spoken:
@@ -887,7 +888,7 @@ class Engine:
         language = request.language or self.language
         prompt = self._grounded_prompt(mode, prompts.SPOKEN_QUESTION if spoken else question, language,
                                        conversation, cancel)
-        history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
+        history = list(conversation.turns) if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
@@ -1070,7 +1071,7 @@ class Engine:
     def _remember(self, capture: Capture, recognized: RecognizedText) -> None:
         """Keeps the read for find and the screenshot for follow-up questions."""
         self.last_read = (capture, recognized)
-        fingerprint = images.image_fingerprint(capture.image)
+        fingerprint = image_fingerprint(capture.image)
         previous = self.conversation
         if previous is not None and previous.fingerprint == fingerprint:
             previous.capture = capture

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import time
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageChops
 
-from assistant.errors import ImageError
-
-if TYPE_CHECKING:
-    from assistant.capture import Capture
+from base.errors import ImageError
 
 MAX_SIDE = 4096
 """Longest side of a normalised image; larger ones are downscaled (aspect kept), smaller kept."""
@@ -68,20 +62,6 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         ) from exc
 
 
-def load_image_file(path: str | os.PathLike[str]) -> Capture:
-    """Load an image file as a Capture (source "file") for the same pipeline as screenshots."""
-    from assistant.capture import Capture
-
-    image = load_image(path)
-    return Capture(
-        image=image,
-        source="file",
-        rect=None,
-        title=os.path.basename(os.fspath(path)),
-        taken_at=time.monotonic(),
-    )
-
-
 def normalize_image(image: Image.Image) -> Image.Image:
     """Return `image` as RGB, upright (EXIF), alpha on white, longest side at most MAX_SIDE."""
     if image.width <= 0 or image.height <= 0:
@@ -120,14 +100,6 @@ def _off_value_mask(band: Image.Image) -> Image.Image:
     common = max(range(256), key=counts.__getitem__)
     table = [255 if abs(value - common) > _FLAT_TOLERANCE else 0 for value in range(256)]
     return band.point(table)
-
-
-def image_fingerprint(image: Image.Image) -> str:
-    """A stable hash of the pixels, size and mode (equal pictures give equal strings)."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 def _check_file(name: str) -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.config import cache_dir
+from base.paths import cache_dir
 
 LOG_NAME = "screensight.log"
 MAX_BYTES = 1_000_000

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from assistant.errors import ScreenSightError
+from base.errors import ScreenSightError
 
 Point = tuple[int, int]
 

@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings, cache_dir, load_settings
-from assistant.errors import ScreenSightError
+from assistant.config import Settings, load_settings
+from base.errors import ScreenSightError
+from base.paths import cache_dir
+from base.vocabulary import OWN_VOICE_OUTPUTS, Role
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
 CHECK_TIMEOUT_SECONDS = 120.0  # a check that hangs (stuck sound server) is reported, not awaited
 DISK_MARGIN_MB = 200  # room for settings, history and temporary files besides the models
-_SPEECH_OUTPUTS = ("voice", "both")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def check_display() -> Check:
     from assistant.images import screen_state
 
     name = "Screen capture"
-    from assistant.errors import CaptureError
+    from base.errors import CaptureError
 
     backend = default_backend()
     window_problem = ""
@@ -105,7 +106,7 @@ def check_speaker(settings: Settings) -> Check:
     from assistant import audio_out
 
     name = "Sound output"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     sd = audio_out._sounddevice()
     try:
         device = sd.query_devices(kind="output")
@@ -146,7 +147,7 @@ def check_voices(settings: Settings) -> Check:
     from assistant.tts import make_engine, resolve_voice
 
     name = "Speech voices"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     engine = make_engine("pyttsx3")
     try:
         voices = engine.voices()
@@ -173,9 +174,9 @@ def check_voices(settings: Settings) -> Check:
 
 def check_hotkeys(settings: Settings) -> Check:
     """The global hotkeys of the settings can be registered on this desktop."""
-    # ui.hotkeys and ui.actions are free of Qt; the self-test uses the backend the app uses.
-    from ui.actions import hotkey_bindings
-    from ui.hotkeys import TriggerCommandHotkeys, default_backend, parse_bindings
+    # assistant.hotkeys and assistant.actions are free of Qt; the self-test uses the backend the app uses.
+    from assistant.actions import hotkey_bindings
+    from assistant.hotkeys import TriggerCommandHotkeys, default_backend, parse_bindings
 
     name = "Hotkeys"
     backend = default_backend()
@@ -188,7 +189,7 @@ def check_hotkeys(settings: Settings) -> Check:
             backend.stop()
         # The keys registered (or not) before this; a failure to let go of them afterwards does
         # not change the answer. (python-xlib raises TypeError when pynput's X11 listener closes
-        # its connection while ui.hotkeys wakes it up.)
+        # its connection while assistant.hotkeys wakes it up.)
         except (TypeError, OSError) as exc:
             log.debug("stopping the hotkey backend failed: %s", exc)
     if isinstance(backend, TriggerCommandHotkeys):
@@ -208,13 +209,13 @@ def _ignore(action: str) -> None:
     """Hotkey callback for the self-test: presses are not acted on."""
 
 
-def check_model(settings: Settings, role: str, load: bool = True) -> Check:
+def check_model(settings: Settings, role: Role, load: bool = True) -> Check:
     """The chosen model is present, its files are intact (sha256), and it loads."""
     from models import store
 
-    source = settings.vision_model if role == "vision" else settings.speech_model
-    required = role == "vision"
-    name = "Vision model" if role == "vision" else "Speech model"
+    source = settings.vision_model if role == Role.VISION else settings.speech_model
+    required = role == Role.VISION
+    name = "Vision model" if role == Role.VISION else "Speech model"
     try:
         folder = store.resolve(source)
     except ScreenSightError as exc:
@@ -245,8 +246,8 @@ def _first_run_hint(hint: str) -> str:
             f"({cache_dir() / 'models'}).").strip()
 
 
-def _load_model(folder: Path, role: str) -> None:
-    if role == "vision":
+def _load_model(folder: Path, role: Role) -> None:
+    if role == Role.VISION:
         from models.loader import load_vision_model
 
         load_vision_model(folder, quantize=False)
@@ -279,7 +280,7 @@ def check_memory(settings: Settings, available_mb: int | None = None) -> Check:
                      f"The chosen models need about {needed} MB.", required=False)
     if needed > available:
         smaller = [m for m in catalog.all_models()
-                   if m.role == catalog.VISION and m.ram_mb + 400 <= available]
+                   if m.role == Role.VISION and m.ram_mb + 400 <= available]
         hint = (f"Close other programs, or choose a smaller model such as {smaller[0].id}."
                 if smaller else "Close other programs to free memory.")
         return Check(name, False, f"The chosen models ({', '.join(labels)}) need about {needed} MB "
@@ -372,7 +373,7 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
             settings = Settings()
         else:
             add(Check("Settings", True, "The settings file is valid (or not created yet)."))
-    speaks = settings.output in _SPEECH_OUTPUTS
+    speaks = settings.output in OWN_VOICE_OUTPUTS
     # (name, check, whether an unexpected error in it fails the self-test)
     plan: list[tuple[str, Callable[[], Check], bool]] = [
         ("Screen capture", check_display, True),
@@ -382,8 +383,8 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
         ("Hotkeys", lambda: check_hotkeys(settings), True),
         ("Memory", lambda: check_memory(settings), True),
         ("Disk space", lambda: check_disk(settings), True),
-        ("Vision model", lambda: check_model(settings, "vision", load_models), True),
-        ("Speech model", lambda: check_model(settings, "speech", load_models), False),
+        ("Vision model", lambda: check_model(settings, Role.VISION, load_models), True),
+        ("Speech model", lambda: check_model(settings, Role.SPEECH, load_models), False),
     ]
     for name, check, required in plan:
         add(_guarded(name, check, timeout, required))

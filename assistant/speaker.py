@@ -9,8 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from assistant.errors import ScreenSightError
 from assistant.tts import TTSEngine, Utterance, wait_result
+from base.errors import ScreenSightError
 
 log = logging.getLogger(__name__)
 

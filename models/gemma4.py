@@ -30,15 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import AudioError, ModelError
-from models.vision import DETAILS, ImageContext, Turn, image_key
+from base.audio import SAMPLE_RATE
+from base.errors import AudioError, ModelError
+from base.images import image_fingerprint
+from base.turns import Turn
+from base.vocabulary import Detail, choices
+from models.vision import ImageContext
 
-SAMPLE_RATE = 16000
 # Soft tokens per image the model was trained with (Gemma4ImageProcessor's supported budgets).
 SOFT_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
 # The image budget per detail level: quick is the fast path on CPUs, normal the model's own
 # default, high the most it takes.
-DETAIL_BUDGETS = MappingProxyType({"quick": 140, "normal": 280, "high": 1120})
+DETAIL_BUDGETS = MappingProxyType({Detail.QUICK: 140, Detail.NORMAL: 280, Detail.HIGH: 1120})
 MAX_AUDIO_S = 30.0      # the audio encoder's limit (750 soft tokens of 40 ms)
 MIN_AUDIO_S = 0.25      # shorter is a key tap, not a question
 SILENCE_RMS = 1e-3      # below this (about -60 dBFS) there is nothing to hear
@@ -109,11 +112,11 @@ def _trim_edges(samples: np.ndarray, frame: int = SAMPLE_RATE // 50) -> np.ndarr
     return samples[start:end]
 
 
-def image_budget(detail: str, size: tuple[int, int], patch: int = 16, pooling: int = 3) -> int:
+def image_budget(detail: Detail, size: tuple[int, int], patch: int = 16, pooling: int = 3) -> int:
     """Soft tokens for an image of `size` at `detail`: the level's budget, never more than the
     smallest supported budget that holds the image at its own resolution (no upscaling)."""
-    if detail not in DETAILS:
-        raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+    if detail not in tuple(Detail):
+        raise ValueError(f"detail must be one of {choices(Detail)}, not {detail!r}")
     side = patch * pooling
     native = max(1, math.ceil(size[0] / side) * math.ceil(size[1] / side))
     fits = next((b for b in SOFT_TOKEN_BUDGETS if b >= native), SOFT_TOKEN_BUDGETS[-1])
@@ -304,13 +307,13 @@ class Gemma4Model:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: str = "quick",
+    def prepare(self, image: Any, detail: Detail = Detail.QUICK,
                 cancel: threading.Event | None = None) -> ImageContext:
         """Run the vision encoder on `image` at the detail's image budget; keep the prefix cache."""
         import torch
         from transformers import DynamicCache
 
-        key = (image_key(image), detail)
+        key = (image_fingerprint(image), detail)
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ModelError
-from models.catalog import VISION, family_of_model_type
+from base.errors import ModelError
+from base.vocabulary import Role
+from models.catalog import family_of_model_type
 
 
 def vision_family(folder: Path) -> str:
@@ -23,7 +24,7 @@ def vision_family(folder: Path) -> str:
         raise ModelError(f"The config.json in {folder} cannot be read ({exc}).",
                          "Download the model again.") from exc
     kind = family_of_model_type(model_type)
-    if kind is None or kind[1] != VISION:
+    if kind is None or kind[1] != Role.VISION:
         raise ModelError(f"The model in {folder} is of type '{model_type or 'unknown'}', which is not "
                          "a vision model ScreenSight can run.",
                          "Use SmolVLM (idefics3) or Gemma 4 (gemma4).")

@@ -7,7 +7,7 @@ import sys
 
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
+from base.errors import TextRecognitionError
 from models.ocr_windows import OSWord
 
 

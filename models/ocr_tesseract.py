@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
+from base.errors import TextRecognitionError
 
 UPSCALE_BELOW = 2000  # images narrower than this are read at twice the size (small UI text reads better)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
+from base.errors import TextRecognitionError
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ TRANSFORMERS_PACKAGES = (
 )
 
 # Our own modules that are imported lazily (inside functions) or by name.
-APP_PACKAGES = ("assistant", "models", "ui")
+APP_PACKAGES = ("assistant", "base", "benchmark", "models", "screensight", "ui")
 
 EXTRA_HIDDEN_IMPORTS = (
     "pyttsx3.drivers",
@@ -126,7 +126,7 @@ def platform_hidden_imports(platform: str) -> tuple[str, ...]:
 
 def app_modules() -> list[str]:
     """Every module of our own packages, found on disk (importing them would skip the ones for
-    other platforms, such as assistant.windows_win32 on Linux)."""
+    other platforms, such as assistant.windows.win32 on Linux)."""
     names = []
     for package in APP_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):

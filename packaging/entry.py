@@ -8,7 +8,7 @@ import sys
 
 def run() -> int:
     multiprocessing.freeze_support()  # torch may start helper processes; frozen apps need this
-    from assistant.cli import main
+    from screensight.cli import main
 
     return main()
 

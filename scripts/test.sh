@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/system-packages.sh test
 scripts/venv.sh test
-.venv/bin/ruff check assistant models ui tests packaging
+.venv/bin/ruff check assistant base benchmark models screensight ui tests packaging
 # A private D-Bus session bus for AT-SPI; Xvfb and PulseAudio are started by tests/conftest.py.
 # -rsx lists every skip and expected failure with its reason at the end of each run; on this
 # machine, where this script installed every part, a skip fails the run (tests/conftest.py).

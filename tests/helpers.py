@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    """`python -m assistant ARGS` in a subprocess, from the repository root."""
-    return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, capture_output=True,
+    """`python -m screensight ARGS` in a subprocess, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "screensight", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env or os.environ.copy())
 
 
@@ -30,9 +30,9 @@ def dialog_picture(path: Path, text: str, size: tuple[int, int] = (800, 500)) ->
 
 
 def launch_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """Start `python -m assistant -v` (the desktop app); once it says it is ready, return the
+    """Start `python -m screensight -v` (the desktop app); once it says it is ready, return the
     process and that log line."""
-    app = subprocess.Popen([sys.executable, "-m", "assistant", "-v"], env=env, cwd=ROOT,
+    app = subprocess.Popen([sys.executable, "-m", "screensight", "-v"], env=env, cwd=ROOT,
                            stderr=subprocess.PIPE, text=True)
     for line in app.stderr:
         if "ui.app: ready" in line:

@@ -1,7 +1,7 @@
 """The desktop app as a journey test runs it: its own settings and history, its log kept.
 
 `AppRun.launch(session, home, settings)` writes settings.toml into a private XDG_CONFIG_HOME,
-starts `python -m assistant -v` on the DesktopSession's display through tests.helpers.launch_app,
+starts `python -m screensight -v` on the DesktopSession's display through tests.helpers.launch_app,
 and keeps reading its log (stderr) on a thread, so the app never blocks on a full pipe and a
 test can wait for a log line. `history()` reads SCREENSIGHT_HISTORY_LOG (every finished entry).
 """

@@ -59,12 +59,12 @@ def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, ti
     app, _ready = launch_app(env)
     try:
         for action in ("settings", "setup-model"):
-            subprocess.run([sys.executable, "-m", "assistant", "--trigger", action], env=env, cwd=ROOT,
+            subprocess.run([sys.executable, "-m", "screensight", "--trigger", action], env=env, cwd=ROOT,
                            check=True, capture_output=True, timeout=60)
         time.sleep(1.0)
         tree = _walk(env)
     finally:
-        subprocess.run([sys.executable, "-m", "assistant", "--trigger", "quit"], env=env, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "screensight", "--trigger", "quit"], env=env, cwd=ROOT,
                        capture_output=True, timeout=60)
         try:
             app.wait(30)

@@ -125,7 +125,7 @@ def test_hotkey_describes_speaks_and_stops(app_env, tmp_path):
         assert app.poll() is None
     finally:
         recorder.stop()
-        subprocess.run([sys.executable, "-m", "assistant", "--trigger", "quit"], env=env, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "screensight", "--trigger", "quit"], env=env, cwd=ROOT,
                        capture_output=True, timeout=60)
         try:
             app.wait(30)
@@ -140,13 +140,13 @@ def test_second_launch_brings_the_first_to_front(app_env):
     env, _log = app_env
     app, _ready = launch_app(env)
     try:
-        second = subprocess.run([sys.executable, "-m", "assistant"], env=env, cwd=ROOT,
+        second = subprocess.run([sys.executable, "-m", "screensight"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 0
         assert "already running" in second.stderr
         assert app.poll() is None
     finally:
-        subprocess.run([sys.executable, "-m", "assistant", "--trigger", "quit"], env=env, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "screensight", "--trigger", "quit"], env=env, cwd=ROOT,
                        capture_output=True, timeout=60)
         app.wait(30)
     assert app.returncode == 0, app.stderr.read()[-3000:]

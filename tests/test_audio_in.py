@@ -28,7 +28,7 @@ from assistant.audio_in import (
     resample,
     tone_span,
 )
-from assistant.errors import AudioError
+from base.errors import AudioError
 from tests.services import pulse_environment
 
 QUESTION = "what does the red error say"
@@ -109,7 +109,7 @@ def test_no_sound_server_means_no_microphone_with_a_clear_message(tmp_path: Path
     code = (
         "import json\n"
         "from assistant.audio_in import Recorder, list_input_devices\n"
-        "from assistant.errors import AudioError\n"
+        "from base.errors import AudioError\n"
         "names = [name for _, name in list_input_devices()]\n"
         "try:\n"
         "    Recorder(device='pulse').start()\n"
@@ -377,7 +377,7 @@ def test_endpointer_ignores_clicks_and_waits_through_pauses_between_words() -> N
 def test_a_stuttering_tone_is_found_whole_and_speech_after_it_is_kept() -> None:
     """As measured on a busy machine: the start tone arrives in pieces between digital silence
     (output underruns); all of them are the tone, the speech right after it is not."""
-    from ui import earcons
+    from assistant import earcons
 
     tone = resample(earcons.START, earcons.RATE, RATE)
     cut = [int(RATE * s) for s in (0.03, 0.04, 0.14)]

@@ -8,10 +8,11 @@ import time
 import pytest
 
 from assistant.background import BackgroundPreparer, capture_fingerprint
-from assistant.bench import BenchDesktop
-from assistant.bench_screens import render_desktop
-from assistant.capture import FixedWindowLocator, ImageBackend, WindowInfo, capture_target
+from assistant.capture import ImageBackend, capture_target
 from assistant.engine import Engine, EngineListener, Request
+from assistant.windows import FixedWindowLocator, WindowInfo
+from benchmark.run import BenchDesktop
+from benchmark.screens import render_desktop
 
 
 class Finished(EngineListener):

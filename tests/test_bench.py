@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from assistant.bench import SCENARIOS, STAGES, format_table, main
+from benchmark.run import SCENARIOS, STAGES, format_table, main
 
 
 @pytest.fixture(scope="module")

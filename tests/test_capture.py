@@ -9,19 +9,11 @@ import pytest
 from PIL import Image
 from Xlib import X
 
-from assistant import windows_x11
 from assistant.capture import (
     NO_WINDOW_NOTE,
-    WINDOW_CLOSED,
-    WINDOW_HIDDEN,
-    WINDOW_MINIMISED,
-    WINDOW_OFF_SCREEN,
-    WINDOW_TOO_SMALL,
     Capture,
-    FixedWindowLocator,
     ImageBackend,
     MssBackend,
-    WindowInfo,
     capture_target,
     centred_rect,
     clip_rect,
@@ -29,10 +21,20 @@ from assistant.capture import (
     monitor_at,
     parse_region,
 )
-from assistant.errors import CaptureError, ConfigError
-from assistant.windows_macos import MacWindowLocator, front_window
-from assistant.windows_win32 import Win32WindowLocator, rect_from_ltrb
-from assistant.windows_x11 import X11WindowLocator
+from assistant.windows import (
+    WINDOW_CLOSED,
+    WINDOW_HIDDEN,
+    WINDOW_MINIMISED,
+    WINDOW_OFF_SCREEN,
+    WINDOW_TOO_SMALL,
+    FixedWindowLocator,
+    WindowInfo,
+)
+from assistant.windows import x11 as windows_x11
+from assistant.windows.macos import MacWindowLocator, front_window
+from assistant.windows.win32 import Win32WindowLocator, rect_from_ltrb
+from assistant.windows.x11 import X11WindowLocator
+from base.errors import CaptureError, ConfigError
 from tests.x11_helpers import XDesktop
 
 BACKGROUND = (0, 0, 128)

@@ -7,11 +7,12 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from assistant.capture import FixedWindowLocator, ImageBackend, WindowInfo
+from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, ModelLoader, Request
 from assistant.speaker import Speaker
 from assistant.trace import STAGES
 from assistant.tts import SpyEngine
+from assistant.windows import FixedWindowLocator, WindowInfo
 
 
 def _desktop(colour="white"):
@@ -264,7 +265,7 @@ def test_warm_up_loads_once_and_a_press_during_loading_is_answered_after(make_en
 
 
 def test_warm_up_reports_a_model_that_cannot_load(make_engine):
-    from assistant.errors import ModelError
+    from base.errors import ModelError
 
     def broken():
         raise ModelError("The model 'x' is not downloaded.", "Download it.")

@@ -18,9 +18,9 @@ from PIL import Image
 
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
-from assistant.errors import AudioError, SpeechError
 from assistant.speaker import Speaker
 from assistant.tts import Pyttsx3Engine, SpyEngine
+from base.errors import AudioError, SpeechError
 from tests.helpers import dialog_picture, run_cli
 
 BLACK_MESSAGE = "The screen is black."

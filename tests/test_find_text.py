@@ -7,10 +7,11 @@ import threading
 
 import pytest
 
-from assistant.capture import FixedWindowLocator, ImageBackend, WindowInfo
+from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request, TextRecognizerLoader
 from assistant.pointer import RecordingPointer
 from assistant.text_recognition import Registry
+from assistant.windows import FixedWindowLocator, WindowInfo
 from tests import test_read_text
 from tests.scripted_ocr import ScriptedRecognizer, register
 from tests.text_scene import pointer_position, show_text_window

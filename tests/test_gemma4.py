@@ -20,7 +20,9 @@ from PIL import Image, ImageDraw
 from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
-from assistant.errors import AudioError, ModelError
+from base.errors import AudioError, ModelError
+from base.turns import Turn
+from base.vocabulary import Role
 from models import catalog, store
 from models.gemma4 import (
     DETAIL_BUDGETS,
@@ -32,7 +34,7 @@ from models.gemma4 import (
     image_budget,
 )
 from models.loader import load_vision_model, vision_family
-from models.vision import Turn, VisionLanguageModel
+from models.vision import VisionLanguageModel
 
 RATE = 16000
 
@@ -98,7 +100,7 @@ def test_the_apps_loader_picks_the_family_from_the_config(tiny_gemma4_dir, tiny_
     assert vision_family(tiny_vlm_dir) == "idefics3"
     assert isinstance(tiny_gemma4, Gemma4Model) and tiny_gemma4.hears_audio
     assert tiny_gemma4.device == "cpu"
-    store.check_loadable(tiny_gemma4_dir, role=catalog.VISION)
+    store.check_loadable(tiny_gemma4_dir, role=Role.VISION)
     assert isinstance(load_vision_model(tiny_vlm_dir), VisionLanguageModel)
     assert not getattr(VisionLanguageModel, "hears_audio", False)
 

@@ -16,13 +16,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant import engine as engine_module
-from assistant.capture import FixedWindowLocator, ImageBackend, WindowInfo
+from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request, TextRecognizerLoader
 from assistant.facts import FactsSource, FocusedControl, ScreenFacts, ScriptedFactsSource
 from assistant.grounding import UNCONFIRMED
 from assistant.speaker import Speaker
 from assistant.text_recognition import Registry
 from assistant.tts import SpyEngine
+from assistant.windows import FixedWindowLocator, WindowInfo
 from tests.scripted_ocr import ScriptedRecognizer, register
 
 TITLE = "report.txt - Text Editor"

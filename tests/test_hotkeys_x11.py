@@ -16,10 +16,10 @@ from Xlib import XK, X
 from Xlib import display as xdisplay
 from Xlib.error import BadAccess, CatchError
 
+from assistant.actions import hotkey_bindings
 from assistant.config import Hotkeys
-from ui.actions import hotkey_bindings
-from ui.hotkeys import parse_combo
-from ui.hotkeys_x11 import ModifierBits, X11GrabHotkeys, keysym_for, modifier_bits
+from assistant.hotkeys import parse_combo
+from assistant.hotkeys.x11 import ModifierBits, X11GrabHotkeys, keysym_for, modifier_bits
 
 pytestmark = pytest.mark.skipif(not shutil.which("xdotool") or not os.environ.get("DISPLAY"),
                                 reason="needs xdotool and an X display")
@@ -172,7 +172,7 @@ def test_hotkeys_work_with_num_lock_and_caps_lock_on(echo, grab):
 def test_holding_push_to_talk_gives_one_press_and_one_release_despite_autorepeat(echo, grab):
     rec = Recorder()
     repeats = LogSeen("autorepeat")
-    logger = logging.getLogger("ui.hotkeys_x11")
+    logger = logging.getLogger("assistant.hotkeys.x11")
     logger.addHandler(repeats)
     level, logger.level = logger.level, logging.DEBUG
     try:

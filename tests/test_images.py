@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from assistant.errors import ImageError
+from assistant.capture import load_image_file
 from assistant.images import (
     MAX_SIDE,
-    image_fingerprint,
     load_image,
-    load_image_file,
     normalize_image,
     screen_state,
 )
+from base.errors import ImageError
+from base.images import image_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import cache_dir
 from assistant.logging_setup import (
     BACKUPS,
     ContentFilter,
@@ -18,6 +17,7 @@ from assistant.logging_setup import (
     log_path,
     setup_logging,
 )
+from base.paths import cache_dir
 
 SECRET_SCREEN = "IBAN DE89 3704 0044 0532 0130 00"
 SECRET_QUESTION = "What is my account balance?"

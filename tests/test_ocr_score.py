@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.bench import OCR_SET, parse_options
-from assistant.bench_ocr import accuracy
-from assistant.bench_ocr.score import levenshtein, line_positions, normalize, score, substring_distance, zero
+from benchmark.ocr import accuracy
+from benchmark.ocr.score import levenshtein, line_positions, normalize, score, substring_distance, zero
+from benchmark.run import OCR_SET, parse_options
 
 
 def reference_distance(a: str, b: str) -> int:

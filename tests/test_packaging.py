@@ -70,7 +70,7 @@ def test_hidden_imports_and_metadata_exist_here(layout: ModuleType):
         assert importlib.metadata.distribution(dist).version
     modules = layout.app_modules()
     # Found on disk, including the ones for other platforms and the lazily imported ones.
-    assert {"assistant.cli", "assistant.selftest", "assistant.windows_win32", "ui.hotkeys",
+    assert {"screensight.cli", "assistant.selftest", "assistant.windows.win32", "assistant.hotkeys",
             "models.vision"} <= set(modules)
     assert all(not m.endswith("__init__") for m in modules)
 

@@ -28,7 +28,7 @@ from PIL import Image
 
 from assistant import cli
 from assistant.engine import Engine, EngineListener, Request
-from assistant.errors import DownloadError
+from base.errors import DownloadError
 from tests.hub_server import HubServer
 from tests.x11_helpers import XDesktop
 
@@ -207,7 +207,7 @@ def _xdg_dirs() -> list[Path]:
 
 def _log_files() -> set[str]:
     """The app's own log (stage timings and errors), the one file a describe may write."""
-    from assistant.config import cache_dir
+    from base.paths import cache_dir
 
     return {str(p) for p in (cache_dir() / "logs").glob("screensight.log*")}
 

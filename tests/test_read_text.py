@@ -11,13 +11,13 @@ from PySide6.QtCore import Qt
 
 from assistant.config import Settings
 from assistant.engine import TextRecognizerLoader
+from assistant.history import HistoryStore
+from assistant.hotkeys import ManualHotkeys
 from assistant.text_recognition.registry import default_registry
 from tests.helpers import run_cli
 from tests.scripted_ocr import ScriptedRecognizer, register
 from tests.text_scene import LINES, pointer_position, show_text_window
 from ui.controller import AppController
-from ui.history import HistoryStore
-from ui.hotkeys import ManualHotkeys
 from ui.main_window import MainWindow
 
 

@@ -246,27 +246,27 @@ def test_nvda_backend_calls_the_controller_in_order():
 
 
 @pytest.fixture
-def announcer(qtbot):
+def window_reader(qtbot):
     from ui.main_window import MainWindow
-    from ui.screen_reader import Announcer
+    from ui.screen_reader import AnnouncementReader, Announcer
 
     window = MainWindow()
     qtbot.addWidget(window)
-    return Announcer(window)
+    return AnnouncementReader(Announcer(window))
 
 
-def _speaker(announcer, reader, notices, errors, output="screen_reader"):
-    from ui.output import make_speaker
+def _speaker(window_reader, reader, notices, errors, output="screen_reader"):
+    from assistant.output import make_speaker
 
     watch = ReaderWatch(ScreenReaders([reader]), interval=0)
-    return make_speaker(Settings(output=output), announcer, lambda tag: None, errors.append,
+    return make_speaker(Settings(output=output), window_reader, lambda tag: None, errors.append,
                         notices.append, watch)
 
 
-def test_no_reader_is_said_once_then_the_own_voice_speaks_until_one_starts(qtbot, announcer, monkeypatch):
+def test_no_reader_is_said_once_then_the_own_voice_speaks_until_one_starts(qtbot, window_reader, monkeypatch):
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     reader, notices, errors = RecordingReader(running=False), [], []
-    speaker = _speaker(announcer, reader, notices, errors)
+    speaker = _speaker(window_reader, reader, notices, errors)
     try:
         speaker.say("The first sentence.")
         speaker.say("The second sentence.")
@@ -285,10 +285,10 @@ def test_no_reader_is_said_once_then_the_own_voice_speaks_until_one_starts(qtbot
     assert reader.closed
 
 
-def test_an_unreachable_reader_falls_back_with_the_notice(qtbot, announcer, monkeypatch):
+def test_an_unreachable_reader_falls_back_with_the_notice(qtbot, window_reader, monkeypatch):
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     reader, notices, errors = RecordingReader(running=True, reachable=False), [], []
-    speaker = _speaker(announcer, reader, notices, errors)
+    speaker = _speaker(window_reader, reader, notices, errors)
     try:
         speaker.say("Hello.")
         assert speaker.wait_idle(10)
@@ -298,10 +298,10 @@ def test_an_unreachable_reader_falls_back_with_the_notice(qtbot, announcer, monk
         speaker.close()
 
 
-def test_stop_cancels_the_readers_speech_of_ours(qtbot, announcer, monkeypatch):
+def test_stop_cancels_the_readers_speech_of_ours(qtbot, window_reader, monkeypatch):
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     reader, notices, errors = RecordingReader(), [], []
-    speaker = _speaker(announcer, reader, notices, errors)
+    speaker = _speaker(window_reader, reader, notices, errors)
     try:
         speaker.say("A long description " * 20)
         speaker.say("Never handed over.")
@@ -314,10 +314,10 @@ def test_stop_cancels_the_readers_speech_of_ours(qtbot, announcer, monkeypatch):
         speaker.close()
 
 
-def test_both_speaks_with_the_own_voice_and_brailles_through_the_reader(qtbot, announcer, monkeypatch):
+def test_both_speaks_with_the_own_voice_and_brailles_through_the_reader(qtbot, window_reader, monkeypatch):
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     reader, notices, errors = RecordingReader(), [], []
-    speaker = _speaker(announcer, reader, notices, errors, output="both")
+    speaker = _speaker(window_reader, reader, notices, errors, output="both")
     try:
         speaker.say("Two buttons.")
         assert speaker.wait_idle(10)
@@ -328,14 +328,14 @@ def test_both_speaks_with_the_own_voice_and_brailles_through_the_reader(qtbot, a
 
 
 @needs_speechd
-def test_screen_reader_output_speaks_through_orcas_speech_dispatcher(qtbot, announcer, speechd, fake_orca,
+def test_screen_reader_output_speaks_through_orcas_speech_dispatcher(qtbot, window_reader, speechd, fake_orca,
                                                                      monkeypatch):
-    from ui.output import make_speaker
+    from assistant.output import make_speaker
 
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     readers = default_readers(platform="linux", env=speechd.env)
     notices: list[str] = []
-    speaker = make_speaker(Settings(output="screen_reader"), announcer, lambda tag: None, notices.append,
+    speaker = make_speaker(Settings(output="screen_reader"), window_reader, lambda tag: None, notices.append,
                            notices.append, ReaderWatch(readers))
     try:
         speaker.say("Orca users hear this through speech-dispatcher.")

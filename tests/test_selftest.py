@@ -180,7 +180,7 @@ def test_cli_self_test_without_a_display_exits_non_zero(tiny_settings: Settings,
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
     save_settings(tiny_settings, path=tmp_path / "config" / "ScreenSight" / "settings.toml")
-    proc = subprocess.run([sys.executable, "-m", "assistant", "--self-test"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "screensight", "--self-test"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "PROBLEM: Screen capture: No display found" in proc.stdout

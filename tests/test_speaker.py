@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from assistant.errors import SpeechError
 from assistant.speaker import Speaker
 from assistant.tts import Pyttsx3Engine, SpyEngine
+from base.errors import SpeechError
 from tests.test_tts import LONG_TEXT, SILENCE_RMS, SinkRecorder, rms
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from assistant.audio_in import resample
-from assistant.errors import ConfigError, ModelError
+from base.errors import ConfigError, ModelError
 from models.speech import SpeechRecognizer, max_new_tokens_for
 
 RATE = 16000

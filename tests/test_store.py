@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from assistant.errors import DownloadError, ModelError
+from base.errors import DownloadError, ModelError
 from models import store
 from models.catalog import ModelInfo, get_model
 from tests.hub_server import HubServer, serve_for_downloads

@@ -7,9 +7,9 @@ import threading
 import pytest
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
 from assistant.text_recognition import EngineEntry, Line, RecognizedText, Registry, TextBlock, where
 from assistant.text_recognition.ppocr import _unrotate
+from base.errors import TextRecognitionError
 from models.ocr_apple import pixel_box
 from models.ocr_ppocr import _batches, content_box
 from models.ocr_tesseract import parse_tsv

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from assistant import audio_out
-from assistant.errors import ConfigError, SpeechError
 from assistant.tts import (
     Pyttsx3Engine,
     SilentEngine,
@@ -24,6 +23,7 @@ from assistant.tts import (
     resolve_voice,
     wait_result,
 )
+from base.errors import ConfigError, SpeechError
 
 LONG_TEXT = ("This sentence is long on purpose, so that speech is still going on when the test "
              "asks it to stop, and the recording can show that the speaker went quiet. ") * 2

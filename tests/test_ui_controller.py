@@ -12,12 +12,12 @@ import json
 import pytest
 
 from assistant.config import Hotkeys, Settings, load_settings
+from assistant.history import HistoryStore
+from assistant.hotkeys import ManualHotkeys
+from assistant.model_slot import VisionSlot
 from tests.ui_scene import show_scene
 from ui.controller import AppController
-from ui.history import HistoryStore
-from ui.hotkeys import ManualHotkeys
 from ui.main_window import MainWindow
-from ui.model_slot import VisionSlot
 from ui.screen_reader import ScreenReaderEngine
 
 TOKENS = 12
@@ -221,10 +221,10 @@ def test_prepare_in_background_follows_the_setting(make_app):
 def test_messages_and_errors_reach_the_screen_reader_when_it_speaks(qtbot, tmp_path, tiny_vlm_dir, vision):
     """Output "screen reader": short messages (not only answers) go to the detected reader;
     Qt's announcement event alone reaches no Orca before version 46."""
-    from assistant.errors import ScreenSightError
     from assistant.screen_readers import ReaderWatch
     from assistant.screen_readers.recording import RecordingReader
     from assistant.screen_readers.registry import ScreenReaders
+    from base.errors import ScreenSightError
 
     reader = RecordingReader()
     settings = Settings(vision_model=str(tiny_vlm_dir), quantize=False, output="screen_reader")

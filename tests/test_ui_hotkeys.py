@@ -13,10 +13,9 @@ import time
 import pytest
 from Xlib import XK
 
+from assistant.actions import ACTIONS, HOTKEY_ACTIONS, hotkey_bindings
 from assistant.config import Hotkeys
-from assistant.errors import ConfigError
-from ui.actions import ACTIONS, HOTKEY_ACTIONS, hotkey_bindings
-from ui.hotkeys import (
+from assistant.hotkeys import (
     ComboMatcher,
     ManualHotkeys,
     PynputHotkeys,
@@ -26,8 +25,8 @@ from ui.hotkeys import (
     parse_bindings,
     parse_combo,
 )
-from ui.hotkeys_macos import FLAGS_CHANGED, KEY_DOWN, KEY_UP, MacHotkeys, SwallowGate
-from ui.hotkeys_win32 import (
+from assistant.hotkeys.macos import FLAGS_CHANGED, KEY_DOWN, KEY_UP, MacHotkeys, SwallowGate
+from assistant.hotkeys.win32 import (
     ERROR_HOTKEY_ALREADY_REGISTERED,
     MOD_ALT,
     MOD_CONTROL,
@@ -39,7 +38,8 @@ from ui.hotkeys_win32 import (
     modifier_flags,
     vk_for,
 )
-from ui.hotkeys_x11 import ModifierBits, X11GrabHotkeys, keysym_for, modifier_bits
+from assistant.hotkeys.x11 import ModifierBits, X11GrabHotkeys, keysym_for, modifier_bits
+from base.errors import ConfigError
 
 
 def test_parse_combo_reads_pynput_format():
@@ -108,7 +108,7 @@ def test_backend_choice_follows_the_session():
 
 
 def test_without_an_x_display_the_pynput_fallback_is_chosen_and_the_reason_logged(caplog):
-    caplog.set_level(logging.WARNING, logger="ui.hotkeys")
+    caplog.set_level(logging.WARNING, logger="assistant.hotkeys")
     assert isinstance(default_backend({"XDG_SESSION_TYPE": "x11", "DISPLAY": ":999"}, "linux"), PynputHotkeys)
     assert "no X display" in caplog.text
     assert isinstance(default_backend({"XDG_SESSION_TYPE": "x11"}, "linux"), PynputHotkeys)
@@ -291,7 +291,7 @@ def test_pynput_backend_sees_keys_sent_by_xdotool():
 
 def test_pynput_backend_without_display_reports_the_problem(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
-    code = ("from ui.hotkeys import PynputHotkeys\n"
+    code = ("from assistant.hotkeys import PynputHotkeys\n"
             "print(PynputHotkeys().start({'describe-window': '<ctrl>+<alt>+d'}, print, print))")
     out = subprocess.run([_python(), "-c", code], capture_output=True, text=True, timeout=60,
                          env=_env_without_display())
@@ -393,8 +393,8 @@ def test_key_capture_tab_moves_focus_and_the_field_reports_capturing(qtbot):
 
 
 def test_a_plain_letter_f_is_not_taken_for_a_function_key():
-    from assistant.errors import ConfigError
-    from ui.hotkeys import parse_combo
+    from assistant.hotkeys import parse_combo
+    from base.errors import ConfigError
 
     assert parse_combo("<f9>").key == "f9"
     with pytest.raises(ConfigError, match="no modifier"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
+from assistant import autostart
+from assistant.history import HistoryEntry, HistoryStore, kind_label
 from assistant.screen_readers import ReaderWatch, ScreenReaders
 from assistant.tts import SpyEngine, Utterance
-from ui import autostart
-from ui.history import HistoryEntry, HistoryStore, kind_label
 from ui.main_window import MainWindow
 from ui.screen_reader import AnnouncementReader, Announcer, BothEngine, ScreenReaderEngine, announcements_supported
 from ui.tray import MENU_ACTIONS, Tray
@@ -99,7 +99,7 @@ def test_autostart_writes_and_removes_the_xdg_entry(tmp_path, monkeypatch):
     entry = tmp_path / "autostart" / "screensight.desktop"
     assert autostart.autostart_enabled()
     text = entry.read_text()
-    assert "Exec=" in text and "-m assistant" in text
+    assert "Exec=" in text and "-m screensight" in text
     autostart.set_autostart(False)
     assert not entry.exists() and not autostart.autostart_enabled()
 

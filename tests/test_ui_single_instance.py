@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from assistant.errors import ConfigError, ScreenSightError
+from base.errors import ConfigError, ScreenSightError
 from ui.single_instance import InstanceServer, send_trigger, server_name
 
 
@@ -70,7 +70,7 @@ def test_the_cli_trigger_command_reaches_the_app(qtbot):
     assert server.listen()
     try:
         with qtbot.waitSignal(server.triggered, timeout=30000) as signal:
-            proc = subprocess.Popen([sys.executable, "-m", "assistant", "--trigger", "repeat-last"],
+            proc = subprocess.Popen([sys.executable, "-m", "screensight", "--trigger", "repeat-last"],
                                     env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30000)
         assert signal.args == ["repeat-last"]
@@ -80,7 +80,7 @@ def test_the_cli_trigger_command_reaches_the_app(qtbot):
 
 
 def test_the_cli_trigger_without_app_fails_clearly():
-    out = subprocess.run([sys.executable, "-m", "assistant", "--trigger", "describe-window"],
+    out = subprocess.run([sys.executable, "-m", "screensight", "--trigger", "describe-window"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "ScreenSight is not running" in out.stderr

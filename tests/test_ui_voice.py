@@ -14,16 +14,16 @@ import wave
 import numpy as np
 import pytest
 
+from assistant import earcons
 from assistant.capture import ImageBackend
 from assistant.config import Settings
-from assistant.errors import CaptureError
+from assistant.history import HistoryStore
+from assistant.hotkeys import ManualHotkeys
+from assistant.model_slot import VisionSlot
+from base.errors import CaptureError
 from tests.ui_scene import show_scene
-from ui import earcons
 from ui.controller import AppController
-from ui.history import HistoryStore
-from ui.hotkeys import ManualHotkeys
 from ui.main_window import MainWindow
-from ui.model_slot import VisionSlot
 from ui.push_to_talk import CANCELLED, LISTENING_HOLD, SPEECH_MISSING, THINKING, PushToTalk
 
 pytestmark = pytest.mark.skipif(

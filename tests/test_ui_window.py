@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLineEdit, QListWidget, QPlainTextEdit, QWidget
 
-from ui.history import HistoryEntry
+from assistant.history import HistoryEntry
 from ui.main_window import MainWindow
 
 

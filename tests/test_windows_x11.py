@@ -17,15 +17,17 @@ from Xlib import X, Xatom
 
 from assistant.capture import (
     NO_WINDOW_NOTE,
-    WINDOW_CLOSED,
-    WINDOW_MINIMISED,
-    WINDOW_TOO_SMALL,
     MssBackend,
     default_backend,
 )
 from assistant.engine import Engine, EngineListener, Request
-from assistant.errors import CaptureError
-from assistant.windows_x11 import X11WindowLocator
+from assistant.windows import (
+    WINDOW_CLOSED,
+    WINDOW_MINIMISED,
+    WINDOW_TOO_SMALL,
+)
+from assistant.windows.x11 import X11WindowLocator
+from base.errors import CaptureError
 from tests.x11_helpers import ManagedDesktop, missing_programs, wait_until
 
 RED = (255, 0, 0)

@@ -55,7 +55,7 @@ def show_text_window(qtbot, **kwargs) -> TextWindow:
 def _on_screen(window: TextWindow) -> bool:
     """True once the X server has the window focused and its pixels drawn (white, with text unless blank)."""
     from assistant.capture import default_backend
-    from assistant.errors import CaptureError
+    from base.errors import CaptureError
 
     try:
         capture = default_backend().active_window()

@@ -11,11 +11,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
 from assistant.config import Settings, keep_broken, load_settings, settings_path
-from assistant.errors import ConfigError, ModelError, ScreenSightError
+from assistant.hotkeys import default_backend
+from assistant.messages import error_text
+from base.errors import ConfigError, ModelError, ScreenSightError
 from ui.controller import AppController
-from ui.hotkeys import default_backend
 from ui.main_window import MainWindow
-from ui.messages import error_text
 from ui.push_to_talk import PushToTalk
 from ui.single_instance import InstanceServer, send_trigger
 from ui.tray import Tray, app_icon
@@ -108,7 +108,7 @@ class Application:
     def _check_screen_access(self) -> None:
         """Say at once when the system forbids screen capture (macOS Screen Recording permission)."""
         from assistant.capture import default_locator
-        from assistant.errors import CaptureError
+        from base.errors import CaptureError
 
         try:
             default_locator().check_access()
@@ -133,9 +133,10 @@ class Application:
             # Voice setup: Settings > Voice questions > Download or choose…
             dialog.speech_setup_requested.connect(lambda: self.open_dialog("setup-speech"))
         elif which == "setup-speech":  # voice setup: the speech model for voice questions
-            from ui.model_setup import SPEECH, ModelSetupDialog
+            from base.vocabulary import Role
+            from ui.model_setup import ModelSetupDialog
 
-            dialog = ModelSetupDialog(self.controller.settings.speech_model, self.window, role=SPEECH)
+            dialog = ModelSetupDialog(self.controller.settings.speech_model, self.window, role=Role.SPEECH)
             dialog.model_ready.connect(self._use_speech_model)
         else:
             from ui.model_setup import ModelSetupDialog
@@ -199,7 +200,7 @@ def _voices(controller: AppController) -> list:
 
 
 def _hotkey_hint(settings: Settings) -> str:
-    from ui.hotkeys import parse_combo
+    from assistant.hotkeys import parse_combo
 
     try:
         return f"Press {parse_combo(settings.hotkeys.describe_window).label()} to describe the active window."
@@ -248,7 +249,7 @@ def _load_sound_library() -> None:
     """Load PortAudio on this thread before any worker does: sounddevice points the process's
     stderr at /dev/null while PortAudio starts, which swallowed other threads' log lines."""
     from assistant import audio_out
-    from assistant.errors import AudioError
+    from base.errors import AudioError
 
     try:
         audio_out._sounddevice()

@@ -13,26 +13,27 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from assistant.actions import hotkey_bindings
 from assistant.config import Settings, save_settings
 from assistant.engine import Engine, Request, Result, TextRecognizerLoader
-from assistant.errors import ScreenSightError
-from ui.actions import hotkey_bindings
+from assistant.history import HistoryEntry, HistoryStore, kind_label
+from assistant.hotkeys import HotkeyBackend
+from assistant.messages import error_text
+from assistant.model_slot import SpeechSlot, VisionSlot
+from assistant.output import make_speaker
+from base.errors import ScreenSightError
+from base.vocabulary import OWN_VOICE_OUTPUTS, Mode, Output, ReadWith, Target
 from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
-from ui.history import HistoryEntry, HistoryStore, kind_label
-from ui.hotkeys import HotkeyBackend
 from ui.main_window import MainWindow
-from ui.messages import error_text
-from ui.model_slot import SpeechSlot, VisionSlot
-from ui.output import make_speaker
-from ui.screen_reader import Announcer
+from ui.screen_reader import AnnouncementReader, Announcer
 
 log = logging.getLogger(__name__)
 
 DESCRIBE_TARGETS = MappingProxyType({
-    "describe-window": ("describe", "window"),
-    "describe-screen": ("describe", "screen"),
-    "describe-pointer": ("describe", "pointer"),
-    "read-window": ("read", "window"),
+    "describe-window": (Mode.DESCRIBE, Target.WINDOW),
+    "describe-screen": (Mode.DESCRIBE, Target.SCREEN),
+    "describe-pointer": (Mode.DESCRIBE, Target.POINTER),
+    "read-window": (Mode.READ, Target.WINDOW),
 })
 
 
@@ -79,7 +80,7 @@ class AppController(QObject):
         self.speech = SpeechSlot(settings.speech_model, threads)
         # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
-        self.speaker = make_speaker(settings, self.announcer, self._audio_start,
+        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer), self._audio_start,
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         if capture is None:
@@ -150,7 +151,7 @@ class AppController(QObject):
         """Tell the screen reader. With output "screen reader" that is the speaker (the detected
         reader, or the own voice while none runs): Qt's announcement event reaches Orca only from
         version 46 on. speak=False for speech errors, which must not loop through the speaker."""
-        if speak and self.speaker is not None and self.settings.output == "screen_reader":
+        if speak and self.speaker is not None and self.settings.output == Output.SCREEN_READER:
             if assertive:
                 self.speaker.stop()
             self.speaker.say(text)
@@ -182,7 +183,7 @@ class AppController(QObject):
 
     def global_key_labels(self) -> dict[str, str]:
         """Action -> its global key as a person reads it (Ctrl+Alt+Shift+D), for the menus."""
-        from ui.hotkeys import parse_bindings
+        from assistant.hotkeys import parse_bindings
 
         combos, _problems = parse_bindings(hotkey_bindings(self.settings.hotkeys))
         return {action: combo.label() for action, combo in combos.items()}
@@ -196,10 +197,10 @@ class AppController(QObject):
             mode, target = DESCRIBE_TARGETS[action]
             self.submit(Request(mode=mode, target=target))
         elif action == "describe-more":
-            self.submit(Request(mode="more", target=None if self.engine.conversation else "window"))
+            self.submit(Request(mode=Mode.MORE, target=None if self.engine.conversation else Target.WINDOW))
         elif action == "new-screenshot":
             self.engine.new_conversation()
-            self.submit(Request(mode="describe", target="window"))
+            self.submit(Request(mode=Mode.DESCRIBE, target=Target.WINDOW))
         elif action == "find-text":
             self.find_text()
         elif action == "click-found":
@@ -265,7 +266,7 @@ class AppController(QObject):
             return
         if self.engine.busy:
             return  # a request pressed during loading runs now and owns the status
-        from ui.hotkeys import parse_combo
+        from assistant.hotkeys import parse_combo
 
         hint = ""
         try:
@@ -296,7 +297,7 @@ class AppController(QObject):
     def ask_typed(self, question: str) -> int:
         """A typed question about the last screenshot (or the whole screen when there is none)."""
         target = None if self.engine.conversation is not None else "screen"
-        return self.submit(Request(mode="ask", target=target, question=question))
+        return self.submit(Request(mode=Mode.ASK, target=target, question=question))
 
     # -- text: find and click -----------------------------------------------------------------
 
@@ -310,13 +311,13 @@ class AppController(QObject):
             self.window.focus_find()
             self.say_message("Type the text to find, then press Enter.")
             return None
-        return self.submit(Request(mode="find", target="window", question=word))
+        return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
 
     def find_typed(self, word: str) -> int:
         """A word typed in "Text to find" and Enter: searched in the last screenshot."""
         if self.engine.conversation is None:
-            return self.submit(Request(mode="find", target="window", question=word))
-        return self.submit(Request(mode="find", target=None, question=word))
+            return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
+        return self.submit(Request(mode=Mode.FIND, target=None, question=word))
 
     def click_found(self) -> None:
         """The Click key: clicks where Find text moved the pointer."""
@@ -362,7 +363,7 @@ class AppController(QObject):
 
         picture = Image.open(io.BytesIO(bytes(buffer.data())))
         picture.load()
-        return self.submit(Request(mode="read", target="clipboard", image=picture, read_with="ocr"))
+        return self.submit(Request(mode=Mode.READ, target=Target.CLIPBOARD, image=picture, read_with=ReadWith.OCR))
 
     def _show_recognized(self, result: Result) -> None:
         """A read or find result: its lines in the Text found list; a find's match kept for Click."""
@@ -376,7 +377,7 @@ class AppController(QObject):
                                      for line in recognized.lines])
         for note in recognized.notes:
             self.note(note, kind="Text recognition")
-        if result.request.mode != "find":
+        if result.request.mode != Mode.FIND:
             return
         if result.found is not None and result.point is not None:
             self.found = (result.found.text, result.point)
@@ -403,13 +404,13 @@ class AppController(QObject):
         """A short message: shown, announced to the screen reader, and spoken in the own voice."""
         self.window.set_status(text)
         self._announce(text, assertive)
-        if self.speaker is not None and self.settings.output in ("voice", "both"):
+        if self.speaker is not None and self.settings.output in OWN_VOICE_OUTPUTS:
             self.speaker.say(text)
 
     def report_error(self, exc: object) -> None:
         """An error: shown, announced to the screen reader, and spoken in the own voice."""
         text = self.report_speech_error(exc)
-        if self.speaker is not None and self.settings.output in ("voice", "both") \
+        if self.speaker is not None and self.settings.output in OWN_VOICE_OUTPUTS \
                 and not _is_speech_error(exc):
             self.speaker.say(text)
 
@@ -510,7 +511,7 @@ class AppController(QObject):
 
             setup_logging(new.debug_log_content, verbose=bool(os.environ.get("SCREENSIGHT_DEBUG")))
         if new.start_with_system != old.start_with_system:
-            from ui.autostart import set_autostart
+            from assistant.autostart import set_autostart
 
             try:
                 set_autostart(new.start_with_system)
@@ -529,13 +530,13 @@ class AppController(QObject):
         if self.settings.prepare_in_background:
             from assistant.background import BackgroundPreparer
 
-            self.background = BackgroundPreparer(self.engine, self._capture_factory, target="window",
+            self.background = BackgroundPreparer(self.engine, self._capture_factory, target=Target.WINDOW,
                                                  detail=self.settings.detail)
             self.background.start()
 
     def _replace_speaker(self) -> None:
         old = self.speaker
-        self.speaker = make_speaker(self.settings, self.announcer, self._audio_start,
+        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer), self._audio_start,
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         self.engine.speaker = self.speaker
@@ -558,6 +559,6 @@ class AppController(QObject):
 
 
 def _is_speech_error(exc: object) -> bool:
-    from assistant.errors import SpeechError
+    from base.errors import SpeechError
 
     return isinstance(exc, SpeechError)

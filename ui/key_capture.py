@@ -20,8 +20,8 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import QLineEdit, QWidget
 
-from assistant.errors import ConfigError
-from ui.hotkeys import Combo, format_combo, parse_combo
+from assistant.hotkeys import Combo, format_combo, parse_combo
+from base.errors import ConfigError
 
 K = Qt.Key
 M = Qt.KeyboardModifier

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.actions import LABELS
+from assistant.history import MAX_ENTRIES, HistoryEntry
 from ui.a11y import describe, fitting_size, readable_label
-from ui.actions import LABELS
-from ui.history import MAX_ENTRIES, HistoryEntry
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 POINT_ROLE = Qt.ItemDataRole.UserRole + 2  # a text line's centre on the desktop, or None

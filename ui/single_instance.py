@@ -12,9 +12,9 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from assistant.config import config_dir
-from assistant.errors import ConfigError, ScreenSightError
-from ui.actions import ACTIONS
+from assistant.actions import ACTIONS
+from base.errors import ConfigError, ScreenSightError
+from base.paths import config_dir
 
 log = logging.getLogger(__name__)
 

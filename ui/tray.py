@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ui.actions import LABELS
+from assistant.actions import LABELS
 
 MENU_ACTIONS = ("show", "describe-window", "describe-screen", "describe-pointer", "read-window",
                 "stop-speaking", "repeat-last", "ask-question", None, "settings", None, "quit")

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
 from assistant.text_recognition.base import TextRecognizer, blocks_from_lines, cancelled, lines_from_words, split_words
 from assistant.text_recognition.types import TextBlock
+from base.errors import TextRecognitionError
 
 TESSERACT_CODES = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por", "nl": "nld",
                    "ru": "rus", "uk": "ukr", "pl": "pol", "cs": "ces", "sv": "swe", "tr": "tur", "ar": "ara",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import TextRecognitionError
 from assistant.text_recognition.base import PPOCR_LANGUAGES, TextRecognizer
 from assistant.text_recognition.types import TextBlock
+from base.errors import TextRecognitionError
 
 
 @dataclass(frozen=True)

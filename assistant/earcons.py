@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.errors import AudioError
+from base.errors import AudioError
 
 log = logging.getLogger(__name__)
 

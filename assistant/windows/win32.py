@@ -9,8 +9,8 @@ from __future__ import annotations
 import ctypes
 from ctypes import wintypes
 
-from assistant.capture import WindowInfo, WindowLocator
-from assistant.errors import CaptureError
+from assistant.windows.base import WindowInfo, WindowLocator
+from base.errors import CaptureError
 
 DWMWA_EXTENDED_FRAME_BOUNDS = 9
 DPI_AWARENESS_CONTEXT_PER_MONITOR_AWARE_V2 = -4

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.errors import ScreenSightError
-from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReaderEngine, default_readers
+from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, ScreenReaderEngine, default_readers
 from assistant.speaker import Speaker
 from assistant.tts import SilentEngine, TTSEngine, make_engine
-from ui.screen_reader import AnnouncementReader, Announcer
+from base.errors import ScreenSightError
+from base.vocabulary import Output
 
 log = logging.getLogger(__name__)
 
@@ -39,36 +39,38 @@ def configured_voice(settings: Settings) -> TTSEngine:
     return voice
 
 
-def make_tts(settings: Settings, announcer: Announcer, on_error: Callable[[Exception], None],
+def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable[[Exception], None],
              on_notice: Callable[[str], None] | None = None,
              watch: ReaderWatch | None = None) -> TTSEngine | None:
     """The engine for settings.output; None for text only.
 
+    window_reader: the reader reached through the app window's accessibility announcements (the
+    UI makes it), last in the platform's list.
     on_notice gets the one-time "no screen reader" message (from the speaker's thread) to show.
     watch: what detects the reader (tests pass their own backends); the platform's by default.
     """
     output = settings.output
-    if output == "text":
+    if output == Output.TEXT:
         return None
-    if output in ("screen_reader", "both") and watch is None:
-        watch = ReaderWatch(default_readers(AnnouncementReader(announcer)))
-    if output == "screen_reader" and watch is not None:
+    if output in (Output.SCREEN_READER, Output.BOTH) and watch is None:
+        watch = ReaderWatch(default_readers(window_reader))
+    if output == Output.SCREEN_READER and watch is not None:
         return ScreenReaderEngine(watch, lambda: configured_voice(settings), on_notice)
     try:
         voice = configured_voice(settings)
     except ScreenSightError as exc:
         on_error(exc)  # a broken own voice: the screen reader alone, silence without one
-        return ScreenReaderEngine(watch or ReaderWatch(default_readers(AnnouncementReader(announcer))),
+        return ScreenReaderEngine(watch or ReaderWatch(default_readers(window_reader)),
                                   SilentEngine)
-    if output == "both" and watch is not None:
+    if output == Output.BOTH and watch is not None:
         return BothEngine(voice, watch)
     return voice
 
 
-def make_speaker(settings: Settings, announcer: Announcer, on_audio_start: Callable[[object], None],
+def make_speaker(settings: Settings, window_reader: ScreenReader, on_audio_start: Callable[[object], None],
                  on_error: Callable[[Exception], None], on_notice: Callable[[str], None] | None = None,
                  watch: ReaderWatch | None = None) -> Speaker | None:
-    tts = make_tts(settings, announcer, on_error, on_notice, watch)
+    tts = make_tts(settings, window_reader, on_error, on_notice, watch)
     if tts is None:
         return None
     return Speaker(tts, on_audio_start=on_audio_start, on_error=on_error)

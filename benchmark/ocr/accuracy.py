@@ -16,8 +16,8 @@ from typing import Any
 
 from PIL import Image
 
-from assistant.bench_ocr.score import Score, score, zero
-from assistant.errors import ScreenSightError
+from base.errors import ScreenSightError
+from benchmark.ocr.score import Score, score, zero
 
 PER_LANGUAGE = ("Tesseract", "Windows OCR", "Apple Vision")  # engines made for one language
 SMALL_PX = 12  # text of at most this many pixels counts as small

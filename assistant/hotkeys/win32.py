@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from ui.hotkeys import Callback, Combo, HotkeyBackend, parse_bindings
+from assistant.hotkeys.base import Callback, Combo, HotkeyBackend, parse_bindings
 
 log = logging.getLogger(__name__)
 

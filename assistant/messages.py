@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.errors import ScreenSightError
+from base.errors import ScreenSightError
 
 
 def error_text(exc: BaseException) -> str:

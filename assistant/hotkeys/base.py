@@ -1,8 +1,8 @@
 """Global hotkeys: one backend interface and the platform backends.
 
-X11: passive key grabs (ui.hotkeys_x11), so the keys are consumed, with pynput's watching
-listener as the fallback; Windows: RegisterHotKey (ui.hotkeys_win32); macOS: pynput's event tap
-that swallows matched keys (ui.hotkeys_macos); Wayland: the trigger command; tests: manual.
+X11: passive key grabs (assistant.hotkeys.x11), so the keys are consumed, with pynput's watching
+listener as the fallback; Windows: RegisterHotKey (assistant.hotkeys.win32); macOS: pynput's event tap
+that swallows matched keys (assistant.hotkeys.macos); Wayland: the trigger command; tests: manual.
 
 Backends call `on_press(action)` / `on_release(action)` on their own thread; the app relays them
 to the Qt thread through queued signals (ui.bridge.HotkeyRelay). Keys that cannot be registered
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from assistant.errors import ConfigError
+from base.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +330,11 @@ def default_backend(environ: Mapping[str, str] | None = None, platform: str | No
     if choice == "pynput":
         return PynputHotkeys()
     if platform == "win32" and not choice:
-        from ui.hotkeys_win32 import Win32Hotkeys
+        from assistant.hotkeys.win32 import Win32Hotkeys
 
         return Win32Hotkeys()
     if platform == "darwin" and not choice:
-        from ui.hotkeys_macos import MacHotkeys
+        from assistant.hotkeys.macos import MacHotkeys
 
         return MacHotkeys()
     if platform.startswith("linux") and env.get("XDG_SESSION_TYPE") == "wayland" and choice != "x11":
@@ -344,7 +344,7 @@ def default_backend(environ: Mapping[str, str] | None = None, platform: str | No
 
 def _x11_backend(env: Mapping[str, str]) -> HotkeyBackend:
     """The key-grab backend where it can start; pynput's (watching only) listener otherwise."""
-    from ui.hotkeys_x11 import X11GrabHotkeys, unavailable_reason
+    from assistant.hotkeys.x11 import X11GrabHotkeys, unavailable_reason
 
     display = env.get("DISPLAY")
     reason = unavailable_reason(display) if display else "DISPLAY is not set"

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from assistant.errors import ConfigError
+from base.errors import ConfigError
 
 ENTRY_NAME = "screensight"
 
@@ -17,7 +17,7 @@ def launch_command() -> list[str]:
     """How to start the app: the frozen executable, or this Python running the package."""
     if getattr(sys, "frozen", False):
         return [sys.executable]
-    return [sys.executable, "-m", "assistant"]
+    return [sys.executable, "-m", "screensight"]
 
 
 def _xdg_file() -> Path:

@@ -12,8 +12,8 @@ import ctypes.util
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from assistant.capture import WindowInfo, WindowLocator
-from assistant.errors import CaptureError
+from assistant.windows.base import WindowInfo, WindowLocator
+from base.errors import CaptureError
 
 K_CG_WINDOW_LIST_ON_SCREEN_ONLY = 1
 K_CG_WINDOW_LIST_EXCLUDE_DESKTOP = 16

@@ -34,19 +34,22 @@ from pathlib import Path
 from typing import Any
 
 from assistant import prompts
-from assistant.bench_screens import Desktop, render_desktop
 from assistant.capture import (
     Capture,
     CaptureBackend,
-    FixedWindowLocator,
     ImageBackend,
-    WindowInfo,
     capture_target,
 )
 from assistant.engine import EngineListener, Request, Result
-from assistant.errors import ScreenSightError
 from assistant.segmenter import Segmenter
 from assistant.trace import Trace
+from assistant.windows import (
+    FixedWindowLocator,
+    WindowInfo,
+)
+from base.errors import ScreenSightError
+from base.vocabulary import Detail, Mode, Target
+from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
 OCR_SCENARIOS = ("read", "read-accuracy")  # text recognition (assistant/bench_ocr); run only when asked for
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="screensight bench",
         description="Measure key press to first spoken word on this machine (see the module "
-                    "docstring of assistant.bench for how to read the table).",
+                    "docstring of benchmark.run for how to read the table).",
     )
     parser.add_argument("--model", type=Path,
                         help="a model folder (default: a random-weight model of --variant, built "
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per answer (fixed)")
     parser.add_argument("--first-tokens", type=int, default=6,
                         help="tokens in the first utterance (it goes to speech after these)")
-    parser.add_argument("--detail", choices=("quick", "normal", "high"), default="quick",
+    parser.add_argument("--detail", choices=[level.value for level in Detail], default=Detail.QUICK.value,
                         help="detail level of our path (the naive path uses processor defaults)")
     parser.add_argument("--no-quantize", action="store_true", help="our path in float32")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive path")
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: Sequence[str]) -> Options:
     args = build_parser().parse_args(list(argv))
-    from assistant.config import cache_dir
+    from base.paths import cache_dir
 
     quick = args.quick
     variant = ("gemma4-tiny" if args.variant in GEMMA4_VARIANTS else "tiny") if quick else args.variant
@@ -423,7 +426,7 @@ class Bench:
             return self.opts.speech_model
         size = "tiny" if self.opts.quick else "real"
         folder = self.opts.cache / f"moonshine-{size}-random"
-        code = ("import sys; from pathlib import Path; from assistant.bench import build_speech; "
+        code = ("import sys; from pathlib import Path; from benchmark.run import build_speech; "
                 "build_speech(Path(sys.argv[1]), sys.argv[2] == 'tiny')")
         return self._build_once(folder, code, size)
 
@@ -485,7 +488,7 @@ class Bench:
 
         from assistant.audio_out import resample
         from assistant.tts import clip_from_wav
-        from models.speech import SAMPLE_RATE
+        from base.audio import SAMPLE_RATE
 
         count = int(self.opts.speech_seconds * SAMPLE_RATE)
         espeak = shutil.which("espeak-ng") or shutil.which("espeak")
@@ -560,26 +563,26 @@ class Bench:
         detail = self.opts.detail
         if scenario == "screen":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="screen", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.SCREEN, detail=detail))
         if scenario == "window":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="window", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.WINDOW, detail=detail))
         if scenario == "region":
             desktop = self.next_desktop()
             return self._submit_and_measure(
-                self._request(target="region", region=desktop.region_rect, detail=detail))
+                self._request(target=Target.REGION, region=desktop.region_rect, detail=detail))
         if scenario == "followup":
             self.next_desktop()
-            first = self.engine.submit(self._request(target="window", detail=detail, speak=False))
+            first = self.engine.submit(self._request(target=Target.WINDOW, detail=detail, speak=False))
             self.recorder.wait(first)
             self.engine.wait_idle(RESULT_TIMEOUT)
             return self._submit_and_measure(
-                self._request(mode="ask", target=None, question=FOLLOW_UP, detail=detail))
+                self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
             audio: Future = Future()
             ended: list[float] = []
-            request = self._request(mode="ask", target="window", audio=audio, detail=detail)
+            request = self._request(mode=Mode.ASK, target=Target.WINDOW, audio=audio, detail=detail)
 
             def finish_talking() -> None:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
@@ -610,7 +613,7 @@ class Bench:
         from assistant.background import BackgroundPreparer
 
         prepared = threading.Event()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval,
                                      on_prepared=lambda _key: prepared.set())
         self.next_desktop()
@@ -619,7 +622,7 @@ class Bench:
             if not prepared.wait(60):
                 raise ScreenSightError("Background preparation never started.", "This is a bug.")
             self.engine.wait_idle(RESULT_TIMEOUT)  # the screen settled and is encoded
-            run = self._submit_and_measure(self._request(target="window",
+            run = self._submit_and_measure(self._request(target=Target.WINDOW,
                                                          detail=self.opts.detail))
             run.extra["watcher_polls"] = watcher.polls
         finally:
@@ -638,7 +641,7 @@ class Bench:
             return 100.0 * (time.process_time() - cpu) / (time.monotonic() - wall)
 
         base = measure()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval)
         watcher.start()
         time.sleep(self.opts.poll_interval * 3)  # settle and prepare once
@@ -669,7 +672,7 @@ class Bench:
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
-        mode = "ask" if question else "describe"
+        mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
         calls = model.vision_encoder_calls
         text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
@@ -687,8 +690,8 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.bench_ocr import read
         from assistant.engine import ModelLoader
+        from benchmark.ocr import read
         from models import runtime
 
         opts = self.opts
@@ -831,8 +834,8 @@ class Bench:
 def bench_facts() -> Any:
     """The facts an accessibility API would tell about the synthetic desktop's window (scripted: the
     benchmark must not read the real desktop's)."""
-    from assistant.bench_screens import WINDOW_TITLE
     from assistant.facts import FocusedControl, ScreenFacts, ScriptedFactsSource
+    from benchmark.screens import WINDOW_TITLE
 
     return ScriptedFactsSource(ScreenFacts("Text Editor", WINDOW_TITLE, FocusedControl("push button", "Save"),
                                            source="scripted"))
@@ -887,7 +890,7 @@ def _short(summary: dict[str, Any]) -> str:
 
 def _check_audio_output() -> None:
     from assistant.audio_out import _sounddevice
-    from assistant.errors import AudioError
+    from base.errors import AudioError
 
     sd = _sounddevice()
     try:
@@ -979,7 +982,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def run_ocr(opts: Options, say: Callable[[str], None]) -> dict[str, Any]:
     """The text recognition scenarios asked for: read-accuracy (the scorer on --data) and read (timings)."""
-    from assistant.bench_ocr import accuracy
+    from benchmark.ocr import accuracy
 
     report: dict[str, Any] = {"machine": machine_info()}
     if "read-accuracy" in opts.scenarios:
@@ -991,7 +994,7 @@ def run_ocr(opts: Options, say: Callable[[str], None]) -> dict[str, Any]:
 
 
 def format_ocr(report: dict[str, Any]) -> str:
-    from assistant.bench_ocr import accuracy, read
+    from benchmark.ocr import accuracy, read
 
     parts = [accuracy.format_table(report["read_accuracy"])] if "read_accuracy" in report else []
     return "\n\n".join(parts + ([read.format_table(report["read"])] if "read" in report else []))

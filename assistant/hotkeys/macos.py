@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ui.hotkeys import MODIFIERS, ComboMatcher, PynputHotkeys, key_name
+from assistant.hotkeys.base import MODIFIERS, ComboMatcher, PynputHotkeys, key_name
 
 # Quartz CGEventType values (CGEventTypes.h); importing Quartz is only possible on macOS.
 KEY_DOWN, KEY_UP, FLAGS_CHANGED = 10, 11, 12

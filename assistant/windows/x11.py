@@ -23,7 +23,7 @@ from Xlib import X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
-from assistant.capture import (
+from assistant.windows.base import (
     MIN_WINDOW_SIDE,
     WINDOW_CLOSED,
     WINDOW_HIDDEN,
@@ -31,7 +31,7 @@ from assistant.capture import (
     WindowInfo,
     WindowLocator,
 )
-from assistant.errors import CaptureError
+from base.errors import CaptureError
 
 _MAX_DEPTH = 64  # guards against a malformed window tree
 _ICONIC_STATE = 3  # WM_STATE of a minimised window (ICCCM 4.1.3.1)

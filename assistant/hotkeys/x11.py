@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ui.hotkeys import Callback, Combo, HotkeyBackend, parse_bindings
+from assistant.hotkeys.base import Callback, Combo, HotkeyBackend, parse_bindings
 
 log = logging.getLogger(__name__)
 

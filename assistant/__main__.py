@@ -1,5 +1,0 @@
-"""`python -m assistant` runs the command-line interface."""
-
-from assistant.cli import main
-
-raise SystemExit(main())
