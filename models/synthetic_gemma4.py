@@ -75,6 +75,13 @@ def build_gemma4(out_dir: Path, variant: str = "tiny", config_dir: Path | None =
     config = Gemma4Config.from_dict(raw)
     torch.manual_seed(seed)
     model = Gemma4ForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
+    if config.text_config.vocab_size > len(tokenizer):
+        # Real sizes keep the real 262,144-row embedding and output layer (their cost is the
+        # real one) while the stand-in tokenizer knows only its own ids: zero rows past it (the
+        # output layer is tied to them), so random logits there are 0 and greedy decoding picks
+        # tokens the tokenizer can write out.
+        with torch.no_grad():
+            model.get_input_embeddings().weight[len(tokenizer):] = 0
     model.generation_config.eos_token_id = [*eos, ids(tokenizer.str_token)]
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
