@@ -362,6 +362,7 @@ class Gemma4Model:
 
         Stops within one token once `cancel` is set; the image prefix in `ctx` is never changed
         (the answer runs on a copy of its cache), so the same context serves the next question.
+        `max_new_tokens=0` does nothing (SmolVLM pre-fills the prompt then; here nothing is kept).
         """
         if max_new_tokens <= 0:
             return  # nothing to pre-fill ahead: each answer runs on its own copy of the prefix
@@ -387,8 +388,6 @@ class Gemma4Model:
         unless cancelled, one Transcript: the model asked, in the same cache, for the words it
         heard (the audio is not encoded twice).
         """
-        import torch
-
         _, suffix = self._render(prompt, history, audio=True)
         features, count = self.parts.audio_inputs(audio)
         parts = self.parts
@@ -405,11 +404,12 @@ class Gemma4Model:
         yield from stream
         if cancel is not None and cancel.is_set():
             return
+        # The answer's turn ends and a user turn asks for the words; the rendered chat starts
+        # with <bos>, which the middle of a conversation does not repeat.
         follow = parts.chat([{"role": "user", "content": [{"type": "text", "text": TRANSCRIBE_PROMPT}]}])
-        follow = follow[follow.index("<|turn>user"):] if "<|turn>user" in follow else follow
+        follow = follow[follow.index(parts.tokenizer.sot_token):]
         follow_ids = parts.ids(parts.tokenizer.eot_token + "\n" + follow)
-        with torch.inference_mode():
-            heard = "".join(self._stream(cache, follow_ids, None, cancel, transcript_tokens, False, None))
+        heard = "".join(self._stream(cache, follow_ids, None, cancel, transcript_tokens, False, None))
         if cancel is not None and cancel.is_set():
             return
         yield Transcript(" ".join(heard.split()))
