@@ -92,6 +92,30 @@ def _tokens(model: Gemma4Model, ctx, prompt: str, count: int, history=()) -> lis
     return seen
 
 
+# -- the real configuration -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("variant", "published"), [("e2b", 5_123_178_051), ("e4b", 7_996_156_490)])
+def test_the_kept_configs_have_the_published_size(variant: str, published: int):
+    """The configs rebuilt from the conversion script make models of the published parameter
+    counts (bf16 safetensors of google/gemma-4-E2B-it and E4B-it), within 1 %."""
+    import json
+
+    import torch
+    from transformers import Gemma4Config, Gemma4ForConditionalGeneration
+
+    from models.synthetic_gemma4 import default_config_dir
+
+    raw = json.loads((default_config_dir(variant) / "config.json").read_text())
+    with torch.device("meta"):
+        model = Gemma4ForConditionalGeneration(Gemma4Config.from_dict(raw))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - published) / published < 0.01
+    text = model.config.text_config
+    assert text.vocab_size == 262_144 and text.hidden_size_per_layer_input == 256
+    assert model.config.audio_config is not None and model.config.vision_soft_tokens_per_image == 280
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
