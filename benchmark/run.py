@@ -453,34 +453,33 @@ class Bench:
 
     def make_speaker(self) -> Any:
         from assistant.speaker import Speaker
-        from assistant.tts import make_engine
+        from assistant.tts import make_tts_engine
 
         kinds = {"auto": ("pyttsx3", "wav", "silent")}.get(self.opts.tts, (self.opts.tts,))
         for kind in kinds:
             try:
                 if kind == "pyttsx3":
                     _check_audio_output()
-                    engine = make_engine("pyttsx3")
+                    tts = make_tts_engine("pyttsx3")
                     note = "pyttsx3 (espeak-ng) playing through the default speaker"
                 elif kind == "wav":
                     path = Path(tempfile.mkdtemp(prefix="screensight-bench-")) / "speech.wav"
-                    engine = make_engine("wav", wav_path=path)
+                    tts = make_tts_engine("wav", wav_path=path)
                     note = f"pyttsx3 (espeak-ng) writing to {path} (no speaker found)"
                 else:
-                    engine = make_engine("silent")
+                    tts = make_tts_engine("silent")
                     note = "silent (no speech engine: first audio = first utterance)"
             except ScreenSightError as exc:
                 self.say(f"  speech output {kind} unavailable: {exc.message}")
                 continue
             self.tts_note = note
-            return Speaker(engine, on_audio_start=self._audio_started)
+            return Speaker(tts, on_audio_start=self._audio_started)
         raise ScreenSightError("No speech output could be started.", "Use --tts silent.")
 
     def _audio_started(self, tag: object) -> None:
+        """The naive path's audio starts (the engine listens to the speaker for its own)."""
         if isinstance(tag, NaiveTag):
             tag.trace.mark("first_audio")
-        elif self.engine is not None:
-            self.engine.on_audio_start(tag)
 
     def load_question(self) -> Any:
         """The spoken question as 16 kHz PCM: espeak-ng's voice, cut or padded to the length."""
@@ -520,8 +519,6 @@ class Bench:
 
     def _submit_and_measure(self, request: Request, start_from: float | None = None,
                             extra: dict[str, Any] | None = None) -> Run:
-        model = self.loader()  # loaded already; read for the vision timing hooks
-        calls = model.vision_encoder_calls
         reset_peak_rss()
         request.triggered_at = time.monotonic()
         request_id = self.engine.submit(request)
@@ -531,8 +528,9 @@ class Bench:
         self.engine.wait_idle(RESULT_TIMEOUT)
         if result.error is not None:
             raise result.error
-        if model.vision_encoder_calls > calls and getattr(model, "last_vision_tiles", 0):
-            self.vision_samples.append((model.last_vision_tiles, model.last_vision_s))
+        encoded = result.encoded  # None when the request reused an encoded screenshot
+        if encoded is not None and encoded.vision_tiles:
+            self.vision_samples.append((encoded.vision_tiles, encoded.vision_s))
         return self._run_from_trace(result.trace, start_from, self.recorder.decode_rate(request_id),
                                     extra)
 
@@ -580,7 +578,9 @@ class Bench:
                 self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
-            audio: Future = Future()
+            from assistant.audio_in import Recording
+
+            audio: Future[Recording] = Future()
             ended: list[float] = []
             request = self._request(mode=Mode.ASK, target=Target.WINDOW, audio=audio, detail=detail)
 
@@ -588,7 +588,9 @@ class Bench:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
                                - time.monotonic()))
                 ended.append(time.monotonic())
-                audio.set_result(self.question_pcm)
+                pcm = self.question_pcm
+                audio.set_result(Recording(pcm=pcm, started_at=request.triggered_at, ended_at=ended[0],
+                                           device="benchmark", peak=float(abs(pcm).max()) if len(pcm) else 0.0))
 
             request.triggered_at = time.monotonic()
             talker = threading.Thread(target=finish_talking, daemon=True)
@@ -668,18 +670,18 @@ class Bench:
             time.sleep(self.opts.speech_seconds)
             speech_end = time.monotonic()
             trace.mark("speech_end", speech_end)
-            question = self.recognizer.transcribe(self.question_pcm, "en").strip()
+            question = self.recognizer.transcribe(self.question_pcm, "en").text
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
         mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
-        calls = model.vision_encoder_calls
-        text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        naive = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        text = naive.text
         trace.mark("first_token")
-        if model.vision_encoder_calls > calls:
-            trace.mark("encoded", trace.marks["captured"] + model.last_vision_s)
-            self.vision_samples_naive.append((model.last_vision_tiles, model.last_vision_s))
+        if naive.vision_tiles:
+            trace.mark("encoded", trace.marks["captured"] + naive.vision_s)
+            self.vision_samples_naive.append((naive.vision_tiles, naive.vision_s))
         trace.mark("first_utterance")
         self.speaker.say(text or "nothing", tag=NaiveTag(trace))
         self._wait_first_audio(trace)
@@ -690,7 +692,7 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.engine import ModelLoader
+        from assistant.model_loading import VisionModelLoader
         from benchmark.ocr import read
         from models import runtime
 
@@ -698,7 +700,7 @@ class Bench:
         threads = runtime.configure_threads(opts.threads)
         folder = self.model_folder()
         self.say(f"Loading {folder.name} beside the recognizer ...")
-        model = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
+        model = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
         self.speaker = self.make_speaker()
         hooks = read.ReadHooks(self.speaker, NaiveTag, self._wait_first_audio, reset_peak_rss, peak_rss_mb, rss_mb)
         try:
@@ -717,7 +719,8 @@ class Bench:
     # -- orchestration ----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from assistant.engine import Engine, ModelLoader
+        from assistant.engine import Engine
+        from assistant.model_loading import Ready, VisionModelLoader
 
         opts = self.opts
         wall = time.monotonic()
@@ -738,7 +741,7 @@ class Bench:
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
-        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
+        loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
         model = loader()
         flops = model.vision_flops_per_tile() if hasattr(model, "vision_flops_per_tile") else None
         quantized = bool(getattr(model, "quantized", opts.quantize))
@@ -746,15 +749,15 @@ class Bench:
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
                 "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": quantized}
         if speech is not None and not getattr(model, "hears_audio", False):
-            from models.speech import SpeechRecognizer
+            from assistant.model_loading import SpeechModelLoader
 
             t1 = time.monotonic()
-            self.recognizer = SpeechRecognizer.load(speech, threads=opts.threads)
+            self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
-                             transcriber=lambda: self.recognizer,
+                             transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
                              segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
                              grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}
@@ -779,10 +782,8 @@ class Bench:
         gc.collect()
         runtime.trim_heap()
         if opts.naive and opts.variant not in GEMMA4_VARIANTS:  # the naive path is SmolVLM's
-            from models.vision import VisionLanguageModel
-
             self.say("Loading the naive path's model (float32, processor defaults) ...")
-            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads)
+            naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads)()
             naive_model.cache_size = 0
             for name in opts.scenarios:
                 if name == "background" and "window" in opts.scenarios:

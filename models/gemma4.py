@@ -1,12 +1,13 @@
 """Gemma 4 (E2B / E4B): the screenshot and the spoken question go into one model.
 
-The same contract as models.vision.VisionLanguageModel: `prepare` runs the vision encoder once
+The same contract as models.vision.VisionLanguageModel: `encode` runs the vision encoder once
 and keeps the prompt prefix through the image as a KV cache (an ImageContext, cached per image
 hash and detail); `answer` streams text token by token about it, stops within one token once
 cancelled, and leaves the prefix as it was, so follow-ups never run the vision encoder again.
 `answer_spoken` takes the question as 16 kHz audio instead of text: the audio goes through the
 model's own audio encoder after the image prefix, the answer streams, and then, in the same
-cache, the model is asked for the words it heard (a Transcript at the end of the stream).
+cache, the model is asked for the words it heard (a base.transcript.Transcript at the end of
+the stream).
 
 The processor is assembled from its parts (tokenizer, PIL image processor, audio feature
 extractor) because transformers' Gemma4Processor also builds a video processor, which needs
@@ -33,6 +34,7 @@ import numpy as np
 from base.audio import SAMPLE_RATE
 from base.errors import AudioError, ModelError
 from base.images import image_fingerprint
+from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
 from models.vision import ImageContext
@@ -59,13 +61,6 @@ class SpokenAudio:
     seconds: float
     trimmed_s: float = 0.0   # audio past MAX_AUDIO_S that was left out
     clipped: bool = False    # samples at or beyond full scale were found (and limited to it)
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """The words of a spoken question, as the model heard them (the last item of answer_spoken)."""
-
-    text: str
 
 
 def check_audio(pcm: Any, sample_rate: int = SAMPLE_RATE) -> SpokenAudio:
@@ -307,9 +302,12 @@ class Gemma4Model:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: Detail = Detail.QUICK,
-                cancel: threading.Event | None = None) -> ImageContext:
-        """Run the vision encoder on `image` at the detail's image budget; keep the prefix cache."""
+    def encode(self, image: Any, detail: Detail = Detail.QUICK,
+               cancel: threading.Event | None = None) -> ImageContext:
+        """Run the vision encoder on `image` at the detail's image budget; keep the prefix cache.
+
+        Equal pixels at the same detail are encoded once: the kept context comes back with zero
+        costs (nothing ran for this call)."""
         import torch
         from transformers import DynamicCache
 
@@ -317,7 +315,7 @@ class Gemma4Model:
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)
-            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0)
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
         if image.mode != "RGB":
@@ -335,6 +333,7 @@ class Gemma4Model:
         cache = DynamicCache(config=self.model.config.get_text_config())
         self._use_threads(self.threads)
         self._cancel_local.event = cancel
+        calls = self.vision_encoder_calls
         try:
             with torch.inference_mode():
                 self.model(input_ids=ids,
@@ -345,8 +344,10 @@ class Gemma4Model:
             self._cancel_local.event = None
         t2 = time.monotonic()
         self.last_image_tokens = soft
+        ran = self.vision_encoder_calls > calls
         ctx = ImageContext(cache=cache, prefix_len=int(ids.shape[1]), detail=detail, tiles=1,
                            image_size=tuple(image.size), preprocess_s=t1 - t0, encode_s=t2 - t1,
+                           vision_s=self.last_vision_s if ran else 0.0, vision_tiles=int(ran),
                            image_tokens=soft)
         if self.cache_size > 0:
             self._contexts[key] = ctx
@@ -412,7 +413,9 @@ class Gemma4Model:
         heard = "".join(self._stream(cache, follow_ids, None, cancel, transcript_tokens, False, None))
         if cancel is not None and cancel.is_set():
             return
-        yield Transcript(" ".join(heard.split()))
+        yield Transcript(" ".join(heard.split()), None,
+                         TranscriptionStats(audio_seconds=audio.seconds, windows=1,
+                                            token_budget=transcript_tokens))
 
     def _stream(self, cache: Any, ids: list[int], extra: dict[str, Any] | None,
                 cancel: threading.Event | None, max_new_tokens: int, ignore_eos: bool,

@@ -20,7 +20,9 @@ from PIL import Image, ImageDraw
 from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready
 from base.errors import AudioError, ModelError
+from base.transcript import Transcript
 from base.turns import Turn
 from base.vocabulary import Role
 from models import catalog, store
@@ -29,7 +31,6 @@ from models.gemma4 import (
     MAX_AUDIO_S,
     Gemma4Model,
     SpokenAudio,
-    Transcript,
     check_audio,
     image_budget,
 )
@@ -146,14 +147,14 @@ def test_a_folder_without_the_processor_settings_is_refused_clearly(tiny_gemma4_
 def test_the_screenshot_is_encoded_once_and_follow_ups_reuse_it(tiny_gemma4):
     image = _screen(seed=1)
     calls = tiny_gemma4.vision_encoder_calls
-    ctx = tiny_gemma4.prepare(image, "quick")
+    ctx = tiny_gemma4.encode(image, "quick")
     assert tiny_gemma4.vision_encoder_calls == calls + 1
     assert ctx.encode_s > 0 and ctx.image_tokens > 0
     first = _tokens(tiny_gemma4, ctx, "What is on the screen?", 5)
     history = [Turn("What is on the screen?", tiny_gemma4.tokenizer.decode(first))]
     _tokens(tiny_gemma4, ctx, "And the button?", 5, history)
     _tokens(tiny_gemma4, ctx, "Is there an error?", 5, history)
-    again = tiny_gemma4.prepare(image.copy(), "quick")  # same pixels: the cached prefix
+    again = tiny_gemma4.encode(image.copy(), "quick")  # same pixels: the cached prefix
     assert again.cache is ctx.cache and again.encode_s == 0.0
     assert tiny_gemma4.vision_encoder_calls == calls + 1
     assert _tokens(tiny_gemma4, again, "What is on the screen?", 5) == first
@@ -163,7 +164,7 @@ def test_answers_from_the_cache_equal_a_full_recompute(tiny_gemma4):
     """The prefix (longer than the tiny model's sliding window) answers exactly as no cache does,
     first and after other answers have run on it, with history too."""
     image = _screen(seed=2)
-    ctx = tiny_gemma4.prepare(image, "normal")
+    ctx = tiny_gemma4.encode(image, "normal")
     assert ctx.prefix_len > tiny_gemma4.model.config.text_config.sliding_window
     expected = _reference_tokens(tiny_gemma4, image, "normal", "Describe it.", [], 6)
     assert _tokens(tiny_gemma4, ctx, "Describe it.", 6) == expected
@@ -182,12 +183,12 @@ def test_history_is_replayed_as_turns_after_the_image(tiny_gemma4):
                                        "The Privacy tab.", "Is it on?")]
     assert order == sorted(order)
     assert suffix.endswith("<|turn>model\n")
-    ctx = tiny_gemma4.prepare(_screen(seed=3), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=3), "quick")
     assert _tokens(tiny_gemma4, ctx, "Is it on?", 4, history) != _tokens(tiny_gemma4, ctx, "Is it on?", 4)
 
 
 def test_answers_stream_token_by_token(tiny_gemma4):
-    ctx = tiny_gemma4.prepare(_screen(seed=4), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=4), "quick")
     events: list[tuple[str, object]] = []
     for piece in tiny_gemma4.answer(ctx, "Describe it.", max_new_tokens=10, ignore_eos=True,
                                     on_token=lambda t: events.append(("token", t))):
@@ -199,7 +200,7 @@ def test_answers_stream_token_by_token(tiny_gemma4):
 
 
 def test_cancel_stops_within_one_token(tiny_gemma4):
-    ctx = tiny_gemma4.prepare(_screen(seed=5), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=5), "quick")
     cancel = threading.Event()
     made: list[int] = []
 
@@ -221,9 +222,9 @@ def test_a_cancelled_encoding_leaves_nothing_behind(tiny_gemma4):
     image = _screen(seed=6)
     calls = tiny_gemma4.vision_encoder_calls
     with pytest.raises(InterruptedError):
-        tiny_gemma4.prepare(image, "quick", cancel)
+        tiny_gemma4.encode(image, "quick", cancel)
     assert tiny_gemma4.vision_encoder_calls == calls
-    assert tiny_gemma4.prepare(image, "quick").encode_s > 0  # encoded now, not taken from a cache
+    assert tiny_gemma4.encode(image, "quick").encode_s > 0  # encoded now, not taken from a cache
 
 
 # -- the image budget -----------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_the_image_budget_follows_the_detail_level(tiny_gemma4):
     image = _screen((1920, 1080), seed=7)
     tokens = {}
     for detail in ("quick", "normal", "high"):
-        ctx = tiny_gemma4.prepare(image, detail)
+        ctx = tiny_gemma4.encode(image, detail)
         tokens[detail] = ctx.image_tokens
         assert 0.8 * DETAIL_BUDGETS[detail] <= ctx.image_tokens <= DETAIL_BUDGETS[detail]
     assert tokens["quick"] < tokens["normal"] < tokens["high"]
@@ -252,7 +253,7 @@ def test_small_images_are_not_scaled_up():
 
 
 def test_a_spoken_question_is_answered_and_its_words_come_last(tiny_gemma4, speech):
-    ctx = tiny_gemma4.prepare(_screen(seed=8), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=8), "quick")
     audio_calls, vision_calls = tiny_gemma4.audio_encoder_calls, tiny_gemma4.vision_encoder_calls
     items = list(tiny_gemma4.answer_spoken(ctx, tiny_gemma4.hear(speech), max_new_tokens=6,
                                            ignore_eos=True))
@@ -270,7 +271,7 @@ def test_a_spoken_question_is_answered_and_its_words_come_last(tiny_gemma4, spee
 
 
 def test_a_cancelled_spoken_answer_gives_no_transcript(tiny_gemma4, speech):
-    ctx = tiny_gemma4.prepare(_screen(seed=9), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=9), "quick")
     cancel = threading.Event()
     items = []
     for item in tiny_gemma4.answer_spoken(ctx, tiny_gemma4.hear(speech), cancel=cancel,
@@ -300,7 +301,7 @@ def test_a_minute_long_recording_keeps_its_first_30_seconds(tiny_gemma4, speech)
     audio = check_audio(minute)
     assert audio.seconds == pytest.approx(MAX_AUDIO_S)
     assert audio.trimmed_s == pytest.approx(60 - MAX_AUDIO_S, abs=1.0)
-    ctx = tiny_gemma4.prepare(_screen(seed=10), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=10), "quick")
     items = list(tiny_gemma4.answer_spoken(ctx, audio, max_new_tokens=3, ignore_eos=True,
                                            transcript_tokens=2))
     assert isinstance(items[-1], Transcript) and len(items) >= 2
@@ -311,7 +312,7 @@ def test_clipped_audio_is_limited_to_full_scale_and_answered(tiny_gemma4, speech
     audio = check_audio(loud)
     assert audio.clipped and float(np.max(np.abs(audio.pcm))) <= 1.0
     assert not check_audio(speech).clipped
-    ctx = tiny_gemma4.prepare(_screen(seed=11), "quick")
+    ctx = tiny_gemma4.encode(_screen(seed=11), "quick")
     assert any(isinstance(i, str) for i in tiny_gemma4.answer_spoken(ctx, audio, max_new_tokens=3,
                                                                      ignore_eos=True))
 
@@ -401,7 +402,7 @@ def voice_engine(tiny_gemma4):
     listener = Listener()
     spy = PromptSpy(tiny_gemma4)
     backend = ImageBackend(_screen(seed=12))
-    engine = Engine(lambda: spy, capture=lambda: backend, listener=listener, language="fr")
+    engine = Engine(Ready(spy), capture=lambda: backend, listener=listener, language="fr")
     yield engine, listener, spy
     engine.close()
 
@@ -480,7 +481,7 @@ def test_the_question_through_the_microphone_reaches_the_model(tiny_gemma4):
     assert _wait(heard_it), "the spoken question never arrived through PulseAudio"
     recording = recorder.stop()
     listener = Listener()
-    engine = Engine(lambda: tiny_gemma4, capture=lambda: ImageBackend(_screen(seed=13)), listener=listener)
+    engine = Engine(Ready(tiny_gemma4), capture=lambda: ImageBackend(_screen(seed=13)), listener=listener)
     try:
         audio: Future = Future()
         audio.set_result(recording)

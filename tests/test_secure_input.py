@@ -171,6 +171,7 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
 
     from assistant.capture import ImageBackend
     from assistant.engine import Engine, EngineListener, Request
+    from assistant.model_loading import Ready
 
     class Results(EngineListener):
         def __init__(self):
@@ -182,7 +183,7 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
     listener = Results()
     detector = FixedDetector(True)
     backend = ImageBackend(Image.new("RGB", (640, 400), "white"))
-    engine = Engine(lambda: tiny_vlm, capture=lambda: backend, listener=listener,
+    engine = Engine(Ready(tiny_vlm), capture=lambda: backend, listener=listener,
                     secure_input=detector)
     try:
         calls = tiny_vlm.vision_encoder_calls

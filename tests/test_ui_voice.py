@@ -19,7 +19,7 @@ from assistant.capture import ImageBackend
 from assistant.config import Settings
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
-from assistant.model_slot import VisionSlot
+from assistant.model_loading import VisionSlot
 from base.errors import CaptureError
 from tests.ui_scene import show_scene
 from ui.controller import AppController
@@ -253,7 +253,7 @@ def test_talk_key_without_a_speech_model_opens_the_speech_setup(qtbot, make_app,
     assert not app.voice.recording
     assert app.window.entries() == []  # no question was started
     qtbot.waitUntil(lambda: SPEECH_MISSING in announced, timeout=5000)
-    qtbot.waitUntil(lambda: SPEECH_MISSING in app.speaker.engine.texts(), timeout=10_000)
+    qtbot.waitUntil(lambda: SPEECH_MISSING in app.speaker.tts.texts(), timeout=10_000)
     app.voice.release()
     assert _status(app) == SPEECH_MISSING
 

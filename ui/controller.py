@@ -15,11 +15,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from assistant.actions import hotkey_bindings
 from assistant.config import Settings, save_settings
-from assistant.engine import Engine, Request, Result, TextRecognizerLoader
+from assistant.engine import Engine, EngineOptions, Request, Result
 from assistant.history import HistoryEntry, HistoryStore, kind_label
 from assistant.hotkeys import HotkeyBackend
 from assistant.messages import error_text
-from assistant.model_slot import SpeechSlot, VisionSlot
+from assistant.model_loading import SpeechSlot, TextRecognizerLoader, VisionSlot
 from assistant.output import make_speaker
 from base.errors import ScreenSightError
 from base.vocabulary import OWN_VOICE_OUTPUTS, Mode, Output, ReadWith, Target
@@ -57,7 +57,7 @@ class AppController(QObject):
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
                  history: HistoryStore | None = None, vision: VisionSlot | None = None,
                  screen_readers: Callable[[], Any] | None = None, pointer: Any = None,
-                 text_recognizer: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
+                 text_recognizer: TextRecognizerLoader | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.settings_file = settings_file
@@ -80,7 +80,7 @@ class AppController(QObject):
         self.speech = SpeechSlot(settings.speech_model, threads)
         # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
-        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer), self._audio_start,
+        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer),
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         if capture is None:
@@ -130,9 +130,6 @@ class AppController(QObject):
         self._apply_background()
 
     # -- set-up ------------------------------------------------------------------------------
-
-    def _audio_start(self, tag: object) -> None:
-        self.engine.on_audio_start(tag)
 
     def _speech_notice(self, text: str) -> None:
         # From the speaker's thread (e.g. "No screen reader is running…", which the speaker also
@@ -481,13 +478,9 @@ class AppController(QObject):
         """Save and apply settings now, without a restart."""
         old, self.settings = self.settings, new
         save_settings(new, self.settings_file)
-        self.engine.detail = new.detail
-        self.engine.language = new.language
-        self.engine.read_with = new.read_with
-        self.engine.grounding = new.ground_descriptions
-        switch = getattr(self.text_recognizer, "switch", None)
-        if switch is not None:
-            switch(new.text_engine, new.language)
+        self.engine.configure(EngineOptions(detail=new.detail, language=new.language, read_with=new.read_with,
+                                            grounding=new.ground_descriptions))
+        self.text_recognizer.switch(new.text_engine, new.language)
         threads = new.threads or None
         if self.vision.switch(new.vision_model, new.quantize, threads):
             self.engine.new_conversation()
@@ -497,7 +490,7 @@ class AppController(QObject):
             self._replace_speaker()
         elif (new.voice, new.rate, new.volume) != (old.voice, old.rate, old.volume):
             try:
-                self.speaker.engine.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
+                self.speaker.tts.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
             except ScreenSightError as exc:
                 self.report_error(exc)
         if (new.prepare_in_background, new.detail) != (old.prepare_in_background, old.detail):
@@ -536,10 +529,10 @@ class AppController(QObject):
 
     def _replace_speaker(self) -> None:
         old = self.speaker
-        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer), self._audio_start,
+        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer),
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
-        self.engine.speaker = self.speaker
+        self.engine.set_speaker(self.speaker)
         if old is not None:
             old.stop()
             threading.Thread(target=old.close, name="old-speaker-close", daemon=True).start()

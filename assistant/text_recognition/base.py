@@ -19,6 +19,7 @@ class TextRecognizer(ABC):
 
     name: str = ""
     languages: tuple[str, ...] = ()  # BCP-47 primary tags ("en", "de"); empty means any
+    notes: Sequence[str] = ()  # why engines tried before this one failed (a fallback's; empty otherwise)
 
     @abstractmethod
     def recognize(self, image: Image.Image, cancel: threading.Event | None = None) -> Iterator[TextBlock]:
