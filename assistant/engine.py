@@ -44,6 +44,7 @@ from assistant.ports import (
     VisionModel,
 )
 from assistant.segmenter import Segmenter
+from assistant.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
 from base.errors import AudioError, ScreenSightError
@@ -61,7 +62,9 @@ MAX_NEW_TOKENS = MappingProxyType({Mode.DESCRIBE: 120, Mode.MORE: 400, Mode.READ
 NO_TEXT_MESSAGE = "No text found."
 SPOKEN_UNHEARD = "(a spoken question)"  # the history's question when the model wrote no transcript
 MODEL_READ_PREFIX = "Described by the model: "
-FIND_PROMPT_MESSAGE = "Type the text to find."
+FIND_PROMPT_MESSAGE = "Type or say the text to find."
+FIND_NOT_HEARD = "I did not hear the text to find."
+FIND_OCR_WAIT_S = 30.0  # a spoken "find X" waits this long for the text recognized beside the encoder
 GROUND_MODES = (Mode.DESCRIBE, Mode.MORE, Mode.ASK)  # the requests that carry what is known for sure
 FACTS_BUDGET_S = 0.15   # the facts query, from the worker's point of view (it runs beside the capture)
 PROMPT_WAIT_S = 0.0     # how long the prompt waits for recognition after encoding (see grounded_prompt)
@@ -464,6 +467,11 @@ class Engine:
             conversation, encoded = self._conversation_for(request, trace, cancel)
             if request.audio is not None and not self._hears_audio():
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
+                asked = spoken_find(question) if request.mode == Mode.ASK else None
+                if asked is not None:
+                    found = self._find_spoken(request_id, request, asked, conversation, trace, cancel, text_parts)
+                    if found is not None:
+                        return found
             state = images.screen_state(conversation.capture.image)
             if state is not None and request.mode != "ask":
                 message = prompts.SCREEN_STATE_MESSAGES[state]
@@ -757,7 +765,7 @@ class Engine:
         return recorded.pcm
 
     def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
-                    conversation: Conversation) -> str:
+                    conversation: Conversation | None) -> str:
         """Wait for the recording, then turn it into text."""
         pcm = self._recording(request, trace, cancel)
         if self._transcriber is None:
@@ -768,7 +776,7 @@ class Engine:
         trace.mark("transcribed")
         self._check(cancel)
         if not text:
-            raise ScreenSightError("I did not hear a question.",
+            raise ScreenSightError(FIND_NOT_HEARD if request.mode == Mode.FIND else "I did not hear a question.",
                                    "Hold the talk key, speak, then release it.")
         self.listener.on_question(request_id, text)
         return text
@@ -906,13 +914,50 @@ class Engine:
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, capture=capture,
                           recognized=recognized)
-        found, point, message = self._find(request.question.strip(), capture, recognized)
+        word = request.question.strip()
+        if request.audio is not None:  # said while the Find text prompt was open: "Save", or "find Save"
+            heard = self._transcribe(request_id, request, trace, cancel, None)
+            word = (spoken_find(heard) or SpokenFind(text_to_find(heard), FindPhrase.COMMAND)).text
+        return self._found_result(request_id, request, word, capture, recognized, trace, cancel, text_parts)
+
+    def _found_result(self, request_id: int, request: Request, word: str, capture: Capture,
+                      recognized: RecognizedText, trace: Trace, cancel: threading.Event,
+                      text_parts: list[str]) -> Result:
+        """Find text's end: the pointer moved to the match and where it is said (or that it is not there)."""
+        found, point, message = self._find(word, capture, recognized)
         if point is not None and self.pointer is not None:
             self.pointer.move(*point)
         self._speak_text(request_id, request, message, trace, text_parts, cancel)
         trace.mark("done")
-        return Result(request_id, request, "".join(text_parts).strip(), trace, question=request.question,
+        return Result(request_id, request, "".join(text_parts).strip(), trace, question=word,
                       capture=capture, recognized=recognized, found=found, point=point)
+
+    def _find_spoken(self, request_id: int, request: Request, asked: SpokenFind, conversation: Conversation,
+                     trace: Trace, cancel: threading.Event, text_parts: list[str]) -> Result | None:
+        """A spoken "find Save" or "where is Save": Find text in the screenshot the question was asked about
+        (its text recognized beside the encoder when grounded). None for a "where is" whose text is not
+        there: the model answers it as a question."""
+        capture = conversation.capture
+        recognized = self._text_for_find(request_id, request, conversation, trace, cancel)
+        if asked.phrase is FindPhrase.QUESTION and not recognized.find(asked.text):
+            return None
+        return self._found_result(request_id, request, asked.text, capture, recognized, trace, cancel, text_parts)
+
+    def _text_for_find(self, request_id: int, request: Request, conversation: Conversation, trace: Trace,
+                       cancel: threading.Event) -> RecognizedText:
+        """The screenshot's recognized text: read before, recognized beside the encoder, or recognized now."""
+        capture = conversation.capture
+        if self.last_read is not None and self.last_read[0] is capture:
+            return self.last_read[1]
+        if conversation.grounding is not None and conversation.grounding.recognition is not None:
+            known = conversation.grounding.wait(FIND_OCR_WAIT_S, cancel)
+            self._check(cancel)
+            if known is not None:
+                self.last_read = (capture, known)
+                return known
+        recognized = self._recognize(request_id, request, capture, trace, cancel, [], False)
+        self.last_read = (capture, recognized)
+        return recognized
 
     def _reusable_read(self, request: Request) -> tuple[Capture, RecognizedText] | None:
         """Find without a new capture searches the text last recognized in the current screenshot."""

@@ -7,6 +7,7 @@ which each model's own load() runs; this module decides when and which model loa
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from PIL import Image
 
 from assistant.ports import SpeechToText, TextReader, VisionModel
 from base.vocabulary import Role
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -207,7 +210,8 @@ class TextRecognizerLoader:
                 registry = default_registry()
             language = ocr_language(self.language)
             if self.engine in ("", "automatic"):
-                recognizer = registry.fallback(language)
+                log.info("text recognition for %s: %s", language, "; ".join(registry.plan(language)))
+                recognizer = registry.automatic(language)
                 recognizer.read(Image.new("RGB", (32, 32), "white"))  # loads the first engine that works
             else:
                 recognizer = registry.choose(language, self.engine).recognizer

@@ -53,6 +53,10 @@ from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
 OCR_SCENARIOS = ("read", "read-accuracy")  # text recognition (assistant/bench_ocr); run only when asked for
+# Plain and grounded window describes interleaved in one process (issue 11); run only when asked for.
+COMPARISONS = ("grounding",)
+GROUNDING_DELAY_TARGET_S = 0.3  # grounded first audio no later than plain describe + this
+GROUNDING_RSS_TARGET_MB = 1300  # the recognizer beside the default vision model
 OCR_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "ocr"
 TARGET_SECONDS = {"screen": 2.5, "window": 2.0, "followup": 0.8, "voice": 1.5, "background": 0.8}
 PEAK_RSS_TARGET_MB = 1200
@@ -111,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch threads (default: physical cores)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per scenario (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
-    parser.add_argument("--scenario", action="append", choices=SCENARIOS + OCR_SCENARIOS,
-                        help="run only this scenario (repeatable; default: all but read and read-accuracy, "
-                             "the text recognition scenarios)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS + COMPARISONS + OCR_SCENARIOS,
+                        help="run only this scenario (repeatable; default: all but grounding, read and "
+                             "read-accuracy). grounding: window describes without and with grounding, "
+                             "interleaved (--runs pairs), their first-audio difference and peak memory")
     parser.add_argument("--data", type=Path, default=OCR_SET,
                         help="read-accuracy and read: a folder of NAME.png + NAME.txt pairs (default: the "
                              "project's set, tests/data/ocr)")
@@ -654,6 +659,44 @@ class Bench:
                 "watcher_cost_percent": round(watched - base, 2),
                 "poll_interval_s": self.opts.poll_interval}
 
+    def grounding_comparison(self) -> dict[str, Any]:
+        """Window describes without and with grounding, interleaved pair by pair (the order alternating), each
+        on new pixels: first audio of both, the grounded one's delay over the plain one in each pair, and
+        the peak memory with the recognizer loaded beside the vision model."""
+        opts = self.opts
+        plain: list[Run] = []
+        grounded: list[Run] = []
+        rss_before = rss_mb()
+        self.say(f"Scenario grounding: {opts.warmup} warm-up + {opts.runs} interleaved pairs ...")
+        for n in range(opts.warmup + opts.runs):
+            pair = {}
+            for grounding in ((False, True) if n % 2 == 0 else (True, False)):
+                self.engine.grounding = grounding
+                self.next_desktop()
+                pair[grounding] = self._submit_and_measure(self._request(target="window", detail=opts.detail))
+            if n >= opts.warmup:
+                plain.append(pair[False])
+                grounded.append(pair[True])
+        self.engine.grounding = opts.grounding
+        delays = [g.total - p.total for p, g in zip(plain, grounded, strict=True)
+                  if g.total is not None and p.total is not None]
+
+        def spread(values: list[float]) -> dict[str, float | None]:
+            return {"min": round(min(values), 3) if values else None,
+                    "median": round(statistics.median(values), 3) if values else None}
+
+        peak = max((r.peak_rss_mb or 0) for r in grounded) or None
+        delay = spread(delays)
+        return {"ours": summarize(grounded), "plain": summarize(plain),
+                "first_audio_s": {"plain": spread([r.total for r in plain if r.total is not None]),
+                                  "grounded": spread([r.total for r in grounded if r.total is not None])},
+                "delay_s": {**delay, "pairs": [round(d, 3) for d in delays], "target": GROUNDING_DELAY_TARGET_S,
+                            "met": delay["median"] is not None and delay["median"] <= GROUNDING_DELAY_TARGET_S},
+                "peak_rss_mb": {"grounded": peak, "plain": max((r.peak_rss_mb or 0) for r in plain) or None,
+                                "rss_before_mb": rss_before, "rss_after_mb": rss_mb(),
+                                "target": GROUNDING_RSS_TARGET_MB,
+                                "met": peak is not None and peak <= GROUNDING_RSS_TARGET_MB}}
+
     # -- the naive path -------------------------------------------------------------------
 
     def naive(self, scenario: str, model: Any) -> Run:
@@ -763,6 +806,10 @@ class Bench:
         scenarios: dict[str, Any] = {}
         try:
             for name in opts.scenarios:
+                if name == "grounding":
+                    scenarios[name] = self.grounding_comparison()
+                    self.say("  " + format_grounding(scenarios[name]))
+                    continue
                 self.say(f"Scenario {name}: {opts.warmup} warm-up + {opts.runs} runs ...")
                 for _ in range(opts.warmup):
                     self.ours(name)
@@ -786,6 +833,8 @@ class Bench:
             naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads)()
             naive_model.cache_size = 0
             for name in opts.scenarios:
+                if name in COMPARISONS:
+                    continue  # our path against itself: the naive path has nothing to add
                 if name == "background" and "window" in opts.scenarios:
                     # The naive path prepares nothing ahead: its key press is the window case.
                     scenarios[name]["naive"] = dict(scenarios["window"]["naive"],
@@ -889,6 +938,17 @@ def _short(summary: dict[str, Any]) -> str:
         f", {m['tokens_per_s']:.1f} tok/s" if m.get("tokens_per_s") else "")
 
 
+def format_grounding(entry: dict[str, Any]) -> str:
+    """The grounding comparison in two lines: first audio plain and grounded, the delay, peak memory."""
+    fa, delay, peak = entry["first_audio_s"], entry["delay_s"], entry["peak_rss_mb"]
+    return (f"grounding: first audio min/median plain {_fmt(fa['plain']['min'], 0)}/{_fmt(fa['plain']['median'], 0)}"
+            f" s, grounded {_fmt(fa['grounded']['min'], 0)}/{_fmt(fa['grounded']['median'], 0)} s; grounded - plain "
+            f"per pair min/median {_fmt(delay['min'], 0, 3)}/{_fmt(delay['median'], 0, 3)} s (target <= "
+            f"{delay['target']} s: {'ok' if delay['met'] else 'MISSED'})\n"
+            f"grounding: peak RSS grounded {_fmt(peak['grounded'], 0, 0)} MB, plain {_fmt(peak['plain'], 0, 0)} MB "
+            f"(target <= {peak['target']} MB: {'ok' if peak['met'] else 'MISSED'})")
+
+
 def _check_audio_output() -> None:
     from assistant.audio_out import _sounddevice
     from base.errors import AudioError
@@ -973,6 +1033,8 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{v['achieved_gflops']:.1f} GFLOP/s = {v['fraction_of_matmul']:.0%} of "
                 f"{v['matmul_reference'].split('_')[0]} matmul ({c['vision_gflop_per_tile']} "
                 "GFLOP/tile)")
+    if "grounding" in report["scenarios"]:
+        lines.append(format_grounding(report["scenarios"]["grounding"]))
     bg = report.get("background_cost")
     if bg:
         lines.append(f"background watcher: {bg['watcher_cost_percent']:.2f}% of one core while "

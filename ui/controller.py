@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -38,6 +39,7 @@ DESCRIBE_TARGETS = MappingProxyType({
 
 
 MAX_TOKENS_ENV = "SCREENSIGHT_MAX_TOKENS"
+FIND_PROMPT = "Type the text to find and press Enter, or hold the talk key and say it."
 
 
 def _env_int(name: str) -> int | None:
@@ -306,9 +308,21 @@ class AppController(QObject):
             if word:
                 return self.find_typed(word)
             self.window.focus_find()
-            self.say_message("Type the text to find, then press Enter.")
+            self.say_message(FIND_PROMPT)
             return None
         return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
+
+    def find_prompt_open(self) -> bool:
+        """True while the user is at "Text to find" in ScreenSight's window (the Find text prompt)."""
+        return self.window.isActiveWindow() and self.window.find_edit.hasFocus()
+
+    def voice_request(self, audio: Future) -> Request:
+        """What the talk key asks: with the Find text prompt open, the words said are the text to find (in
+        the last screenshot); otherwise a question about the active window ("find Save" included)."""
+        if self.find_prompt_open():
+            target = None if self.engine.conversation is not None else Target.WINDOW
+            return Request(mode=Mode.FIND, target=target, audio=audio)
+        return Request(mode=Mode.ASK, target=Target.WINDOW, audio=audio)
 
     def find_typed(self, word: str) -> int:
         """A word typed in "Text to find" and Enter: searched in the last screenshot."""
@@ -376,9 +390,11 @@ class AppController(QObject):
             self.note(note, kind="Text recognition")
         if result.request.mode != Mode.FIND:
             return
+        if result.request.audio is not None and result.question:
+            self.window.find_edit.setText(result.question)  # what was heard, to correct and search again
         if result.found is not None and result.point is not None:
             self.found = (result.found.text, result.point)
-        elif not result.request.question.strip():
+        elif not result.question.strip():
             self.window.focus_find()
 
     def stop(self) -> None:
