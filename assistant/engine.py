@@ -52,12 +52,15 @@ from base.images import image_fingerprint
 from base.vocabulary import Detail, Mode, ReadWith, Target
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from assistant.audio_in import Recording
 
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = MappingProxyType({Mode.DESCRIBE: 120, Mode.MORE: 400, Mode.READ: 500, Mode.ASK: 200})
 NO_TEXT_MESSAGE = "No text found."
+SPOKEN_UNHEARD = "(a spoken question)"  # the history's question when the model wrote no transcript
 MODEL_READ_PREFIX = "Described by the model: "
 FIND_PROMPT_MESSAGE = "Type or say the text to find."
 FIND_NOT_HEARD = "I did not hear the text to find."
@@ -462,7 +465,7 @@ class Engine:
             if request.mode == "find" or (request.mode == "read" and self._reads_with(request) == "ocr"):
                 return self._recognize_request(request_id, request, trace, cancel, text_parts)
             conversation, encoded = self._conversation_for(request, trace, cancel)
-            if request.audio is not None:
+            if request.audio is not None and not self._hears_audio():
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
                 asked = spoken_find(question) if request.mode == Mode.ASK else None
                 if asked is not None:
@@ -477,7 +480,7 @@ class Engine:
             else:
                 if request.mode == "read":
                     self._speak_text(request_id, request, MODEL_READ_PREFIX, trace, text_parts, cancel)
-                self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
+                question = self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, question=question,
                           capture=conversation.capture, encoded=encoded)
@@ -740,9 +743,12 @@ class Engine:
             self.listener.on_status(trace.request_id, "Loading the model, one moment.")
         return self._model()
 
-    def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
-                    conversation: Conversation | None) -> str:
-        """Wait for the recording (the image was encoded meanwhile), then turn it into text."""
+    def _hears_audio(self) -> bool:
+        """The vision model takes spoken questions as audio (then no recognizer runs)."""
+        return bool(getattr(self._model(), "hears_audio", False))
+
+    def _recording(self, request: Request, trace: Trace, cancel: threading.Event) -> np.ndarray:
+        """Wait for the recording (the image was encoded meanwhile); its PCM."""
         assert request.audio is not None
         while not request.audio.done():
             self._check(cancel)
@@ -756,11 +762,17 @@ class Engine:
             raise AudioError("The microphone gave only silence.",
                              "Check that ScreenSight may use the microphone (system privacy settings) "
                              "and that the right microphone is chosen in Settings.")
+        return recorded.pcm
+
+    def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
+                    conversation: Conversation | None) -> str:
+        """Wait for the recording, then turn it into text."""
+        pcm = self._recording(request, trace, cancel)
         if self._transcriber is None:
             raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
         recognizer = self._transcriber()
         language = request.language or self._options.language
-        text = recognizer.transcribe(recorded.pcm, None if language == "auto" else language, cancel).text.strip()
+        text = recognizer.transcribe(pcm, None if language == "auto" else language, cancel).text.strip()
         trace.mark("transcribed")
         self._check(cancel)
         if not text:
@@ -770,20 +782,36 @@ class Engine:
         return text
 
     def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
-                trace: Trace, cancel: threading.Event, text_parts: list[str]) -> None:
+                trace: Trace, cancel: threading.Event, text_parts: list[str]) -> str:
+        """Streams the answer to the speaker and the listener; the question it answered."""
         mode = "ask" if request.audio is not None else request.mode
-        if mode == "ask" and not question:
+        spoken = request.audio is not None and not question  # the model hears the recording itself
+        if mode == "ask" and not question and not spoken:
             mode = "describe"
         language = request.language or self._options.language
-        prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
+        prompt = self._grounded_prompt(mode, prompts.SPOKEN_QUESTION if spoken else question, language,
+                                       conversation, cancel)
         history = list(conversation.turns) if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
         check = self._answer_check(conversation, question, cancel)
-        stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
-                              history=history, ignore_eos=request.ignore_eos)
+        if spoken:
+            audio = model.hear(self._recording(request, trace, cancel))
+            if audio.trimmed_s:
+                self.listener.on_status(request_id, f"Only the first {audio.seconds:.0f} seconds of the "
+                                                    "question were heard.")
+            stream = model.answer_spoken(conversation.context, audio, prompt, cancel=cancel,
+                                         max_new_tokens=limit, history=history, ignore_eos=request.ignore_eos)
+        else:
+            stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
+                                  history=history, ignore_eos=request.ignore_eos)
         for piece in stream:
+            if not isinstance(piece, str):  # answer_spoken ends with the words the model heard
+                question = piece.text
+                trace.mark("transcribed")
+                self.listener.on_question(request_id, question)
+                continue
             trace.mark("first_token")
             if check is None:
                 self._emit(request_id, request, piece, trace, text_parts, segmenter, cancel)
@@ -801,11 +829,14 @@ class Engine:
         if not answer:
             answer = "The model gave no answer. Try again, or ask in other words."
             self._speak_text(request_id, request, answer, trace, text_parts, cancel)
+        if spoken and not question:
+            question = SPOKEN_UNHEARD
         if mode == "ask":
             conversation.add(question, answer)
         else:
             conversation.turns.clear()
             conversation.add(prompt, answer)
+        return question
 
     def _answer_check(self, conversation: Conversation, question: str,
                       cancel: threading.Event) -> AnswerCheck | None:

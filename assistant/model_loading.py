@@ -86,7 +86,7 @@ class VisionModelLoader(LazyModel[VisionModel]):
     """The vision-language model."""
 
     def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
-                 device: str = "cpu", openvino: bool = False, dtype: str | None = None) -> None:
+                 device: str = "auto", openvino: bool = False, dtype: str | None = None) -> None:
         super().__init__(source, threads, device)
         self.quantize = quantize
         self.openvino = openvino  # the vision encoder in OpenVINO where it is installed and faster
@@ -96,10 +96,10 @@ class VisionModelLoader(LazyModel[VisionModel]):
         return (*super().options(), self.quantize, self.openvino, self.dtype)
 
     def _load(self, folder: Path) -> VisionModel:
-        from models.vision import VisionLanguageModel
+        from models.loader import load_vision_model
 
-        return VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
-                                        quantize=self.quantize, openvino=self.openvino, dtype=self.dtype)
+        return load_vision_model(folder, device=self.device, threads=self.threads, quantize=self.quantize,
+                                 dtype=self.dtype, openvino=self.openvino)
 
 
 class SpeechModelLoader(LazyModel[SpeechToText]):

@@ -40,6 +40,8 @@ QUOTE_RULE = "Quote screen text only as it is written in the known facts."
 # window title or a question must never become one (a web page could forge a turn otherwise).
 _CONTROL_TOKEN = re.compile(r"<(\|?)([A-Za-z_][\w:.-]*)(\|?)>")
 
+# The question of a model that hears the recording itself (the audio is in the same turn).
+SPOKEN_QUESTION = "Answer the question I asked in the recording."
 HONESTY = "Mention only what is visible. If something cannot be read or is unclear, say so."
 
 _TEMPLATES = MappingProxyType({

@@ -26,6 +26,14 @@ class Role(StrEnum):
     SPEECH = "speech"  # turns a spoken question into text
 
 
+class Tier(StrEnum):
+    """The vision-model choices a user picks from in setup."""
+
+    FAST = "fast"          # SmolVLM-256M, any laptop
+    BALANCED = "balanced"  # SmolVLM-500M
+    QUALITY = "quality"    # Gemma 4: many languages, hears spoken questions
+
+
 class Detail(StrEnum):
     """How many pixels of the picture go into the vision model."""
 

@@ -69,6 +69,7 @@ STAGES = ("captured", "preprocessed", "encoded", "first_token", "first_utterance
 SPOKEN_QUESTION = "What does the dialog on the screen say, and which button is selected?"
 FOLLOW_UP = "Which buttons does the dialog have?"
 RESULT_TIMEOUT = 600.0
+GEMMA4_VARIANTS = ("gemma4-tiny", "gemma4-e2b", "gemma4-e4b")
 
 
 @dataclass
@@ -114,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speech-model", type=Path,
                         help="a Moonshine/Whisper folder for the voice scenario (default: a "
                              "random-weight Moonshine-tiny, built once into the cache)")
-    parser.add_argument("--variant", choices=("256m", "500m", "tiny"), default="256m",
-                        help="architecture of the built model (default: 256m, SmolVLM-256M)")
+    parser.add_argument("--variant", choices=("256m", "500m", "tiny") + GEMMA4_VARIANTS, default="256m",
+                        help="architecture of the built model (default: 256m, SmolVLM-256M; gemma4-e2b and "
+                             "gemma4-e4b: Gemma 4 at real size in bfloat16, spoken questions into the model)")
     parser.add_argument("--threads", type=int, help="torch threads (default: physical cores)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per scenario (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
@@ -166,7 +168,7 @@ def parse_options(argv: Sequence[str]) -> Options:
     from base.paths import cache_dir
 
     quick = args.quick
-    variant = "tiny" if quick else args.variant
+    variant = ("gemma4-tiny" if args.variant in GEMMA4_VARIANTS else "tiny") if quick else args.variant
     if args.runs < 1 or args.tokens < 1 or args.first_tokens < 1:
         raise ScreenSightError("--runs, --tokens and --first-tokens must be at least 1.",
                                "For example: screensight bench --runs 3 --tokens 60")
@@ -430,6 +432,11 @@ class Bench:
             from models.store import resolve
 
             return resolve(str(self.opts.model))
+        if self.opts.variant in GEMMA4_VARIANTS:
+            folder = self.opts.cache / f"{self.opts.variant}-random"
+            code = ("import sys; from pathlib import Path; from models.synthetic_gemma4 import build_gemma4; "
+                    "build_gemma4(Path(sys.argv[1]), variant=sys.argv[2], dtype='bfloat16')")
+            return self._build_once(folder, code, self.opts.variant.removeprefix("gemma4-"))
         folder = self.opts.cache / f"smolvlm-{self.opts.variant}-random"
         code = ("import sys; from pathlib import Path; from models.synthetic import build_vlm; "
                 "build_vlm(Path(sys.argv[1]), variant=sys.argv[2])")
@@ -778,7 +785,8 @@ class Bench:
         wall = time.monotonic()
         report: dict[str, Any] = {"machine": machine_info(), "command": None}
         folder = self.model_folder()
-        speech = self.speech_folder() if "voice" in opts.scenarios else None
+        hears = opts.variant in GEMMA4_VARIANTS and opts.model is None  # the model takes the audio itself
+        speech = self.speech_folder() if "voice" in opts.scenarios and not hears else None
         from models import runtime
 
         threads = runtime.configure_threads(opts.threads)
@@ -788,21 +796,26 @@ class Bench:
         self.speaker = self.make_speaker()
         self.question_pcm = self.load_question()
 
-        self.say(f"Loading {folder.name} ({'int8' if opts.quantize else 'float32'}) ...")
+        kind = "bfloat16 as stored" if opts.variant in GEMMA4_VARIANTS else "int8" if opts.quantize else "float32"
+        self.say(f"Loading {folder.name} ({kind}) ...")
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
         loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads,
                                                  openvino=opts.openvino_encoder)
         model = loader()
-        flops = model.vision_flops_per_tile()
-        encoder_reference = kernels.matmul_reference(model.paths.encoder.kernel.value)
-        report["processor"] = {"description": model.processor_info, "paths": model.paths.as_dict(),
-                               "paths_text": model.paths.describe()}
-        self.say(f"Processor {model.processor_info}; paths: {model.paths.describe()}")
+        flops = model.vision_flops_per_tile() if hasattr(model, "vision_flops_per_tile") else None
+        quantized = bool(getattr(model, "quantized", opts.quantize))
+        weights = "int8" if quantized else str(getattr(model.model, "dtype", "float32")).removeprefix("torch.")
+        paths = getattr(model, "paths", None)  # SmolVLM's kernel path per part (Gemma 4 runs as stored)
+        encoder_reference = kernels.matmul_reference(paths.encoder.kernel.value) if paths is not None else "fp32_gflops"
+        if paths is not None:
+            report["processor"] = {"description": model.processor_info, "paths": paths.as_dict(),
+                                   "paths_text": paths.describe()}
+            self.say(f"Processor {model.processor_info}; paths: {paths.describe()}")
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
-                "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": opts.quantize}
-        if speech is not None:
+                "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": quantized}
+        if speech is not None and not getattr(model, "hears_audio", False):
             from assistant.model_loading import SpeechModelLoader
 
             t1 = time.monotonic()
@@ -842,7 +855,7 @@ class Bench:
 
         gc.collect()
         runtime.trim_heap()
-        if opts.naive:
+        if opts.naive and opts.variant not in GEMMA4_VARIANTS:  # the naive path is SmolVLM's
             self.say("Loading the naive path's model (float32, processor defaults) ...")
             naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads, dtype="float32")()
             naive_model.cache_size = 0
@@ -877,7 +890,7 @@ class Bench:
                 "model": str(folder), "variant": None if opts.model else opts.variant,
                 "threads": threads, "runs": opts.runs, "warmup": opts.warmup,
                 "new_tokens": opts.tokens, "first_utterance_tokens": opts.first_tokens,
-                "detail": opts.detail, "quantized": opts.quantize,
+                "detail": opts.detail, "quantized": quantized, "weights": weights,
                 "speech_seconds": opts.speech_seconds, "tts": self.tts_note,
                 "capture": self.desk.real_note, "naive_runs": opts.naive_runs if opts.naive else 0,
                 "grounding": opts.grounding,
@@ -1000,7 +1013,7 @@ def _fmt(value: float | None, width: int = 6, digits: int = 2) -> str:
 def format_table(report: dict[str, Any]) -> str:
     s = report["settings"]
     lines = [
-        f"screensight bench: {Path(s['model']).name}, {'int8' if s['quantized'] else 'fp32'}, "
+        f"screensight bench: {Path(s['model']).name}, {s.get('weights') or ('int8' if s['quantized'] else 'fp32')}, "
         f"{s['threads']} threads, detail {s['detail']}, {s['new_tokens']} new tokens, first "
         f"utterance after {s['first_utterance_tokens']}, median of {s['runs']} "
         f"(+{s['warmup']} warm-up)",

@@ -7,13 +7,15 @@ pinned commit (the git-LFS object id of each weight file is its sha256).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from base.errors import ModelError
-from base.vocabulary import Role, choices
+from base.vocabulary import Role, Tier, choices
 
 # config.json "model_type" -> (family, role) of the architectures the loaders can run.
 SUPPORTED_MODEL_TYPES: tuple[tuple[str, str, Role], ...] = (
     ("idefics3", "idefics3", Role.VISION),
+    ("gemma4", "gemma4", Role.VISION),
     ("moonshine", "moonshine", Role.SPEECH),
     ("whisper", "whisper", Role.SPEECH),
 )
@@ -24,6 +26,7 @@ _TOKENIZER = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.mod
 _PREPROCESSOR = (("preprocessor_config.json",),)
 REQUIRED_FILES: tuple[tuple[str, tuple[tuple[tuple[str, ...], ...], ...]], ...] = (
     ("idefics3", (_TOKENIZER, _PREPROCESSOR)),
+    ("gemma4", (_TOKENIZER, (("processor_config.json",),))),
     ("moonshine", (_TOKENIZER,)),
     ("whisper", (_TOKENIZER, _PREPROCESSOR)),
 )
@@ -48,6 +51,23 @@ _WHISPER_LANGUAGES = (
 )
 
 
+# Gemma 4 was trained on over 140 languages; these are the widely spoken ones among them that
+# the answer-language setting offers names for.
+_GEMMA4_LANGUAGES = (
+    "en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "fi", "cs", "sk", "sl", "hr",
+    "sr", "bg", "ro", "hu", "el", "tr", "ru", "uk", "be", "lt", "lv", "et", "ar", "he", "fa", "hi",
+    "bn", "ur", "ta", "te", "mr", "gu", "kn", "ml", "pa", "th", "vi", "id", "ms", "tl", "sw", "zh",
+    "ja", "ko",
+)
+
+
+TIER_LABELS = MappingProxyType({
+    Tier.FAST: "Fast (any laptop)",
+    Tier.BALANCED: "Balanced",
+    Tier.QUALITY: "Best quality, many languages (8 GB+ RAM, a GPU helps)",
+})
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One downloadable model. Sizes are in MB of 10**6 bytes."""
@@ -65,6 +85,8 @@ class ModelInfo:
     good_for: str
     files: tuple[tuple[str, str], ...] = ()
     allow_patterns: tuple[str, ...] = DEFAULT_ALLOW_PATTERNS
+    tier: Tier | None = None          # vision models: the setup choice this model is
+    tier_default: bool = False        # the tier's first choice (others are options)
 
     def expected_sha256(self, filename: str) -> str | None:
         """The pinned sha256 of a file, or None where the catalog does not pin one."""
@@ -91,6 +113,8 @@ _MODELS: tuple[ModelInfo, ...] = (
         good_for="Quick descriptions of the screen and reading text on any laptop CPU; English.",
         files=(("model.safetensors",
                 "74dea5904032e5ae99a2e0eef5179e6ac0f1dedc3ab0c7c2a5d4d387c843203e"),),
+        tier=Tier.FAST,
+        tier_default=True,
     ),
     ModelInfo(
         id="smolvlm-500m",
@@ -106,6 +130,49 @@ _MODELS: tuple[ModelInfo, ...] = (
         good_for="More accurate descriptions and answers; about twice as slow as 256M; English.",
         files=(("model.safetensors",
                 "d05b567eeaf534e83d375551f068ed57b5f52d37c657197f644af5ef9db091a2"),),
+        tier=Tier.BALANCED,
+        tier_default=True,
+    ),
+    # Gemma 4 (bfloat16 weights, loaded as stored: no float32 copy). ram_mb: what loading and
+    # answering need with the per-layer embedding table (46% of the weights, read a few rows
+    # per token) left in the mapped file. The benchmark measured a peak RSS of 5.4 GB (screenshot)
+    # and 5.9 GB (audio in) for E2B at the quick detail; 8 GB leaves room for high detail.
+    # E2B: revision and weight sha256 as published in a public lock of the hub snapshot
+    # (model.safetensors, 10,246,621,918 bytes). E4B: the revision is pinned; no public record
+    # of its weight files' sha256 was found, so downloads are checked against the sha256 the
+    # hub lists for the pinned (immutable) revision instead of one of ours.
+    ModelInfo(
+        id="gemma4-e2b",
+        repo_id="google/gemma-4-E2B-it",
+        revision="905e84b50c4d2a365ebde34e685027578e6728db",
+        role=Role.VISION,
+        family="gemma4",
+        label="Gemma 4 E2B (best quality, many languages)",
+        size_mb=10247,
+        ram_mb=8000,
+        licence="Apache-2.0",
+        languages=_GEMMA4_LANGUAGES,
+        good_for="Better descriptions in many languages; hears spoken questions itself and answers "
+                 "in the language spoken. Needs 8 GB of RAM; much faster with a GPU.",
+        files=(("model.safetensors",
+                "2db5482b20d746879bb3ef79b5203e9075a2e2b98f54ec7c2f281c1477ddc550"),),
+        tier=Tier.QUALITY,
+        tier_default=True,
+    ),
+    ModelInfo(
+        id="gemma4-e4b",
+        repo_id="google/gemma-4-E4B-it",
+        revision="ee0ef6023621cff504d758262d4e04895a5af4a2",
+        role=Role.VISION,
+        family="gemma4",
+        label="Gemma 4 E4B (more accurate, needs a GPU or a fast computer)",
+        size_mb=15992,
+        ram_mb=12000,
+        licence="Apache-2.0",
+        languages=_GEMMA4_LANGUAGES,
+        good_for="The most accurate answers in many languages, spoken questions included; about "
+                 "twice the work of E2B per word. Needs 12 GB of RAM; a GPU is recommended.",
+        tier=Tier.QUALITY,
     ),
     ModelInfo(
         id="moonshine-tiny",
@@ -195,6 +262,21 @@ def default_model(role: Role | str) -> ModelInfo:
         if known_role == role:
             return get_model(id_)
     raise ModelError(f"Unknown model role {role!r}.", f"Use one of {choices(Role)}.")
+
+
+def tier_models(tier: Tier) -> tuple[ModelInfo, ...]:
+    """The models of a tier, its first choice first."""
+    return tuple(sorted((m for m in _MODELS if m.tier == tier), key=lambda m: not m.tier_default))
+
+
+def recommended_tier(total_ram_mb: int, has_gpu: bool) -> Tier:
+    """The tier to offer first on a machine: the quality tier needs 8 GB of RAM with a GPU
+    (16 GB on a CPU alone), balanced 8 GB, fast runs anywhere."""
+    if total_ram_mb >= 8000 and has_gpu or total_ram_mb >= 16000:
+        return Tier.QUALITY
+    if total_ram_mb >= 8000:
+        return Tier.BALANCED
+    return Tier.FAST
 
 
 def family_of_model_type(model_type: str) -> tuple[str, Role] | None:

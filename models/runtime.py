@@ -54,6 +54,38 @@ def configure_threads(threads: int | None) -> int:
     return wanted
 
 
+def pick_device(requested: str = "auto") -> str:
+    """"auto": CUDA when a GPU is usable, then Apple MPS, then the CPU; anything else as given."""
+    if requested and requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, requested: str | None = None):
+    """float32 on CPUs without native bf16, bfloat16 on CUDA (float16 where it has no bf16),
+    float16 on MPS, or what the caller asked for."""
+    import torch
+
+    if requested:
+        return getattr(torch, requested)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.startswith("mps"):
+        return torch.float16
+    from models.cpu_features import Feature, detect
+
+    processor = detect()
+    native = any(processor.has(f) for f in (Feature.AMX_BF16, Feature.AVX512_BF16, Feature.ARM_BF16))
+    return torch.bfloat16 if native else torch.float32
+
+
 def checkpoint_dtype(folder: Path) -> str | None:
     """The floating dtype the weights are stored in ("float32", "bfloat16", ...), or None."""
     from models.store import read_safetensors_header

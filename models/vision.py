@@ -76,6 +76,7 @@ class ImageContext:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tail_ids: list[int] = field(default_factory=list, repr=False)
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
+    image_tokens: int = 0  # soft tokens the image became (families with an image budget)
 
 
 @dataclass

@@ -73,6 +73,22 @@ def tiny_vlm(tiny_vlm_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_gemma4_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight Gemma 4 (real classes, real config shape and processor settings), built once."""
+    from models.synthetic_gemma4 import build_gemma4
+
+    return build_gemma4(tmp_path_factory.mktemp("tiny-gemma4"), variant="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma4(tiny_gemma4_dir):
+    """The tiny Gemma 4 loaded through the app's own loader (shared: tests must not mutate it)."""
+    from models.loader import load_vision_model
+
+    return load_vision_model(tiny_gemma4_dir, device="cpu", quantize=False)
+
+
+@pytest.fixture(scope="session")
 def tiny_moonshine_dir(tmp_path_factory: pytest.TempPathFactory):
     """A tiny random-weight Moonshine (real classes, real tokenizer ids), built once."""
     from models.synthetic_speech import build_tiny_moonshine

@@ -118,6 +118,13 @@ def test_the_real_vision_model_through_the_apps_loader(tiny_vlm_dir: Path, one_t
     assert loader.loaded
 
 
+def test_gemma4_through_the_apps_loader(tiny_gemma4_dir: Path, one_thread) -> None:
+    loader = VisionModelLoader(str(tiny_gemma4_dir), quantize=False)
+    assert isinstance(loader, ModelProvider) and not loader.loaded
+    check_vision_model(loader())
+    assert loader.loaded
+
+
 def test_the_scripted_vision_model() -> None:
     check_vision_model(ScriptedVisionModel([["A dialog. ", "It asks ", "to save ", "a file."]]))
 

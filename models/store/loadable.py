@@ -51,7 +51,7 @@ def folder_problems(folder: Path, role: str | None = None) -> list[ModelError]:
     model_type = str(config.get("model_type", ""))
     kind = family_of_model_type(model_type)
     if kind is None:
-        supported = "idefics3 (SmolVLM) for vision; moonshine or whisper for speech"
+        supported = "idefics3 (SmolVLM) or gemma4 (Gemma 4) for vision; moonshine or whisper for speech"
         problems.append(ModelError(
             f"The model in {folder} is of type '{model_type or 'unknown'}', which ScreenSight "
             "cannot run.", f"Use a supported model: {supported}."))

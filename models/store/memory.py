@@ -37,10 +37,16 @@ def available_memory_mb() -> int | None:
     return available
 
 
+# Families whose loader keeps the weights in the dtype they are stored in (bfloat16) instead of
+# converting them to float32: their RAM follows the stored bytes.
+LOADED_AS_STORED = ("gemma4",)
+
+
 def estimate_ram_mb(folder: Path) -> int:
-    """RAM to run a folder's weights: fp32 size x 1.3 plus 200 MB (the catalog's rule)."""
+    """RAM to run a folder's weights: fp32 size x 1.3 plus 200 MB (the catalog's rule); for
+    families loaded as stored, the stored size x 1.1 plus 500 MB."""
     dtype_bytes = dict(DTYPE_BYTES)
-    params = 0
+    params = stored = 0
     for path in safetensors_files(folder):
         header = read_safetensors_header(path)
         for key, entry in header.items():
@@ -49,6 +55,10 @@ def estimate_ram_mb(folder: Path) -> int:
             begin, end = entry["data_offsets"]
             per = dtype_bytes.get(str(entry.get("dtype")), 1)
             params += (end - begin) // per
+            stored += end - begin
+    kind = family_of_model_type(str(read_config(folder).get("model_type", "")))
+    if kind is not None and kind[0] in LOADED_AS_STORED:
+        return int(stored / 1e6 * 1.1) + 500
     return int(params * 4 / 1e6 * 1.3) + 200
 
 

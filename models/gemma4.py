@@ -1,0 +1,462 @@
+"""Gemma 4 (E2B / E4B): the screenshot and the spoken question go into one model.
+
+The same contract as models.vision.VisionLanguageModel: `encode` runs the vision encoder once
+and keeps the prompt prefix through the image as a KV cache (an ImageContext, cached per image
+hash and detail); `answer` streams text token by token about it, stops within one token once
+cancelled, and leaves the prefix as it was, so follow-ups never run the vision encoder again.
+`answer_spoken` takes the question as 16 kHz audio instead of text: the audio goes through the
+model's own audio encoder after the image prefix, the answer streams, and then, in the same
+cache, the model is asked for the words it heard (a base.transcript.Transcript at the end of
+the stream).
+
+The processor is assembled from its parts (tokenizer, PIL image processor, audio feature
+extractor) because transformers' Gemma4Processor also builds a video processor, which needs
+torchvision; the placeholder expansion is the processor's own (boi + n image tokens + eoi).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from base.audio import SAMPLE_RATE
+from base.errors import AudioError, ModelError
+from base.images import image_fingerprint
+from base.transcript import Transcript, TranscriptionStats
+from base.turns import Turn
+from base.vocabulary import Detail, choices
+from models.vision import ImageContext
+
+# Soft tokens per image the model was trained with (Gemma4ImageProcessor's supported budgets).
+SOFT_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
+# The image budget per detail level: quick is the fast path on CPUs, normal the model's own
+# default, high the most it takes.
+DETAIL_BUDGETS = MappingProxyType({Detail.QUICK: 140, Detail.NORMAL: 280, Detail.HIGH: 1120})
+MAX_AUDIO_S = 30.0      # the audio encoder's limit (750 soft tokens of 40 ms)
+MIN_AUDIO_S = 0.25      # shorter is a key tap, not a question
+SILENCE_RMS = 1e-3      # below this (about -60 dBFS) there is nothing to hear
+EDGE_SILENCE_RMS = 3e-3  # leading/trailing 20 ms frames below this are cut
+TRANSCRIBE_PROMPT = "Write down the question I asked, word for word, in the language I spoke. Nothing else."
+SPOKEN_PROMPT = "Answer the question I asked in the recording about this screen."
+TRANSCRIPT_TOKENS = 48
+
+
+@dataclass(frozen=True)
+class SpokenAudio:
+    """A spoken question checked for the audio encoder: 16 kHz mono float32 in [-1, 1]."""
+
+    pcm: np.ndarray
+    seconds: float
+    trimmed_s: float = 0.0   # audio past MAX_AUDIO_S that was left out
+    clipped: bool = False    # samples at or beyond full scale were found (and limited to it)
+
+
+def check_audio(pcm: Any, sample_rate: int = SAMPLE_RATE) -> SpokenAudio:
+    """The question's audio ready for the encoder, or AudioError saying what to do.
+
+    Silence at both ends is cut; audio longer than MAX_AUDIO_S keeps its first MAX_AUDIO_S
+    (trimmed_s says how much was left out); clipped samples are limited to full scale.
+    """
+    if sample_rate != SAMPLE_RATE:
+        raise AudioError(f"The audio is at {sample_rate} Hz; the model takes {SAMPLE_RATE} Hz.",
+                         "This is a bug; please report it.")
+    samples = np.asarray(pcm, dtype=np.float32).reshape(-1)
+    if samples.size and not np.isfinite(samples).all():
+        raise AudioError("The recording is damaged (it holds invalid samples).",
+                         "Try again; if it keeps happening, choose another microphone in Settings.")
+    clipped = bool(samples.size) and float(np.max(np.abs(samples))) >= 1.0
+    samples = np.clip(samples, -1.0, 1.0)
+    samples = _trim_edges(samples)
+    seconds = samples.size / SAMPLE_RATE
+    if samples.size == 0 or float(np.sqrt(np.mean(samples ** 2))) < SILENCE_RMS:
+        raise AudioError("I heard only silence.",
+                         "Hold the talk key, speak your question, then release it. If you did, "
+                         "check the microphone and its volume in Settings.")
+    if seconds < MIN_AUDIO_S:
+        raise AudioError(f"The recording is too short ({seconds:.1f} s) to hold a question.",
+                         "Hold the talk key while you speak, and release it after the question.")
+    trimmed = max(0.0, seconds - MAX_AUDIO_S)
+    if trimmed:
+        samples = samples[: int(MAX_AUDIO_S * SAMPLE_RATE)]
+    return SpokenAudio(np.ascontiguousarray(samples), samples.size / SAMPLE_RATE, trimmed, clipped)
+
+
+def _trim_edges(samples: np.ndarray, frame: int = SAMPLE_RATE // 50) -> np.ndarray:
+    """Cut quiet 20 ms frames at the start and the end (a little margin stays)."""
+    count = samples.size // frame
+    if count == 0:
+        return samples
+    frames = samples[: count * frame].reshape(count, frame)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames ** 2, axis=1)) >= EDGE_SILENCE_RMS)
+    if loud.size == 0:
+        return samples[:0] if float(np.sqrt(np.mean(samples ** 2))) < SILENCE_RMS else samples
+    start = max(0, int(loud[0]) - 5) * frame
+    end = min(samples.size, (int(loud[-1]) + 6) * frame)
+    return samples[start:end]
+
+
+def image_budget(detail: Detail, size: tuple[int, int], patch: int = 16, pooling: int = 3) -> int:
+    """Soft tokens for an image of `size` at `detail`: the level's budget, never more than the
+    smallest supported budget that holds the image at its own resolution (no upscaling)."""
+    if detail not in tuple(Detail):
+        raise ValueError(f"detail must be one of {choices(Detail)}, not {detail!r}")
+    side = patch * pooling
+    native = max(1, math.ceil(size[0] / side) * math.ceil(size[1] / side))
+    fits = next((b for b in SOFT_TOKEN_BUDGETS if b >= native), SOFT_TOKEN_BUDGETS[-1])
+    return min(DETAIL_BUDGETS[detail], fits)
+
+
+def audio_token_count(mask: Any) -> int:
+    """Soft tokens the audio encoder makes from a feature mask (two stride-2 convolutions)."""
+    mask = np.asarray(mask)
+    for _ in range(2):
+        t = len(mask)
+        mask = mask[::2][: (t + 2 - 3) // 2 + 1]
+    return int(mask.sum())
+
+
+class Gemma4Parts:
+    """The processor's parts: tokenizer (with the chat template), image processor, audio features."""
+
+    def __init__(self, folder: Path) -> None:
+        from transformers import AutoTokenizer, Gemma4AudioFeatureExtractor
+        from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
+
+        config = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        image = {k: v for k, v in config.get("image_processor", {}).items()
+                 if k not in ("image_processor_type", "processor_class")}
+        audio = {k: v for k, v in config.get("feature_extractor", {}).items()
+                 if k not in ("feature_extractor_type", "processor_class")}
+        self.image_processor = Gemma4ImageProcessorPil(**image)
+        self.feature_extractor = Gemma4AudioFeatureExtractor(**audio)
+        self.audio_seq_length = int(config.get("audio_seq_length", 750))
+        tok = self.tokenizer
+        self.image_token, self.boi, self.eoi = tok.image_token, tok.boi_token, tok.eoi_token
+        self.audio_token, self.boa, self.eoa = tok.audio_token, tok.boa_token, tok.eoa_token
+
+    def chat(self, messages: list[dict[str, Any]], generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=generation_prompt)
+
+    def ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def image_inputs(self, image: Any, soft_tokens: int) -> dict[str, Any]:
+        return self.image_processor(images=[image], max_soft_tokens=soft_tokens, return_tensors="pt")
+
+    def audio_inputs(self, audio: SpokenAudio) -> tuple[dict[str, Any], int]:
+        features = self.feature_extractor([audio.pcm], sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        count = min(audio_token_count(features["input_features_mask"][0]), self.audio_seq_length)
+        return dict(features), count
+
+
+class Gemma4Model:
+    """Gemma 4 E2B/E4B loaded from a folder of safetensors, with the VisionLanguageModel contract."""
+
+    hears_audio = True  # the engine sends push-to-talk audio here instead of a recognizer
+
+    def __init__(self, model: Any, parts: Gemma4Parts, device: str, source: str) -> None:
+        self.model = model
+        self.parts = parts
+        self.tokenizer = parts.tokenizer
+        self.device = device
+        self.source = source
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        end = self.tokenizer.convert_tokens_to_ids(self.tokenizer.eot_token)
+        if isinstance(end, int):
+            self.eos_ids.add(end)
+        self.vision_encoder_calls = 0
+        self.audio_encoder_calls = 0
+        self.last_vision_s = 0.0
+        self.last_audio_s = 0.0
+        self.last_image_tokens = 0
+        self.quantized = False
+        self.threads = 0
+        self.decode_threads = 1
+        self.cache_size = 2
+        self._contexts: OrderedDict[tuple[str, str], ImageContext] = OrderedDict()
+        self._cancel_local = threading.local()
+
+    @property
+    def dtype(self) -> Any:
+        return self.model.dtype
+
+    @classmethod
+    def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
+             threads: int | None = None, quantize: bool = False,
+             attn: str = "sdpa") -> Gemma4Model:
+        """Load from a model folder (safetensors only, never remote code); device "auto" picks
+        CUDA, then Apple MPS, then the CPU."""
+        from models import runtime
+        from models.store import check_loadable
+
+        folder = Path(source)
+        check_loadable(folder)
+        runtime.prefer_passive_openmp()
+        from transformers import Gemma4ForConditionalGeneration
+
+        device = runtime.pick_device(device)
+        used_threads = runtime.configure_threads(threads)
+        torch_dtype = runtime.pick_dtype(device, dtype)
+        # int8 (the SmolVLM CPU path) is not wired for this family: its dynamic int8 layers take
+        # float32 activations, and Gemma 4 runs in bfloat16 on CPUs with native bf16.
+        int8 = False
+        try:
+            parts = Gemma4Parts(folder)
+            model = Gemma4ForConditionalGeneration.from_pretrained(
+                folder, dtype=torch_dtype, local_files_only=True, use_safetensors=True,
+                trust_remote_code=False,
+                # The audio encoder has only its own (eager) attention.
+                attn_implementation={"text_config": attn, "vision_config": attn,
+                                     "audio_config": "eager", "": attn},
+            )
+        except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"The model in {folder} could not be loaded ({exc}).",
+                             "Run: screensight models verify, or download the model again.",
+                             "Download the model again in ScreenSight > Set up the model….") from exc
+        model.eval()
+        model.to(device)
+        vlm = cls(model, parts, device, str(folder))
+        vlm.quantized = int8
+        vlm.threads = used_threads
+        vlm._install_hooks()
+        return vlm
+
+    # -- hooks: encoder call counts and timings, cancel between layers ------------------------
+
+    def _install_hooks(self) -> None:
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        def check(_module: Any, _args: Any) -> None:
+            cancel = getattr(self._cancel_local, "event", None)
+            if cancel is not None and cancel.is_set():
+                raise InterruptedError("cancelled while encoding")
+
+        for module in self.model.modules():
+            if isinstance(module, GradientCheckpointingLayer):
+                module.register_forward_pre_hook(check)
+        inner = self.model.model
+        self._time_calls(inner.vision_tower, "vision")
+        if inner.audio_tower is not None:
+            self._time_calls(inner.audio_tower, "audio")
+
+    def _time_calls(self, tower: Any, kind: str) -> None:
+        started = [0.0]
+
+        def before(_module: Any, _args: Any) -> None:
+            started[0] = time.perf_counter()
+
+        def after(_module: Any, _args: Any, _output: Any) -> None:
+            spent = time.perf_counter() - started[0]
+            if kind == "vision":
+                self.vision_encoder_calls += 1
+                self.last_vision_s = spent
+            else:
+                self.audio_encoder_calls += 1
+                self.last_audio_s = spent
+
+        tower.register_forward_pre_hook(before)
+        tower.register_forward_hook(after)
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def _render(self, prompt: str, history: Sequence[Turn], audio: bool = False) -> tuple[str, str]:
+        """The chat text split into (prefix through the image placeholder, the rest)."""
+        first_q = history[0].question if history else prompt
+        first: list[dict[str, Any]] = [{"type": "image"}]
+        if audio and not history:
+            first.append({"type": "audio"})
+        first.append({"type": "text", "text": first_q})
+        messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
+        turns = list(history) + [Turn(prompt, "")]
+        for i, turn in enumerate(turns):
+            if i > 0:
+                content: list[dict[str, Any]] = []
+                if audio and i == len(turns) - 1:
+                    content.append({"type": "audio"})
+                content.append({"type": "text", "text": turn.question})
+                messages.append({"role": "user", "content": content})
+            if turn.answer:
+                messages.append({"role": "assistant",
+                                 "content": [{"type": "text", "text": turn.answer.strip()}]})
+        text = self.parts.chat(messages)
+        marker = self.parts.image_token
+        if text.count(marker) != 1:
+            raise ModelError("The prompt must hold exactly one image.", "This is a bug; please report it.")
+        cut = text.index(marker) + len(marker)
+        return text[:cut], text[cut:]
+
+    # -- the two steps ---------------------------------------------------------------------------
+
+    def encode(self, image: Any, detail: Detail = Detail.QUICK,
+               cancel: threading.Event | None = None) -> ImageContext:
+        """Run the vision encoder on `image` at the detail's image budget; keep the prefix cache.
+
+        Equal pixels at the same detail are encoded once: the kept context comes back with zero
+        costs (nothing ran for this call)."""
+        import torch
+        from transformers import DynamicCache
+
+        key = (image_fingerprint(image), detail)
+        cached = self._contexts.get(key)
+        if cached is not None:
+            self._contexts.move_to_end(key)
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
+        prefix_text, _ = self._render("", [])
+        t0 = time.monotonic()
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        budget = image_budget(detail, image.size, self.parts.image_processor.patch_size,
+                              self.parts.image_processor.pooling_kernel_size)
+        pixels = self.parts.image_inputs(image, budget)
+        soft = int(pixels["num_soft_tokens_per_image"][0])
+        parts = self.parts
+        expanded = prefix_text[: -len(parts.image_token)] + parts.boi + parts.image_token * soft + parts.eoi
+        ids = torch.tensor([parts.ids(expanded)], device=self.device)
+        t1 = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            raise InterruptedError("cancelled before encoding")
+        cache = DynamicCache(config=self.model.config.get_text_config())
+        self._use_threads(self.threads)
+        self._cancel_local.event = cancel
+        calls = self.vision_encoder_calls
+        try:
+            with torch.inference_mode():
+                self.model(input_ids=ids,
+                           pixel_values=pixels["pixel_values"].to(self.device, self.model.dtype),
+                           image_position_ids=pixels["image_position_ids"].to(self.device),
+                           cache=cache, use_cache=True, logits_to_keep=1)
+        finally:
+            self._cancel_local.event = None
+        t2 = time.monotonic()
+        self.last_image_tokens = soft
+        ran = self.vision_encoder_calls > calls
+        ctx = ImageContext(cache=cache, prefix_len=int(ids.shape[1]), detail=detail, tiles=1,
+                           image_size=tuple(image.size), preprocess_s=t1 - t0, encode_s=t2 - t1,
+                           vision_s=self.last_vision_s if ran else 0.0, vision_tiles=int(ran),
+                           image_tokens=soft)
+        if self.cache_size > 0:
+            self._contexts[key] = ctx
+            while len(self._contexts) > self.cache_size:
+                self._contexts.popitem(last=False)
+        return ctx
+
+    def answer(self, ctx: ImageContext, prompt: str, cancel: threading.Event | None = None,
+               max_new_tokens: int = 256, history: Sequence[Turn] = (),
+               ignore_eos: bool = False,
+               on_token: Callable[[int], None] | None = None) -> Iterator[str]:
+        """Stream the answer to `prompt` about the image in `ctx`, as text pieces.
+
+        Stops within one token once `cancel` is set; the image prefix in `ctx` is never changed
+        (the answer runs on a copy of its cache), so the same context serves the next question.
+        `max_new_tokens=0` does nothing (SmolVLM pre-fills the prompt then; here nothing is kept).
+        """
+        if max_new_tokens <= 0:
+            return  # nothing to pre-fill ahead: each answer runs on its own copy of the prefix
+        _, suffix = self._render(prompt, history)
+        with ctx.lock:
+            cache = copy.deepcopy(ctx.cache)
+        yield from self._stream(cache, self.parts.ids(suffix), None, cancel, max_new_tokens,
+                                ignore_eos, on_token)
+
+    def hear(self, pcm: Any, sample_rate: int = SAMPLE_RATE) -> SpokenAudio:
+        """The recording checked for the audio encoder (see check_audio)."""
+        return check_audio(pcm, sample_rate)
+
+    def answer_spoken(self, ctx: ImageContext, audio: SpokenAudio, prompt: str = SPOKEN_PROMPT,
+                      cancel: threading.Event | None = None, max_new_tokens: int = 256,
+                      history: Sequence[Turn] = (), ignore_eos: bool = False,
+                      on_token: Callable[[int], None] | None = None,
+                      transcript_tokens: int = TRANSCRIPT_TOKENS) -> Iterator[str | Transcript]:
+        """Stream the answer to the question spoken in `audio` about the image in `ctx`.
+
+        The audio is encoded by the model's audio encoder and placed in the question's turn,
+        before `prompt` (the instruction: language, grounding). Text pieces stream first; then,
+        unless cancelled, one Transcript: the model asked, in the same cache, for the words it
+        heard (the audio is not encoded twice).
+        """
+        _, suffix = self._render(prompt, history, audio=True)
+        features, count = self.parts.audio_inputs(audio)
+        parts = self.parts
+        marker = parts.audio_token
+        if suffix.count(marker) != 1:
+            raise ModelError("The prompt must hold exactly one recording.", "This is a bug; please report it.")
+        suffix = suffix.replace(marker, parts.boa + marker * count + parts.eoa)
+        with ctx.lock:
+            cache = copy.deepcopy(ctx.cache)
+        audio_inputs = {"input_features": features["input_features"].to(self.device, self.model.dtype),
+                        "input_features_mask": features["input_features_mask"].to(self.device)}
+        stream = self._stream(cache, parts.ids(suffix), audio_inputs, cancel, max_new_tokens,
+                              ignore_eos, on_token)
+        yield from stream
+        if cancel is not None and cancel.is_set():
+            return
+        # The answer's turn ends and a user turn asks for the words; the rendered chat starts
+        # with <bos>, which the middle of a conversation does not repeat.
+        follow = parts.chat([{"role": "user", "content": [{"type": "text", "text": TRANSCRIBE_PROMPT}]}])
+        follow = follow[follow.index(parts.tokenizer.sot_token):]
+        follow_ids = parts.ids(parts.tokenizer.eot_token + "\n" + follow)
+        heard = "".join(self._stream(cache, follow_ids, None, cancel, transcript_tokens, False, None))
+        if cancel is not None and cancel.is_set():
+            return
+        yield Transcript(" ".join(heard.split()), None,
+                         TranscriptionStats(audio_seconds=audio.seconds, windows=1,
+                                            token_budget=transcript_tokens))
+
+    def _stream(self, cache: Any, ids: list[int], extra: dict[str, Any] | None,
+                cancel: threading.Event | None, max_new_tokens: int, ignore_eos: bool,
+                on_token: Callable[[int], None] | None) -> Iterator[str]:
+        """Prefill `ids` (with audio features in `extra`) onto `cache`, then decode greedily."""
+        import torch
+
+        generated: list[int] = []
+        emitted = ""
+        self._cancel_local.event = cancel
+        try:
+            with torch.inference_mode():
+                first = torch.tensor([ids], device=self.device)
+                self._use_threads(self.threads)
+                out = self.model(input_ids=first, cache=cache, use_cache=True, logits_to_keep=1,
+                                 **(extra or {}))
+                self._use_threads(self.decode_threads)
+                for _ in range(max_new_tokens):
+                    if cancel is not None and cancel.is_set():
+                        return
+                    token = int(torch.argmax(out.logits[0, -1]))
+                    if token in self.eos_ids and not ignore_eos:
+                        break
+                    generated.append(token)
+                    if on_token is not None:
+                        on_token(token)
+                    text = self.tokenizer.decode(generated, skip_special_tokens=True)
+                    if not text.endswith("\ufffd") and len(text) > len(emitted):
+                        piece, emitted = text[len(emitted):], text
+                        yield piece
+                    if cancel is not None and cancel.is_set():
+                        return
+                    step = torch.tensor([[token]], device=self.device)
+                    out = self.model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1)
+        finally:
+            self._cancel_local.event = None
+            self._use_threads(self.threads)
+
+    def _use_threads(self, count: int) -> None:
+        if count > 0 and self.device == "cpu":
+            import torch
+
+            if torch.get_num_threads() != count:
+                torch.set_num_threads(count)

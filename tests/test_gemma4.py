@@ -1,0 +1,507 @@
+"""Gemma 4: the VisionLanguageModel contract with a second family, and spoken questions as audio.
+
+A tiny random-weight Gemma4ForConditionalGeneration (real classes, the real configuration's
+structure, real processor settings, stand-in tokenizer with the real special tokens) loaded
+through the app's own loader. Answers of random weights are nonsense; what is checked is the
+mechanics: one encoding per screenshot, the cache answers exactly as a full recompute does,
+streaming, cancel, history, the image budget, audio in, bad audio, language, memory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from concurrent.futures import Future
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from assistant.audio_in import Recording
+from assistant.capture import ImageBackend
+from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready
+from base.errors import AudioError, ModelError
+from base.transcript import Transcript
+from base.turns import Turn
+from base.vocabulary import Role
+from models import catalog, store
+from models.gemma4 import (
+    DETAIL_BUDGETS,
+    MAX_AUDIO_S,
+    Gemma4Model,
+    SpokenAudio,
+    check_audio,
+    image_budget,
+)
+from models.loader import load_vision_model, vision_family
+from models.vision import VisionLanguageModel
+
+RATE = 16000
+
+
+def _screen(size: tuple[int, int] = (900, 600), seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = int(rng.integers(0, size[0] - 100)), int(rng.integers(0, size[1] - 40))
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        draw.rectangle((x, y, x + 100, y + 40), fill=color)
+        draw.text((x + 5, y + 10), "Save changes?", fill="black")
+    return image
+
+
+def _speech(text: str = "what does the red error say") -> np.ndarray:
+    """espeak-ng's voice at 16 kHz (it speaks at 22050 Hz)."""
+    wav = subprocess.run(["espeak-ng", "--stdout", text], capture_output=True, check=True).stdout
+    samples = np.frombuffer(wav[44:], dtype=np.int16).astype(np.float32) / 32768
+    positions = np.arange(0, len(samples), 22050 / 16000)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return _speech()
+
+
+def _reference_tokens(model: Gemma4Model, image: Image.Image, detail: str, prompt: str,
+                      history: list[Turn], count: int) -> list[int]:
+    """Greedy tokens from full forward passes without any cache (what the cache must equal)."""
+    import torch
+
+    parts = model.parts
+    prefix, suffix = model._render(prompt, history)
+    budget = image_budget(detail, image.size)
+    pixels = parts.image_inputs(image.convert("RGB"), budget)
+    soft = int(pixels["num_soft_tokens_per_image"][0])
+    text = prefix[: -len(parts.image_token)] + parts.boi + parts.image_token * soft + parts.eoi + suffix
+    ids = parts.ids(text)
+    tokens: list[int] = []
+    with torch.inference_mode():
+        for _ in range(count):
+            out = model.model(input_ids=torch.tensor([ids + tokens]), pixel_values=pixels["pixel_values"],
+                              image_position_ids=pixels["image_position_ids"], use_cache=False)
+            tokens.append(int(torch.argmax(out.logits[0, -1])))
+    return tokens
+
+
+def _tokens(model: Gemma4Model, ctx, prompt: str, count: int, history=()) -> list[int]:
+    seen: list[int] = []
+    list(model.answer(ctx, prompt, max_new_tokens=count, history=history, ignore_eos=True,
+                      on_token=seen.append))
+    return seen
+
+
+# -- the real configuration -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("variant", "published"), [("e2b", 5_123_178_051), ("e4b", 7_996_156_490)])
+def test_the_kept_configs_have_the_published_size(variant: str, published: int):
+    """The configs rebuilt from the conversion script make models of the published parameter
+    counts (bf16 safetensors of google/gemma-4-E2B-it and E4B-it), within 1 %."""
+    import json
+
+    import torch
+    from transformers import Gemma4Config, Gemma4ForConditionalGeneration
+
+    from models.synthetic_gemma4 import default_config_dir
+
+    raw = json.loads((default_config_dir(variant) / "config.json").read_text())
+    with torch.device("meta"):
+        model = Gemma4ForConditionalGeneration(Gemma4Config.from_dict(raw))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - published) / published < 0.01
+    text = model.config.text_config
+    assert text.vocab_size == 262_144 and text.hidden_size_per_layer_input == 256
+    assert model.config.audio_config is not None and model.config.vision_soft_tokens_per_image == 280
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def test_the_apps_loader_picks_the_family_from_the_config(tiny_gemma4_dir, tiny_vlm_dir, tiny_gemma4):
+    assert vision_family(tiny_gemma4_dir) == "gemma4"
+    assert vision_family(tiny_vlm_dir) == "idefics3"
+    assert isinstance(tiny_gemma4, Gemma4Model) and tiny_gemma4.hears_audio
+    assert tiny_gemma4.device == "cpu"
+    store.check_loadable(tiny_gemma4_dir, role=Role.VISION)
+    assert isinstance(load_vision_model(tiny_vlm_dir), VisionLanguageModel)
+    assert not getattr(VisionLanguageModel, "hears_audio", False)
+
+
+def test_a_folder_without_the_processor_settings_is_refused_clearly(tiny_gemma4_dir, tmp_path):
+    broken = tmp_path / "gemma-no-processor"
+    broken.mkdir()
+    for item in tiny_gemma4_dir.iterdir():
+        if item.name != "processor_config.json":
+            (broken / item.name).symlink_to(item)
+    with pytest.raises(ModelError) as err:
+        load_vision_model(broken)
+    assert "processor" in err.value.message and "processor_config.json" in err.value.message
+
+
+# -- the prefix cache ------------------------------------------------------------------------
+
+
+def test_the_screenshot_is_encoded_once_and_follow_ups_reuse_it(tiny_gemma4):
+    image = _screen(seed=1)
+    calls = tiny_gemma4.vision_encoder_calls
+    ctx = tiny_gemma4.encode(image, "quick")
+    assert tiny_gemma4.vision_encoder_calls == calls + 1
+    assert ctx.encode_s > 0 and ctx.image_tokens > 0
+    first = _tokens(tiny_gemma4, ctx, "What is on the screen?", 5)
+    history = [Turn("What is on the screen?", tiny_gemma4.tokenizer.decode(first))]
+    _tokens(tiny_gemma4, ctx, "And the button?", 5, history)
+    _tokens(tiny_gemma4, ctx, "Is there an error?", 5, history)
+    again = tiny_gemma4.encode(image.copy(), "quick")  # same pixels: the cached prefix
+    assert again.cache is ctx.cache and again.encode_s == 0.0
+    assert tiny_gemma4.vision_encoder_calls == calls + 1
+    assert _tokens(tiny_gemma4, again, "What is on the screen?", 5) == first
+
+
+def test_answers_from_the_cache_equal_a_full_recompute(tiny_gemma4):
+    """The prefix (longer than the tiny model's sliding window) answers exactly as no cache does,
+    first and after other answers have run on it, with history too."""
+    image = _screen(seed=2)
+    ctx = tiny_gemma4.encode(image, "normal")
+    assert ctx.prefix_len > tiny_gemma4.model.config.text_config.sliding_window
+    expected = _reference_tokens(tiny_gemma4, image, "normal", "Describe it.", [], 6)
+    assert _tokens(tiny_gemma4, ctx, "Describe it.", 6) == expected
+    _tokens(tiny_gemma4, ctx, "Something else entirely, and longer than before.", 6)
+    assert _tokens(tiny_gemma4, ctx, "Describe it.", 6) == expected
+    history = [Turn("Describe it.", "A dialog with a Save button.")]
+    assert (_tokens(tiny_gemma4, ctx, "Where is it?", 4, history)
+            == _reference_tokens(tiny_gemma4, image, "normal", "Where is it?", history, 4))
+
+
+def test_history_is_replayed_as_turns_after_the_image(tiny_gemma4):
+    history = [Turn("What is this?", "A settings window."), Turn("Which tab?", "The Privacy tab.")]
+    prefix, suffix = tiny_gemma4._render("Is it on?", history)
+    assert prefix.endswith(tiny_gemma4.parts.image_token) and suffix.count(tiny_gemma4.parts.image_token) == 0
+    order = [suffix.index(t) for t in ("What is this?", "A settings window.", "Which tab?",
+                                       "The Privacy tab.", "Is it on?")]
+    assert order == sorted(order)
+    assert suffix.endswith("<|turn>model\n")
+    ctx = tiny_gemma4.encode(_screen(seed=3), "quick")
+    assert _tokens(tiny_gemma4, ctx, "Is it on?", 4, history) != _tokens(tiny_gemma4, ctx, "Is it on?", 4)
+
+
+def test_answers_stream_token_by_token(tiny_gemma4):
+    ctx = tiny_gemma4.encode(_screen(seed=4), "quick")
+    events: list[tuple[str, object]] = []
+    for piece in tiny_gemma4.answer(ctx, "Describe it.", max_new_tokens=10, ignore_eos=True,
+                                    on_token=lambda t: events.append(("token", t))):
+        events.append(("piece", piece))
+    tokens = [i for i, (kind, _) in enumerate(events) if kind == "token"]
+    pieces = [i for i, (kind, _) in enumerate(events) if kind == "piece"]
+    assert len(tokens) == 10 and len(pieces) >= 2
+    assert pieces[0] < tokens[-1], "the first text arrives before the last token is made"
+
+
+def test_cancel_stops_within_one_token(tiny_gemma4):
+    ctx = tiny_gemma4.encode(_screen(seed=5), "quick")
+    cancel = threading.Event()
+    made: list[int] = []
+
+    def on_token(token: int) -> None:
+        made.append(token)
+        if len(made) == 3:
+            cancel.set()
+
+    list(tiny_gemma4.answer(ctx, "Describe it.", cancel=cancel, max_new_tokens=50, ignore_eos=True,
+                            on_token=on_token))
+    assert len(made) == 3
+    # the prefix is untouched: the next answer is the same as before the cancel
+    assert _tokens(tiny_gemma4, ctx, "Describe it.", 5)[:3] == made
+
+
+def test_a_cancelled_encoding_leaves_nothing_behind(tiny_gemma4):
+    cancel = threading.Event()
+    cancel.set()
+    image = _screen(seed=6)
+    calls = tiny_gemma4.vision_encoder_calls
+    with pytest.raises(InterruptedError):
+        tiny_gemma4.encode(image, "quick", cancel)
+    assert tiny_gemma4.vision_encoder_calls == calls
+    assert tiny_gemma4.encode(image, "quick").encode_s > 0  # encoded now, not taken from a cache
+
+
+# -- the image budget -----------------------------------------------------------------------
+
+
+def test_the_image_budget_follows_the_detail_level(tiny_gemma4):
+    image = _screen((1920, 1080), seed=7)
+    tokens = {}
+    for detail in ("quick", "normal", "high"):
+        ctx = tiny_gemma4.encode(image, detail)
+        tokens[detail] = ctx.image_tokens
+        assert 0.8 * DETAIL_BUDGETS[detail] <= ctx.image_tokens <= DETAIL_BUDGETS[detail]
+    assert tokens["quick"] < tokens["normal"] < tokens["high"]
+    assert DETAIL_BUDGETS["high"] == 1120 and min(DETAIL_BUDGETS.values()) >= 70
+
+
+def test_small_images_are_not_scaled_up():
+    assert image_budget("high", (200, 150)) == 70
+    assert image_budget("high", (640, 480)) == 140
+    assert image_budget("quick", (3840, 2160)) == DETAIL_BUDGETS["quick"]
+    with pytest.raises(ValueError):
+        image_budget("ultra", (640, 480))
+
+
+# -- spoken questions -----------------------------------------------------------------------
+
+
+def test_a_spoken_question_is_answered_and_its_words_come_last(tiny_gemma4, speech):
+    ctx = tiny_gemma4.encode(_screen(seed=8), "quick")
+    audio_calls, vision_calls = tiny_gemma4.audio_encoder_calls, tiny_gemma4.vision_encoder_calls
+    items = list(tiny_gemma4.answer_spoken(ctx, tiny_gemma4.hear(speech), max_new_tokens=6,
+                                           ignore_eos=True))
+    *pieces, last = items
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert isinstance(last, Transcript) and isinstance(last.text, str)
+    assert tiny_gemma4.audio_encoder_calls == audio_calls + 1, "the audio is encoded once"
+    assert tiny_gemma4.vision_encoder_calls == vision_calls
+    # the audio changes the answer: the same instruction without it answers otherwise
+    spoken = []
+    list(tiny_gemma4.answer_spoken(ctx, tiny_gemma4.hear(speech), max_new_tokens=6, ignore_eos=True,
+                                   on_token=spoken.append, transcript_tokens=0))
+    assert spoken[:6] != _tokens(tiny_gemma4, ctx, "Answer the question I asked in the recording about "
+                                                   "this screen.", 6)
+
+
+def test_a_cancelled_spoken_answer_gives_no_transcript(tiny_gemma4, speech):
+    ctx = tiny_gemma4.encode(_screen(seed=9), "quick")
+    cancel = threading.Event()
+    items = []
+    for item in tiny_gemma4.answer_spoken(ctx, tiny_gemma4.hear(speech), cancel=cancel,
+                                          max_new_tokens=40, ignore_eos=True):
+        items.append(item)
+        cancel.set()
+    assert len(items) == 1 and isinstance(items[0], str)
+
+
+def test_silence_is_refused_with_what_to_do():
+    for pcm in (np.zeros(RATE * 2, dtype=np.float32),
+                (1e-4 * np.random.default_rng(0).standard_normal(RATE * 2)).astype(np.float32)):
+        with pytest.raises(AudioError) as err:
+            check_audio(pcm)
+        assert "silence" in err.value.message and "talk key" in err.value.hint
+
+
+def test_a_tenth_of_a_second_is_too_short(speech):
+    with pytest.raises(AudioError) as err:
+        check_audio(speech[len(speech) // 2: len(speech) // 2 + RATE // 10])
+    assert "too short" in err.value.message and "Hold the talk key" in err.value.hint
+
+
+def test_a_minute_long_recording_keeps_its_first_30_seconds(tiny_gemma4, speech):
+    pause = np.zeros(RATE // 2, dtype=np.float32)
+    minute = np.tile(np.concatenate([speech, pause]), 60 * RATE // (len(speech) + len(pause)) + 1)[: 60 * RATE]
+    audio = check_audio(minute)
+    assert audio.seconds == pytest.approx(MAX_AUDIO_S)
+    assert audio.trimmed_s == pytest.approx(60 - MAX_AUDIO_S, abs=1.0)
+    ctx = tiny_gemma4.encode(_screen(seed=10), "quick")
+    items = list(tiny_gemma4.answer_spoken(ctx, audio, max_new_tokens=3, ignore_eos=True,
+                                           transcript_tokens=2))
+    assert isinstance(items[-1], Transcript) and len(items) >= 2
+
+
+def test_clipped_audio_is_limited_to_full_scale_and_answered(tiny_gemma4, speech):
+    loud = speech * 20
+    audio = check_audio(loud)
+    assert audio.clipped and float(np.max(np.abs(audio.pcm))) <= 1.0
+    assert not check_audio(speech).clipped
+    ctx = tiny_gemma4.encode(_screen(seed=11), "quick")
+    assert any(isinstance(i, str) for i in tiny_gemma4.answer_spoken(ctx, audio, max_new_tokens=3,
+                                                                     ignore_eos=True))
+
+
+def test_damaged_audio_is_refused():
+    pcm = np.ones(RATE, dtype=np.float32)
+    pcm[100] = np.nan
+    with pytest.raises(AudioError) as err:
+        check_audio(pcm)
+    assert "damaged" in err.value.message
+    with pytest.raises(AudioError):
+        check_audio(np.zeros(0, dtype=np.float32))
+
+
+def test_edge_silence_is_cut_before_the_encoder(speech):
+    padded = np.concatenate([np.zeros(RATE * 3, np.float32), speech, np.zeros(RATE * 3, np.float32)])
+    audio = check_audio(padded)
+    assert isinstance(audio, SpokenAudio)
+    assert audio.seconds < len(speech) / RATE + 0.5
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+
+def test_memory_is_checked_with_the_tiers_real_needs():
+    info = catalog.get_model("gemma4-e2b")
+    with pytest.raises(ModelError) as err:
+        store.check_memory(info, available_mb=info.ram_mb - 1000)
+    assert f"{info.ram_mb} MB" in err.value.message
+    assert "smolvlm-500m" in err.value.hint  # the largest model that fits is offered
+    store.check_memory(info, available_mb=info.ram_mb + 500)
+    e4b = catalog.get_model("gemma4-e4b")
+    with pytest.raises(ModelError) as err:
+        store.check_memory(e4b, available_mb=info.ram_mb + 500)
+    assert "gemma4-e2b" in err.value.hint
+
+
+def test_a_gemma_folder_is_estimated_by_its_stored_size(tiny_gemma4_dir):
+    stored = sum(p.stat().st_size for p in tiny_gemma4_dir.glob("*.safetensors"))
+    need = store.estimate_ram_mb(tiny_gemma4_dir)
+    assert abs(need - (stored / 1e6 * 1.1 + 500)) <= 2  # bf16/fp32 as stored, not converted
+    with pytest.raises(ModelError, match=f"needs about {need} MB"):
+        store.check_memory(tiny_gemma4_dir, available_mb=need - 1)
+
+
+# -- through the engine ----------------------------------------------------------------------
+
+
+class Listener(EngineListener):
+    def __init__(self):
+        self.results = []
+        self.questions = []
+        self.statuses = []
+
+    def on_question(self, request_id, question):
+        self.questions.append(question)
+
+    def on_status(self, request_id, message):
+        self.statuses.append(message)
+
+    def on_finished(self, result):
+        self.results.append(result)
+
+
+class PromptSpy:
+    """The real model, with the prompts of spoken answers written down."""
+
+    def __init__(self, model: Gemma4Model) -> None:
+        self.model = model
+        self.prompts: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def answer_spoken(self, ctx, audio, prompt, **kwargs):
+        self.prompts.append(prompt)
+        return self.model.answer_spoken(ctx, audio, prompt, **kwargs)
+
+
+def _recording(pcm: np.ndarray) -> Recording:
+    return Recording(pcm=pcm, sample_rate=RATE, started_at=0.0, ended_at=len(pcm) / RATE, device="test",
+                     peak=float(np.abs(pcm).max()), rms=float(np.sqrt(np.mean(pcm ** 2))), truncated=False)
+
+
+@pytest.fixture
+def voice_engine(tiny_gemma4):
+    listener = Listener()
+    spy = PromptSpy(tiny_gemma4)
+    backend = ImageBackend(_screen(seed=12))
+    engine = Engine(Ready(spy), capture=lambda: backend, listener=listener, language="fr")
+    yield engine, listener, spy
+    engine.close()
+
+
+def test_push_to_talk_audio_goes_into_the_model_with_no_recognizer(voice_engine, tiny_gemma4, speech):
+    engine, listener, spy = voice_engine
+    audio: Future = Future()
+    vision, heard = tiny_gemma4.vision_encoder_calls, tiny_gemma4.audio_encoder_calls
+    engine.submit(Request(mode="ask", target="window", audio=audio, max_new_tokens=5, speak=False))
+    assert _wait(lambda: engine.conversation is not None and engine.conversation.context is not None)
+    audio.set_result(_recording(speech))  # the screenshot was encoded while the user talked
+    assert engine.wait_idle(120)
+    (result,) = listener.results
+    assert result.error is None and result.text
+    marks = result.trace.marks
+    assert marks["encoded"] < marks["speech_end"] < marks["first_token"] < marks["transcribed"]
+    assert tiny_gemma4.vision_encoder_calls == vision + 1
+    assert tiny_gemma4.audio_encoder_calls == heard + 1
+    assert listener.questions == [result.question] and result.question
+    assert engine.conversation.turns[-1].question == result.question
+    assert "Answer in French." in spy.prompts[0]  # the language setting reaches the model
+    # a follow-up by voice replays the first exchange as text and hears only the new audio
+    again: Future = Future()
+    again.set_result(_recording(_speech("and the button")))
+    engine.submit(Request(mode="ask", target=None, audio=again, max_new_tokens=3, speak=False))
+    assert engine.wait_idle(120)
+    assert listener.results[-1].error is None
+    assert tiny_gemma4.vision_encoder_calls == vision + 1
+    assert tiny_gemma4.audio_encoder_calls == heard + 2
+
+
+def test_silence_through_the_engine_is_explained(voice_engine):
+    engine, listener, _ = voice_engine
+    audio: Future = Future()
+    quiet = (1e-4 * np.random.default_rng(1).standard_normal(RATE)).astype(np.float32)
+    audio.set_result(_recording(quiet))
+    engine.submit(Request(mode="ask", target="window", audio=audio, speak=False))
+    assert engine.wait_idle(60)
+    error = listener.results[-1].error
+    assert error is not None and "silence" in error.message
+
+
+def test_a_long_question_is_answered_and_the_user_told_what_was_heard(voice_engine, speech):
+    engine, listener, _ = voice_engine
+    audio: Future = Future()
+    long = np.tile(speech, int(40 * RATE / len(speech)) + 1)
+    audio.set_result(_recording(long))
+    engine.submit(Request(mode="ask", target="window", audio=audio, max_new_tokens=2, speak=False))
+    assert engine.wait_idle(120)
+    assert listener.results[-1].error is None
+    assert any("first 30 seconds" in s for s in listener.statuses)
+
+
+def test_the_question_through_the_microphone_reaches_the_model(tiny_gemma4):
+    """espeak-ng speaks into the PulseAudio "mic" sink; the recorder hears it as a microphone
+    would, and the engine answers from that audio."""
+    from assistant.audio_in import EndPointer, Recorder
+
+    recorder = Recorder(device="pulse")
+    recorder.start()
+    espeak = subprocess.Popen(["espeak-ng", "--stdout", "what does the red error say"],
+                              stdout=subprocess.PIPE)
+    try:
+        subprocess.run(["paplay", "--device=mic"], stdin=espeak.stdout, check=True, timeout=30)
+    finally:
+        espeak.stdout.close()
+        espeak.wait(timeout=30)
+    pointer = EndPointer(sample_rate=recorder.rate, silence_ms=300)
+    seen = 0
+
+    def heard_it() -> bool:
+        nonlocal seen
+        blocks, seen = recorder.new_blocks(seen)
+        return any(pointer.feed(block) for block in blocks) or pointer.done
+
+    assert _wait(heard_it), "the spoken question never arrived through PulseAudio"
+    recording = recorder.stop()
+    listener = Listener()
+    engine = Engine(Ready(tiny_gemma4), capture=lambda: ImageBackend(_screen(seed=13)), listener=listener)
+    try:
+        audio: Future = Future()
+        audio.set_result(recording)
+        heard = tiny_gemma4.audio_encoder_calls
+        engine.submit(Request(mode="ask", target="window", audio=audio, max_new_tokens=3, speak=False))
+        assert engine.wait_idle(120)
+    finally:
+        engine.close()
+    (result,) = listener.results
+    assert result.error is None and result.text and result.question
+    assert tiny_gemma4.audio_encoder_calls == heard + 1
+
+
+def _wait(condition, deadline_s: float = 60.0) -> bool:
+    """Poll until `condition()` holds; False if it never did (a hang guard, not a timing check)."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
