@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 
 import pytest
 from PIL import Image, ImageDraw
@@ -30,13 +32,21 @@ class Recorder(EngineListener):
         self.results = []
         self.texts = {}
         self.finished = threading.Event()
+        self._changed = threading.Condition()
 
     def on_text(self, request_id, piece):
-        self.texts.setdefault(request_id, []).append(piece)
+        with self._changed:
+            self.texts.setdefault(request_id, []).append(piece)
+            self._changed.notify_all()
 
     def on_finished(self, result):
         self.results.append(result)
         self.finished.set()
+
+    def wait_text(self, request_id, timeout):
+        """True once request `request_id` has streamed text (False after `timeout` seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: request_id in self.texts, timeout)
 
 
 class FailingModel:
@@ -122,6 +132,38 @@ def test_unchanged_screen_is_not_encoded_twice(make_engine, tiny_vlm):
     assert tiny_vlm.vision_encoder_calls == calls + 1
 
 
+@pytest.fixture
+def uncached_vlm(tiny_vlm, monkeypatch):
+    """The shared tiny model with its own cache of encoded screenshots off for one test: each
+    encoder run the engine asks for is counted, none is hidden by the model's pixel cache."""
+    monkeypatch.setattr(tiny_vlm, "cache_size", 0)
+    monkeypatch.setattr(tiny_vlm, "_contexts", OrderedDict())
+    return tiny_vlm
+
+
+def test_the_engine_encodes_each_screenshot_once_for_all_its_requests(make_engine, uncached_vlm):
+    engine, listener, _ = make_engine()
+    encoder_runs = []
+
+    def run(**fields):
+        before = uncached_vlm.vision_encoder_calls
+        engine.submit(Request(max_new_tokens=3, speak=False, **fields))
+        assert engine.wait_idle(60)
+        result = listener.results[-1]
+        assert result.error is None and not result.cancelled, result.error
+        encoder_runs.append(uncached_vlm.vision_encoder_calls - before)
+        return result
+
+    first = run(mode="describe", target="screen")
+    run(mode="ask", target=None, question="What is the file called?")
+    run(mode="more", target=None)
+    again = run(mode="describe", target="screen")  # a new screenshot with the same pixels
+    run(mode="read", read_with="model", target="screen")
+    run(mode="describe", target="screen", detail="normal")  # another encoding of the same pixels
+    assert again.capture.image is not first.capture.image
+    assert encoder_runs == [1, 0, 0, 0, 0, 1]
+
+
 def test_newer_request_cancels_the_running_one(make_engine):
     engine, listener, _ = make_engine()
     started = threading.Event()
@@ -144,17 +186,32 @@ def test_newer_request_cancels_the_running_one(make_engine):
 
 
 def test_hotkey_storm_leaves_one_answer(make_engine, spy):
+    """100 presses; now and then one comes while the previous answer streams and is spoken:
+    each press cancels what runs, and only the last press is answered and heard."""
     engine, listener, speaker = make_engine()
-    ids = [engine.submit(Request(mode="describe", target="screen", max_new_tokens=6,
-                                 ignore_eos=True)) for _ in range(100)]
-    assert engine.wait_idle(120)
-    assert speaker.wait_idle(30)
+    spy.seconds_per_char = 0.01  # speech takes time, so a press can come while it plays
+    ids = []
+    for press in range(100):
+        last = press == 99
+        ids.append(engine.submit(Request(mode="describe", target="screen", max_new_tokens=6 if last else 1000,
+                                         ignore_eos=True)))
+        if press % 20 == 10:
+            assert listener.wait_text(ids[-1], 60), f"press {press} was never answered: the one before still runs"
+        if press == 98:
+            last_press = time.monotonic()
+    assert engine.wait_idle(120), "a cancelled request kept running"
     assert len(listener.results) == 100
     answered = [r for r in listener.results if not r.cancelled and r.error is None]
-    assert [r.request_id for r in answered] == [ids[-1]]
-    # everything spoken belongs to the one answer: the 99 cancelled requests said nothing
+    assert [r.request_id for r in answered] == [ids[-1]], "a request the next press cancelled was answered"
+    streamed = [request_id for request_id in ids[:-1] if request_id in listener.texts]
+    assert len(streamed) == 5  # the presses waited for were cancelled while answering
+    assert speaker.wait_idle(30)
     answer = " ".join(answered[0].text.split())
-    assert spy.texts() and all(" ".join(text.split()) in answer for text in spy.texts())
+    heard_after = [record for record in spy.spoken if record.started > last_press]
+    assert heard_after and all(" ".join(r.text.split()) in answer for r in heard_after)
+    # the voice of a cancelled answer stopped before the last answer was heard: never two at once
+    first_of_answer = heard_after[0].started
+    assert all(r.finished <= first_of_answer for r in spy.spoken if r.started <= last_press)
 
 
 def test_black_screen_is_said_plainly_without_the_model(make_engine, tiny_vlm, spy):
@@ -206,14 +263,17 @@ def test_cancel_stops_speech_and_generation(make_engine, spy):
     engine, listener, speaker = make_engine()
     spy.seconds_per_char = 0.05
     engine.submit(Request(mode="describe", target="screen", max_new_tokens=3000, ignore_eos=True))
-    deadline = threading.Event()
-    while not spy.texts() and not deadline.wait(0.05):
-        pass
+    deadline = time.monotonic() + 60
+    while not spy.texts():
+        assert time.monotonic() < deadline, "nothing was spoken within 60 s"
+        time.sleep(0.05)  # polling interval of a wait with a deadline
     engine.cancel()
+    cancelled_at = time.monotonic()
     assert engine.wait_idle(30)
     assert speaker.wait_idle(5)
     assert listener.results[-1].cancelled
     assert not speaker.busy()
+    assert all(record.started < cancelled_at for record in spy.spoken), "speech went on after the cancel"
 
 
 def test_model_loader_loads_once_from_a_folder(tiny_vlm_dir):
