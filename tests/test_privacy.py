@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from assistant import cli
 from assistant.engine import Engine, EngineListener, Request
 from base.errors import DownloadError
+from screensight import cli
 from tests.hub_server import HubServer
 from tests.x11_helpers import XDesktop
 
@@ -380,7 +380,12 @@ def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
             recorder = Recorder(max_seconds=15)
             recorder.start()
             subprocess.run(["paplay", "--device=mic", str(question_wav)], check=True, timeout=30)
-            time.sleep(0.3)
+            played = time.monotonic()
+            # The recording holds the last word once a sample taken after paplay ended arrived.
+            deadline = played + 10
+            while recorder.taken_until <= played:
+                assert time.monotonic() < deadline, "the microphone stopped delivering"
+                time.sleep(0.02)  # polling interval of a wait with a deadline
             recording = recorder.stop()
             audio.set_result(recording.pcm)
             assert engine.wait_idle(120)
