@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from base.audio import SAMPLE_RATE
 from base.errors import AudioError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 LEVEL_INTERVAL = 0.05  # seconds of audio per on_level call (20 meter updates a second)
 # The input buffer, in seconds. A PulseAudio null sink's monitor (and so the tests' microphone)
 # loses the first quarter of it of every sound that starts playing into the sink (measured with

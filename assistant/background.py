@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant.capture import Capture, CaptureBackend, capture_target
 from base.errors import ScreenSightError
+from base.vocabulary import Mode, Target
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def capture_fingerprint(capture: Capture) -> str:
 class BackgroundPreparer:
     """Watches the describe target and asks the engine to prepare it once it settles."""
 
-    def __init__(self, engine: Any, backend: Callable[[], CaptureBackend], target: str = "window",
+    def __init__(self, engine: Any, backend: Callable[[], CaptureBackend], target: Target = Target.WINDOW,
                  detail: str | None = None, interval: float = 0.5, settle_polls: int = 2,
                  on_prepared: Callable[[str], None] | None = None) -> None:
         if interval <= 0 or settle_polls < 1:
@@ -101,7 +102,7 @@ class BackgroundPreparer:
             return False
         from assistant.engine import Request
 
-        request = Request(mode="describe", target=self.target, detail=self.detail)
+        request = Request(mode=Mode.DESCRIBE, target=self.target, detail=self.detail)
         if self.engine.prepare(request) is None:
             return False  # busy with a real request: try again on a later poll
         self._prepared = key

@@ -30,8 +30,8 @@ from assistant.windows import (
     default_locator,
 )
 from base.errors import CaptureError, ConfigError
+from base.vocabulary import DESKTOP_TARGETS, Target
 
-TARGETS = ("screen", "window", "pointer", "region")
 NO_WINDOW_NOTE = "No active window found; captured the whole screen"
 
 
@@ -40,7 +40,7 @@ class Capture:
     """A captured picture and where it came from."""
 
     image: Image.Image
-    source: str  # "screen" | "window" | "region" | "pointer" | "file"
+    source: Target  # the desktop target it was taken from, or FILE
     rect: Rect | None  # on the virtual desktop; None for files
     title: str = ""
     taken_at: float = 0.0
@@ -101,16 +101,16 @@ class GeometryBackend(CaptureBackend):
     def screen(self) -> Capture:
         with self._open() as desktop:
             monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
-            return self._take(desktop, monitor, "screen")
+            return self._take(desktop, monitor, Target.SCREEN)
 
     def active_window(self) -> Capture:
         with self._open() as desktop:
             window = self.locator.active_window()
             if window is None:
                 monitor = monitor_at(desktop.monitors, self.locator.pointer_position())
-                return self._take(desktop, monitor, "screen", NO_WINDOW_NOTE)
+                return self._take(desktop, monitor, Target.SCREEN, NO_WINDOW_NOTE)
             capture = self._take(desktop, visible_window_rect(window.rect, desktop.bounds),
-                                 "window", window.title)
+                                 Target.WINDOW, window.title)
             # Checked after the grab: pixels taken while the window was still there are its own.
             self.locator.confirm_window(window)
             return capture
@@ -129,7 +129,7 @@ class GeometryBackend(CaptureBackend):
                     f"The region {x},{y},{w},{h} is outside the screen.",
                     f"The desktop spans {bx},{by} to {bx + bw},{by + bh}; give a region inside it.",
                 )
-            return self._take(desktop, rect, "region")
+            return self._take(desktop, rect, Target.REGION)
 
     def around_pointer(self, width: int = 640, height: int = 400) -> Capture:
         if width <= 0 or height <= 0:
@@ -144,9 +144,9 @@ class GeometryBackend(CaptureBackend):
                 mx, my, mw, mh = monitor
                 pointer = (mx + mw // 2, my + mh // 2)
             rect = centred_rect(pointer, width, height, monitor)
-            return self._take(desktop, rect, "pointer")
+            return self._take(desktop, rect, Target.POINTER)
 
-    def _take(self, desktop: _Desktop, rect: Rect, source: str, title: str = "") -> Capture:
+    def _take(self, desktop: _Desktop, rect: Rect, source: Target, title: str = "") -> Capture:
         image = normalize_image(desktop.grab(rect))
         self._check_image(image)
         return Capture(image=image, source=source, rect=rect, title=title,
@@ -279,16 +279,16 @@ def parse_region(text: str) -> Rect:
     return (x, y, w, h)
 
 
-def capture_target(backend: CaptureBackend, target: str, region: Sequence[int] | None = None
+def capture_target(backend: CaptureBackend, target: Target | str, region: Sequence[int] | None = None
                    ) -> Capture:
-    """Capture "screen", "window", "pointer" or "region" (which needs `region`)."""
-    if target == "screen":
+    """Capture one of the DESKTOP_TARGETS (REGION needs `region`)."""
+    if target == Target.SCREEN:
         return backend.screen()
-    if target == "window":
+    if target == Target.WINDOW:
         return backend.active_window()
-    if target == "pointer":
+    if target == Target.POINTER:
         return backend.around_pointer()
-    if target == "region":
+    if target == Target.REGION:
         if region is None or len(region) != 4:
             raise ConfigError(
                 "A region capture needs a rectangle.", "Give it as --region X,Y,W,H."
@@ -296,7 +296,7 @@ def capture_target(backend: CaptureBackend, target: str, region: Sequence[int] |
         x, y, w, h = (int(v) for v in region)
         return backend.region(x, y, w, h)
     raise ConfigError(
-        f"Unknown capture target {target!r}.", f"Use one of: {', '.join(TARGETS)}."
+        f"Unknown capture target {target!r}.", f"Use one of: {', '.join(DESKTOP_TARGETS)}."
     )
 
 
@@ -407,7 +407,7 @@ def load_image_file(path: str | os.PathLike[str]) -> Capture:
     image = load_image(path)
     return Capture(
         image=image,
-        source="file",
+        source=Target.FILE,
         rect=None,
         title=os.path.basename(os.fspath(path)),
         taken_at=time.monotonic(),

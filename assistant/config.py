@@ -10,12 +10,14 @@ from pathlib import Path
 
 import tomli_w
 
+from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
 from base.paths import config_dir
+from base.vocabulary import Detail, Output, ReadWith, TalkMode, choices
 
-DETAIL_LEVELS = ("quick", "normal", "high")
-OUTPUT_MODES = ("voice", "screen_reader", "both", "text")
-READ_WITH = ("ocr", "model")  # Read text: text recognition (exact) or the vision model
+# The settings that take one word of a vocabulary, and what the word is called in messages.
+_WORDS = (("detail", Detail, "detail level"), ("output", Output, "output"),
+          ("read_with", ReadWith, "way to read text"), ("push_to_talk_mode", TalkMode, "push-to-talk mode"))
 
 
 def settings_path() -> Path:
@@ -45,40 +47,46 @@ class Settings:
 
     vision_model: str = "smolvlm-256m"
     speech_model: str = "moonshine-tiny"
-    detail: str = "quick"
+    detail: Detail = Detail.QUICK
     voice: str = ""
     rate: int = 180
     volume: float = 1.0
-    output: str = "voice"
+    output: Output = Output.VOICE
     language: str = "auto"
     start_with_system: bool = False
     keep_history: bool = False  # the window shows this session; saving answers to disk is opt-in
     earcons: bool = True
     microphone: str = ""
-    push_to_talk_mode: str = "hold"
+    push_to_talk_mode: TalkMode = TalkMode.HOLD
     prepare_in_background: bool = False
     quantize: bool = True
     threads: int = 0
     debug_log_content: bool = False
-    read_with: str = "ocr"            # READ_WITH
+    read_with: ReadWith = ReadWith.OCR
     text_engine: str = "automatic"    # "automatic" or a text recognition engine's name
     ground_descriptions: bool = True  # describe with the screen's text and facts, and check quotes against them
     hotkeys: Hotkeys = field(default_factory=Hotkeys)
 
+    def __post_init__(self) -> None:
+        self._parse_words()
+
+    def _parse_words(self) -> None:
+        """The words read from a settings file (plain strings) as their vocabulary's members."""
+        for name, vocabulary, what in _WORDS:
+            value = getattr(self, name)
+            try:
+                setattr(self, name, vocabulary(value))
+            except ValueError:
+                raise ConfigError(f"Unknown {what} {value!r}.", f"Use one of {choices(vocabulary)}.") from None
+
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that is out of range."""
-        if self.detail not in DETAIL_LEVELS:
-            raise ConfigError(f"Unknown detail level {self.detail!r}.", f"Use one of {', '.join(DETAIL_LEVELS)}.")
-        if self.output not in OUTPUT_MODES:
-            raise ConfigError(f"Unknown output {self.output!r}.", f"Use one of {', '.join(OUTPUT_MODES)}.")
-        if not 50 <= self.rate <= 500:
-            raise ConfigError(f"Speech rate {self.rate} is out of range.", "Use 50 to 500 words per minute.")
+        self._parse_words()
+        if not MIN_SPEECH_RATE <= self.rate <= MAX_SPEECH_RATE:
+            raise ConfigError(f"Speech rate {self.rate} is out of range.",
+                              f"Use {MIN_SPEECH_RATE} to {MAX_SPEECH_RATE} words per minute.")
         if not 0.0 <= self.volume <= 1.0:
             raise ConfigError(f"Volume {self.volume} is out of range.", "Use 0.0 to 1.0.")
-        if self.read_with not in READ_WITH:
-            raise ConfigError(f"Unknown way to read text {self.read_with!r}.", f"Use one of {', '.join(READ_WITH)}.")
-        if self.push_to_talk_mode not in ("hold", "toggle"):
-            raise ConfigError(f"Unknown push-to-talk mode {self.push_to_talk_mode!r}.", "Use hold or toggle.")
 
 
 def _from_dict(cls: type, data: dict) -> object:

@@ -9,18 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.capture import Capture
+from base.turns import Turn
 
 if TYPE_CHECKING:
     from assistant.facts.types import ScreenFacts
     from assistant.text_recognition.types import RecognizedText
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A question (or the describe prompt) and the answer given."""
-
-    question: str
-    answer: str
 
 
 @dataclass
@@ -76,13 +69,13 @@ class Conversation:
     fingerprint: str
     detail: str
     context: Any = None  # models.vision.ImageContext once encoded
-    turns: list[Exchange] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
     grounding: Grounding | None = None  # None: describe without grounding (off, or an image file)
     max_turns: int = 6
     max_chars: int = 4000
 
     def add(self, question: str, answer: str) -> None:
-        self.turns.append(Exchange(question, answer))
+        self.turns.append(Turn(question, answer))
         while len(self.turns) > self.max_turns or (
             len(self.turns) > 1 and sum(len(t.question) + len(t.answer) for t in self.turns) > self.max_chars
         ):

@@ -34,37 +34,40 @@ from assistant.segmenter import Segmenter
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
 from base.errors import AudioError, ScreenSightError
+from base.images import image_fingerprint
+from base.vocabulary import Detail, Mode, ReadWith, Target
 
 log = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = MappingProxyType({"describe": 120, "more": 400, "read": 500, "ask": 200})
+MAX_NEW_TOKENS = MappingProxyType({Mode.DESCRIBE: 120, Mode.MORE: 400, Mode.READ: 500, Mode.ASK: 200})
 NO_TEXT_MESSAGE = "No text found."
 MODEL_READ_PREFIX = "Described by the model: "
 FIND_PROMPT_MESSAGE = "Type the text to find."
-GROUND_MODES = ("describe", "more", "ask")  # the requests that carry what is known for sure
+GROUND_MODES = (Mode.DESCRIBE, Mode.MORE, Mode.ASK)  # the requests that carry what is known for sure
 FACTS_BUDGET_S = 0.15   # the facts query, from the worker's point of view (it runs beside the capture)
 PROMPT_WAIT_S = 0.0     # how long the prompt waits for recognition after encoding (see grounded_prompt)
 CHECK_WAIT_S = 1.0      # how long, once per answer, a quote nothing known confirms waits for recognition
 BACKGROUND_OCR_WAIT_S = 30.0  # background preparation waits this long for recognition (any request stops it)
 GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
 GROUND_OCR_NICE = 10    # that thread's lowered priority: it takes the core the encoder leaves idle
-PLACE_NAMES = MappingProxyType({"window": "window", "screen": "screen", "pointer": "area around the pointer",
-                                "region": "region", "file": "image", "clipboard": "image"})
+PLACE_NAMES = MappingProxyType({Target.WINDOW: "window", Target.SCREEN: "screen",
+                                Target.POINTER: "area around the pointer", Target.REGION: "region",
+                                Target.FILE: "image", Target.CLIPBOARD: "image"})
 
 
 @dataclass
 class Request:
     """What the user asked for. `target` None means: the current conversation's screenshot."""
 
-    mode: str = "describe"                 # describe | more | read | ask | find
-    target: str | None = "window"          # screen | window | pointer | region | file | None
-    read_with: str | None = None           # read mode: "ocr" or "model"; None = the engine's setting
+    mode: Mode = Mode.DESCRIBE
+    target: Target | None = Target.WINDOW
+    read_with: ReadWith | None = None      # read mode; None = the engine's setting
     image: Image.Image | None = None       # a picture given directly (the clipboard's), source "clipboard"
     region: tuple[int, int, int, int] | None = None
     image_path: Path | None = None
     question: str = ""
     audio: Future | None = None            # PCM the question will be transcribed from (voice)
-    detail: str | None = None
+    detail: Detail | None = None
     language: str | None = None
     speak: bool = True
     max_new_tokens: int | None = None
@@ -640,7 +643,7 @@ class Engine:
             capture = self._take(request)
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
-            conversation = Conversation(capture, images.image_fingerprint(capture.image),
+            conversation = Conversation(capture, image_fingerprint(capture.image),
                                         request.detail or self.detail)
             self._prepare_grounding(conversation, request, facts_query)
             model = self._model()
@@ -697,7 +700,7 @@ class Engine:
             facts_query = self._start_facts(request)
             capture = self._take(request)
             trace.mark("captured")
-            conversation = Conversation(capture, images.image_fingerprint(capture.image), detail)
+            conversation = Conversation(capture, image_fingerprint(capture.image), detail)
         self._check(cancel)
         if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
             self._replace_conversation(conversation)
@@ -868,14 +871,12 @@ class Engine:
 
     def _answer(self, request_id: int, request: Request, question: str, conversation: Conversation,
                 trace: Trace, cancel: threading.Event, text_parts: list[str]) -> None:
-        from models.vision import Turn
-
         mode = "ask" if request.audio is not None else request.mode
         if mode == "ask" and not question:
             mode = "describe"
         language = request.language or self.language
         prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
-        history = [Turn(t.question, t.answer) for t in conversation.turns] if mode == "ask" else []
+        history = list(conversation.turns) if mode == "ask" else []
         model = self._load_model(trace)
         segmenter = self._segmenter_factory()
         limit = request.max_new_tokens or MAX_NEW_TOKENS.get(mode, 200)
@@ -1042,7 +1043,7 @@ class Engine:
     def _remember(self, capture: Capture, recognized: RecognizedText) -> None:
         """Keeps the read for find and the screenshot for follow-up questions."""
         self.last_read = (capture, recognized)
-        fingerprint = images.image_fingerprint(capture.image)
+        fingerprint = image_fingerprint(capture.image)
         previous = self.conversation
         if previous is not None and previous.fingerprint == fingerprint:
             previous.capture = capture

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from base.paths import data_dir
+from base.vocabulary import Mode, Target
 
 log = logging.getLogger(__name__)
 
@@ -19,31 +20,31 @@ HISTORY_LOG_ENV = "SCREENSIGHT_HISTORY_LOG"  # a file: every finished entry as o
 MAX_ENTRIES = 200
 
 KIND_LABELS = MappingProxyType({
-    ("describe", "window"): "Active window",
-    ("describe", "screen"): "Whole screen",
-    ("describe", "pointer"): "Around the pointer",
-    ("describe", "region"): "Region",
-    ("describe", "file"): "Image file",
-    ("read", "window"): "Text of the active window",
-    ("read", "screen"): "Text on the screen",
-    ("read", "pointer"): "Text around the pointer",
-    ("read", "region"): "Text of a region",
-    ("read", "file"): "Text of an image file",
-    ("read", "clipboard"): "Text of the clipboard image",
-    ("find", "window"): "Find in the active window",
-    ("find", "last"): "Find in the last screenshot",
+    (Mode.DESCRIBE, Target.WINDOW): "Active window",
+    (Mode.DESCRIBE, Target.SCREEN): "Whole screen",
+    (Mode.DESCRIBE, Target.POINTER): "Around the pointer",
+    (Mode.DESCRIBE, Target.REGION): "Region",
+    (Mode.DESCRIBE, Target.FILE): "Image file",
+    (Mode.READ, Target.WINDOW): "Text of the active window",
+    (Mode.READ, Target.SCREEN): "Text on the screen",
+    (Mode.READ, Target.POINTER): "Text around the pointer",
+    (Mode.READ, Target.REGION): "Text of a region",
+    (Mode.READ, Target.FILE): "Text of an image file",
+    (Mode.READ, Target.CLIPBOARD): "Text of the clipboard image",
+    (Mode.FIND, Target.WINDOW): "Find in the active window",
 })
+LAST_SCREENSHOT_FIND = "Find in the last screenshot"
 
 
-def kind_label(mode: str, target: str | None) -> str:
+def kind_label(mode: Mode | str, target: Target | str | None) -> str:
     """A short heading for an entry, e.g. 'Active window' or 'Question'."""
-    if mode == "ask":
+    if mode == Mode.ASK:
         return "Question"
-    if mode == "more":
+    if mode == Mode.MORE:
         return "More detail"
-    if mode == "find" and target is None:
-        return KIND_LABELS[("find", "last")]
-    return KIND_LABELS.get((mode, target or "window"), mode.capitalize())
+    if mode == Mode.FIND and target is None:
+        return LAST_SCREENSHOT_FIND
+    return KIND_LABELS.get((mode, target or Target.WINDOW), mode.capitalize())
 
 
 @dataclass

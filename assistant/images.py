@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from types import MappingProxyType
 
@@ -101,14 +100,6 @@ def _off_value_mask(band: Image.Image) -> Image.Image:
     common = max(range(256), key=counts.__getitem__)
     table = [255 if abs(value - common) > _FLAT_TOLERANCE else 0 for value in range(256)]
     return band.point(table)
-
-
-def image_fingerprint(image: Image.Image) -> str:
-    """A stable hash of the pixels, size and mode (equal pictures give equal strings)."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 def _check_file(name: str) -> None:

@@ -18,6 +18,7 @@ from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, Scre
 from assistant.speaker import Speaker
 from assistant.tts import SilentEngine, TTSEngine, make_engine
 from base.errors import ScreenSightError
+from base.vocabulary import Output
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
     watch: what detects the reader (tests pass their own backends); the platform's by default.
     """
     output = settings.output
-    if output == "text":
+    if output == Output.TEXT:
         return None
-    if output in ("screen_reader", "both") and watch is None:
+    if output in (Output.SCREEN_READER, Output.BOTH) and watch is None:
         watch = ReaderWatch(default_readers(window_reader))
-    if output == "screen_reader" and watch is not None:
+    if output == Output.SCREEN_READER and watch is not None:
         return ScreenReaderEngine(watch, lambda: configured_voice(settings), on_notice)
     try:
         voice = configured_voice(settings)
@@ -61,7 +62,7 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
         on_error(exc)  # a broken own voice: the screen reader alone, silence without one
         return ScreenReaderEngine(watch or ReaderWatch(default_readers(window_reader)),
                                   SilentEngine)
-    if output == "both" and watch is not None:
+    if output == Output.BOTH and watch is not None:
         return BothEngine(voice, watch)
     return voice
 

@@ -8,11 +8,13 @@ from statistics import median
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from base.vocabulary import Mode
+
 if TYPE_CHECKING:
     from assistant.facts.types import ScreenFacts
     from assistant.text_recognition.types import Line, RecognizedText
 
-MODES = ("describe", "more", "read", "ask")
+MODES = (Mode.DESCRIBE, Mode.MORE, Mode.READ, Mode.ASK)  # the modes that prompt the vision model
 
 LANGUAGE_NAMES = MappingProxyType({
     "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
@@ -41,14 +43,14 @@ _CONTROL_TOKEN = re.compile(r"<(\|?)([A-Za-z_][\w:.-]*)(\|?)>")
 HONESTY = "Mention only what is visible. If something cannot be read or is unclear, say so."
 
 _TEMPLATES = MappingProxyType({
-    "describe": "Describe this screen for a blind user in one or two short sentences: "
+    Mode.DESCRIBE: "Describe this screen for a blind user in one or two short sentences: "
                 "what it is and the most important thing on it. " + HONESTY,
-    "more": "Describe this screen in detail for a blind user. Begin with one short sentence that says "
+    Mode.MORE: "Describe this screen in detail for a blind user. Begin with one short sentence that says "
             "what it is, then go from top to bottom: the layout, the controls, the text and any images. "
             + HONESTY,
-    "read": "Read out all the text in this image in reading order, top to bottom and left to "
+    Mode.READ: "Read out all the text in this image in reading order, top to bottom and left to "
             "right. Output only the text, without comments. If there is no text, say so.",
-    "ask": "{question}\nAnswer briefly, using only what is visible in this image. If the answer "
+    Mode.ASK: "{question}\nAnswer briefly, using only what is visible in this image. If the answer "
            "is not visible, say so.",
 })
 
@@ -135,7 +137,7 @@ def facts_block(facts: ScreenFacts | None, text: RecognizedText | None, title: s
     return "\n".join(parts)
 
 
-def build_prompt(mode: str, question: str = "", language: str = "auto", title: str = "",
+def build_prompt(mode: Mode | str, question: str = "", language: str = "auto", title: str = "",
                  facts: ScreenFacts | None = None, text: RecognizedText | None = None) -> str:
     """The text placed after the image for one request.
 
@@ -146,19 +148,20 @@ def build_prompt(mode: str, question: str = "", language: str = "auto", title: s
     instruction, which asks for a brief answer first.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    mode = Mode(mode)
     question = user_text(question, MAX_QUESTION_CHARS)
-    if mode == "ask" and not question:
-        mode = "describe"
+    if mode == Mode.ASK and not question:
+        mode = Mode.DESCRIBE
     text_prompt = _TEMPLATES[mode].format(question=question)
     known = facts_block(facts, text, title) if (facts is not None or text is not None) else ""
     if known:
         text_prompt = f"{known}\n{text_prompt}"
-    elif title and mode in ("describe", "more"):
+    elif title and mode in (Mode.DESCRIBE, Mode.MORE):
         text_prompt = f"The window is titled \"{user_text(title, MAX_TITLE_CHARS)}\". {text_prompt}"
     name = language_name(language)
     if name:
         text_prompt += f" Answer in {name}."
-    elif mode == "ask":
+    elif mode == Mode.ASK:
         text_prompt += " Answer in the language of the question."
     return text_prompt

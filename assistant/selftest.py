@@ -26,13 +26,13 @@ from typing import Any
 from assistant.config import Settings, load_settings
 from base.errors import ScreenSightError
 from base.paths import cache_dir
+from base.vocabulary import OWN_VOICE_OUTPUTS, Role
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
 CHECK_TIMEOUT_SECONDS = 120.0  # a check that hangs (stuck sound server) is reported, not awaited
 DISK_MARGIN_MB = 200  # room for settings, history and temporary files besides the models
-_SPEECH_OUTPUTS = ("voice", "both")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def check_speaker(settings: Settings) -> Check:
     from assistant import audio_out
 
     name = "Sound output"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     sd = audio_out._sounddevice()
     try:
         device = sd.query_devices(kind="output")
@@ -147,7 +147,7 @@ def check_voices(settings: Settings) -> Check:
     from assistant.tts import make_engine, resolve_voice
 
     name = "Speech voices"
-    required = settings.output in _SPEECH_OUTPUTS
+    required = settings.output in OWN_VOICE_OUTPUTS
     engine = make_engine("pyttsx3")
     try:
         voices = engine.voices()
@@ -209,13 +209,13 @@ def _ignore(action: str) -> None:
     """Hotkey callback for the self-test: presses are not acted on."""
 
 
-def check_model(settings: Settings, role: str, load: bool = True) -> Check:
+def check_model(settings: Settings, role: Role, load: bool = True) -> Check:
     """The chosen model is present, its files are intact (sha256), and it loads."""
     from models import store
 
-    source = settings.vision_model if role == "vision" else settings.speech_model
-    required = role == "vision"
-    name = "Vision model" if role == "vision" else "Speech model"
+    source = settings.vision_model if role == Role.VISION else settings.speech_model
+    required = role == Role.VISION
+    name = "Vision model" if role == Role.VISION else "Speech model"
     try:
         folder = store.resolve(source)
     except ScreenSightError as exc:
@@ -246,8 +246,8 @@ def _first_run_hint(hint: str) -> str:
             f"({cache_dir() / 'models'}).").strip()
 
 
-def _load_model(folder: Path, role: str) -> None:
-    if role == "vision":
+def _load_model(folder: Path, role: Role) -> None:
+    if role == Role.VISION:
         from models.vision import VisionLanguageModel
 
         VisionLanguageModel.load(folder, quantize=False)
@@ -280,7 +280,7 @@ def check_memory(settings: Settings, available_mb: int | None = None) -> Check:
                      f"The chosen models need about {needed} MB.", required=False)
     if needed > available:
         smaller = [m for m in catalog.all_models()
-                   if m.role == catalog.VISION and m.ram_mb + 400 <= available]
+                   if m.role == Role.VISION and m.ram_mb + 400 <= available]
         hint = (f"Close other programs, or choose a smaller model such as {smaller[0].id}."
                 if smaller else "Close other programs to free memory.")
         return Check(name, False, f"The chosen models ({', '.join(labels)}) need about {needed} MB "
@@ -373,7 +373,7 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
             settings = Settings()
         else:
             add(Check("Settings", True, "The settings file is valid (or not created yet)."))
-    speaks = settings.output in _SPEECH_OUTPUTS
+    speaks = settings.output in OWN_VOICE_OUTPUTS
     # (name, check, whether an unexpected error in it fails the self-test)
     plan: list[tuple[str, Callable[[], Check], bool]] = [
         ("Screen capture", check_display, True),
@@ -383,8 +383,8 @@ def collect_checks(settings: Settings | None = None, load_models: bool = True,
         ("Hotkeys", lambda: check_hotkeys(settings), True),
         ("Memory", lambda: check_memory(settings), True),
         ("Disk space", lambda: check_disk(settings), True),
-        ("Vision model", lambda: check_model(settings, "vision", load_models), True),
-        ("Speech model", lambda: check_model(settings, "speech", load_models), False),
+        ("Vision model", lambda: check_model(settings, Role.VISION, load_models), True),
+        ("Speech model", lambda: check_model(settings, Role.SPEECH, load_models), False),
     ]
     for name, check, required in plan:
         add(_guarded(name, check, timeout, required))

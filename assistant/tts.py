@@ -25,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from assistant import audio_out
+from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError, SpeechError
 
 log = logging.getLogger(__name__)
@@ -318,9 +319,9 @@ class Pyttsx3Synth:
             chosen = resolve_voice(voice, self._voice_list())
             engine.setProperty("voice", chosen.id)
         if rate is not None:
-            if not 50 <= rate <= 500:
+            if not MIN_SPEECH_RATE <= rate <= MAX_SPEECH_RATE:
                 raise SpeechError(f"Speech rate {rate} is out of range.",
-                                  "Use 50 to 500 words per minute.")
+                                  f"Use {MIN_SPEECH_RATE} to {MAX_SPEECH_RATE} words per minute.")
             engine.setProperty("rate", int(rate))
         if volume is not None:
             if not 0.0 <= volume <= 1.0:

@@ -48,6 +48,7 @@ from assistant.windows import (
     WindowInfo,
 )
 from base.errors import ScreenSightError
+from base.vocabulary import Detail, Mode, Target
 from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per answer (fixed)")
     parser.add_argument("--first-tokens", type=int, default=6,
                         help="tokens in the first utterance (it goes to speech after these)")
-    parser.add_argument("--detail", choices=("quick", "normal", "high"), default="quick",
+    parser.add_argument("--detail", choices=[level.value for level in Detail], default=Detail.QUICK.value,
                         help="detail level of our path (the naive path uses processor defaults)")
     parser.add_argument("--no-quantize", action="store_true", help="our path in float32")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive path")
@@ -480,7 +481,7 @@ class Bench:
 
         from assistant.audio_out import resample
         from assistant.tts import clip_from_wav
-        from models.speech import SAMPLE_RATE
+        from base.audio import SAMPLE_RATE
 
         count = int(self.opts.speech_seconds * SAMPLE_RATE)
         espeak = shutil.which("espeak-ng") or shutil.which("espeak")
@@ -555,26 +556,26 @@ class Bench:
         detail = self.opts.detail
         if scenario == "screen":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="screen", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.SCREEN, detail=detail))
         if scenario == "window":
             self.next_desktop()
-            return self._submit_and_measure(self._request(target="window", detail=detail))
+            return self._submit_and_measure(self._request(target=Target.WINDOW, detail=detail))
         if scenario == "region":
             desktop = self.next_desktop()
             return self._submit_and_measure(
-                self._request(target="region", region=desktop.region_rect, detail=detail))
+                self._request(target=Target.REGION, region=desktop.region_rect, detail=detail))
         if scenario == "followup":
             self.next_desktop()
-            first = self.engine.submit(self._request(target="window", detail=detail, speak=False))
+            first = self.engine.submit(self._request(target=Target.WINDOW, detail=detail, speak=False))
             self.recorder.wait(first)
             self.engine.wait_idle(RESULT_TIMEOUT)
             return self._submit_and_measure(
-                self._request(mode="ask", target=None, question=FOLLOW_UP, detail=detail))
+                self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
             audio: Future = Future()
             ended: list[float] = []
-            request = self._request(mode="ask", target="window", audio=audio, detail=detail)
+            request = self._request(mode=Mode.ASK, target=Target.WINDOW, audio=audio, detail=detail)
 
             def finish_talking() -> None:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
@@ -605,7 +606,7 @@ class Bench:
         from assistant.background import BackgroundPreparer
 
         prepared = threading.Event()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval,
                                      on_prepared=lambda _key: prepared.set())
         self.next_desktop()
@@ -614,7 +615,7 @@ class Bench:
             if not prepared.wait(60):
                 raise ScreenSightError("Background preparation never started.", "This is a bug.")
             self.engine.wait_idle(RESULT_TIMEOUT)  # the screen settled and is encoded
-            run = self._submit_and_measure(self._request(target="window",
+            run = self._submit_and_measure(self._request(target=Target.WINDOW,
                                                          detail=self.opts.detail))
             run.extra["watcher_polls"] = watcher.polls
         finally:
@@ -633,7 +634,7 @@ class Bench:
             return 100.0 * (time.process_time() - cpu) / (time.monotonic() - wall)
 
         base = measure()
-        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target="window",
+        watcher = BackgroundPreparer(self.engine, lambda: self.desk, target=Target.WINDOW,
                                      detail=self.opts.detail, interval=self.opts.poll_interval)
         watcher.start()
         time.sleep(self.opts.poll_interval * 3)  # settle and prepare once
@@ -664,7 +665,7 @@ class Bench:
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
-        mode = "ask" if question else "describe"
+        mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
         calls = model.vision_encoder_calls
         text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)

@@ -9,16 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from base.errors import ModelError
-
-VISION = "vision"
-SPEECH = "speech"
-ROLES = (VISION, SPEECH)
+from base.vocabulary import Role, choices
 
 # config.json "model_type" -> (family, role) of the architectures the loaders can run.
-SUPPORTED_MODEL_TYPES: tuple[tuple[str, str, str], ...] = (
-    ("idefics3", "idefics3", VISION),
-    ("moonshine", "moonshine", SPEECH),
-    ("whisper", "whisper", SPEECH),
+SUPPORTED_MODEL_TYPES: tuple[tuple[str, str, Role], ...] = (
+    ("idefics3", "idefics3", Role.VISION),
+    ("moonshine", "moonshine", Role.SPEECH),
+    ("whisper", "whisper", Role.SPEECH),
 )
 
 # Files each family needs besides config.json and the weights. Each requirement is a tuple of
@@ -58,7 +55,7 @@ class ModelInfo:
     id: str
     repo_id: str
     revision: str
-    role: str
+    role: Role
     family: str
     label: str
     size_mb: int
@@ -84,7 +81,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="smolvlm-256m",
         repo_id="HuggingFaceTB/SmolVLM-256M-Instruct",
         revision="7e3e67edbbed1bf9888184d9df282b700a323964",
-        role=VISION,
+        role=Role.VISION,
         family="idefics3",
         label="SmolVLM 256M (fast, default)",
         size_mb=518,
@@ -99,7 +96,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="smolvlm-500m",
         repo_id="HuggingFaceTB/SmolVLM-500M-Instruct",
         revision="a7da5b986cb59b408707209984f360a5f4ad7e47",
-        role=VISION,
+        role=Role.VISION,
         family="idefics3",
         label="SmolVLM 500M (balanced)",
         size_mb=1020,
@@ -114,7 +111,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="moonshine-tiny",
         repo_id="UsefulSensors/moonshine-tiny",
         revision="390624ed33d594443aa4aa221f5b9f283b545b5a",
-        role=SPEECH,
+        role=Role.SPEECH,
         family="moonshine",
         label="Moonshine Tiny (fast, default)",
         size_mb=110,
@@ -129,7 +126,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="moonshine-base",
         repo_id="UsefulSensors/moonshine-base",
         revision="7a73d8d55ac0ba2ef3ae761593f6784b51f96dcf",
-        role=SPEECH,
+        role=Role.SPEECH,
         family="moonshine",
         label="Moonshine Base (more accurate English)",
         size_mb=248,
@@ -144,7 +141,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="whisper-base",
         repo_id="openai/whisper-base",
         revision="e37978b90ca9030d5170a5c07aadb050351a65bb",
-        role=SPEECH,
+        role=Role.SPEECH,
         family="whisper",
         label="Whisper Base (multilingual)",
         size_mb=295,
@@ -159,7 +156,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         id="whisper-small",
         repo_id="openai/whisper-small",
         revision="973afd24965f72e36ca33b3055d56a652f456b4d",
-        role=SPEECH,
+        role=Role.SPEECH,
         family="whisper",
         label="Whisper Small (multilingual, more accurate)",
         size_mb=971,
@@ -172,7 +169,7 @@ _MODELS: tuple[ModelInfo, ...] = (
     ),
 )
 
-_DEFAULTS = ((VISION, "smolvlm-256m"), (SPEECH, "moonshine-tiny"))
+_DEFAULTS = ((Role.VISION, "smolvlm-256m"), (Role.SPEECH, "moonshine-tiny"))
 
 
 def all_models() -> tuple[ModelInfo, ...]:
@@ -193,14 +190,14 @@ def get_model(id_: str) -> ModelInfo:
                      "Choose a model in ScreenSight > Set up the model….")
 
 
-def default_model(role: str) -> ModelInfo:
+def default_model(role: Role | str) -> ModelInfo:
     for known_role, id_ in _DEFAULTS:
         if known_role == role:
             return get_model(id_)
-    raise ModelError(f"Unknown model role {role!r}.", f"Use one of {', '.join(ROLES)}.")
+    raise ModelError(f"Unknown model role {role!r}.", f"Use one of {choices(Role)}.")
 
 
-def family_of_model_type(model_type: str) -> tuple[str, str] | None:
+def family_of_model_type(model_type: str) -> tuple[str, Role] | None:
     """(family, role) for a config.json model_type, or None when no loader supports it."""
     for known, family, role in SUPPORTED_MODEL_TYPES:
         if known == model_type:

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from base.audio import SAMPLE_RATE
 from base.errors import ConfigError, ModelError
 
-SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1
 # Moonshine hub guidance: about 6.5 tokens per second of speech bounds the output length.
 TOKENS_PER_SECOND = 6.5

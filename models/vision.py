@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import math
 import threading
 import time
@@ -21,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ModelError
+from base.images import image_fingerprint
+from base.turns import Turn
+from base.vocabulary import Detail, choices
 
-DETAILS = ("quick", "normal", "high")
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
 
 
@@ -70,14 +71,6 @@ class ImageContext:
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """One earlier question and its answer, replayed as text after the image."""
-
-    question: str
-    answer: str
-
-
 def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     """Processor options deciding how many 512-pixel tiles an image of `size` becomes.
 
@@ -85,22 +78,14 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     plus the overview); high: the processor's own default (up to 4x4 plus the overview).
     Small images are never scaled up beyond the tile grid they need.
     """
-    if detail not in DETAILS:
-        raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+    if detail not in tuple(Detail):
+        raise ValueError(f"detail must be one of {choices(Detail)}, not {detail!r}")
     longest = max(size)
-    if detail == "quick" or longest <= TILE:
+    if detail == Detail.QUICK or longest <= TILE:
         return {"do_image_splitting": False}
-    cap = 1024 if detail == "normal" else 2048
+    cap = 1024 if detail == Detail.NORMAL else 2048
     edge = min(cap, math.ceil(longest / TILE) * TILE)
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
-
-
-def image_key(image: Any) -> str:
-    """A hash of the pixels and size: equal screenshots are encoded once."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 class VisionLanguageModel:
@@ -240,13 +225,13 @@ class VisionLanguageModel:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: str = "quick",
+    def prepare(self, image: Any, detail: Detail = Detail.QUICK,
                 cancel: threading.Event | None = None) -> ImageContext:
         """Run the processor and vision encoder on `image` and keep the prefix KV cache."""
         import torch
         from transformers import DynamicCache
 
-        key = (image_key(image), detail)
+        key = (image_fingerprint(image), detail)
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ConfigError, ScreenSightError
+from base.vocabulary import Detail, Mode, ReadWith, Role, Target
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -39,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the desktop")
     d.add_argument("--question", "-q", action="append", default=[],
                    help="ask about it; repeat for follow-ups on the same screenshot")
-    d.add_argument("--mode", choices=("describe", "more", "read"), default="describe",
+    d.add_argument("--mode", choices=[m.value for m in (Mode.DESCRIBE, Mode.MORE, Mode.READ)],
+                   default=Mode.DESCRIBE.value,
                    help="describe briefly, in detail (more), or read the text")
-    d.add_argument("--read-with", choices=("ocr", "model"),
+    d.add_argument("--read-with", choices=[w.value for w in ReadWith],
                    help="read mode: text recognition (exact, the default) or the vision model")
     d.add_argument("--find", metavar="WORD", help="find this text and say where it is (see: screensight find)")
     d.add_argument("--model", help="a catalog id or a model folder (default: the setting)")
-    d.add_argument("--detail", choices=("quick", "normal", "high"), help="how many pixels go in")
+    d.add_argument("--detail", choices=[level.value for level in Detail], help="how many pixels go in")
     d.add_argument("--language", help="answer language code, e.g. de; auto = the question's")
     d.add_argument("--no-speak", action="store_true", help="print only")
     d.add_argument("--wav", type=Path, help="write the speech to this WAV file instead of playing it")
@@ -167,7 +169,7 @@ def _find_args(args: argparse.Namespace) -> argparse.Namespace:
     """`screensight find WORD` as the describe command with --find WORD."""
     return argparse.Namespace(
         image=args.image, screen=False, window=args.image is None, pointer=False, region=None, question=[],
-        mode="read", read_with="ocr", find=args.word, model=None, detail=None, language=args.language,
+        mode=Mode.READ, read_with=ReadWith.OCR, find=args.word, model=None, detail=None, language=args.language,
         no_speak=args.no_speak, wav=None, json=args.json, trace=False, threads=None, no_quantize=False,
         max_tokens=None, move=args.move)
 
@@ -179,34 +181,34 @@ def _describe(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if args.image is not None:
-        target, region = "file", None
+        target, region = Target.FILE, None
     elif args.screen:
-        target, region = "screen", None
+        target, region = Target.SCREEN, None
     elif args.pointer:
-        target, region = "pointer", None
+        target, region = Target.POINTER, None
     elif args.region:
-        target, region = "region", parse_region(args.region)
+        target, region = Target.REGION, parse_region(args.region)
     else:
-        target, region = "window", None
+        target, region = Target.WINDOW, None
     if args.image is not None:
         # Fail on a bad file before loading a model for it.
         from assistant.images import load_image
 
         load_image(args.image)
     model_source = args.model or settings.vision_model
-    read_with = args.read_with or settings.read_with
-    mode = "find" if args.find else args.mode
-    if mode in ("describe", "more") or args.question or (mode == "read" and read_with == "model"):
+    read_with = ReadWith(args.read_with or settings.read_with)
+    mode = Mode.FIND if args.find else Mode(args.mode)
+    if mode in (Mode.DESCRIBE, Mode.MORE) or args.question or (mode == Mode.READ and read_with == ReadWith.MODEL):
         from models.store import check_loadable, resolve
 
-        check_loadable(resolve(model_source), role="vision")
+        check_loadable(resolve(model_source), role=Role.VISION)
     loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
     engines: list[Engine] = []
     speaker = _make_speaker(args, settings, lambda tag: engines[0].on_audio_start(tag))
     listener = _PrintingListener(stream=not args.json)
     capture_factory = secure_input = None
-    if target != "file":
+    if target != Target.FILE:
         from assistant.capture import default_backend
         from assistant.secure_input import default_detector
 
@@ -218,7 +220,7 @@ def _describe(args: argparse.Namespace) -> int:
 
         pointer = default_pointer()
     engine = Engine(loader, capture=capture_factory, speaker=speaker, listener=listener,
-                    detail=args.detail or settings.detail, language=language, secure_input=secure_input,
+                    detail=Detail(args.detail or settings.detail), language=language, secure_input=secure_input,
                     text_recognizer=TextRecognizerLoader(settings.text_engine, language),
                     pointer=pointer, read_with=read_with)
     engines.append(engine)
@@ -226,9 +228,9 @@ def _describe(args: argparse.Namespace) -> int:
                         max_new_tokens=args.max_tokens, question=args.find or "")]
     first, *follow_ups = args.question or [""]
     if first:
-        requests[0].mode, requests[0].question = "ask", first
+        requests[0].mode, requests[0].question = Mode.ASK, first
     for question in follow_ups:
-        requests.append(Request(mode="ask", target=None, question=question,
+        requests.append(Request(mode=Mode.ASK, target=None, question=question,
                                 max_new_tokens=args.max_tokens))
     try:
         for request in requests:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from assistant.config import Settings
 from base.errors import ModelError
-from models import catalog
+from base.vocabulary import Role
+from models import catalog, store
 
 DATA = Path(__file__).parent / "data"
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -35,7 +37,7 @@ def test_the_expected_models_are_there_with_unique_ids():
 @pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
 def test_entry_is_pinned_and_complete(info: catalog.ModelInfo):
     assert HEX40.match(info.revision), "revision must be a full commit sha"
-    assert info.role in catalog.ROLES
+    assert info.role in tuple(Role)
     assert catalog.family_of_model_type(info.family) == (info.family, info.role)
     assert info.size_mb > 0 and info.ram_mb > info.size_mb // 2
     assert info.licence and info.label and info.good_for and info.languages
@@ -45,6 +47,50 @@ def test_entry_is_pinned_and_complete(info: catalog.ModelInfo):
         assert name.endswith(".safetensors") and HEX64.match(digest)
         assert info.expected_sha256(name) == digest
     assert info.expected_sha256("config.json") is None
+
+
+def test_pins_differ_between_models():
+    """A revision or a weight hash copied from another entry is a wrong pin the format cannot show."""
+    models = catalog.all_models()
+    repos = [m.repo_id for m in models]
+    assert len(set(repos)) == len(repos), "each catalog id is its own hub repo"
+    revisions = [m.revision for m in models]
+    assert len(set(revisions)) == len(revisions), "two models pinned to the same commit"
+    digests = [digest for m in models for _, digest in m.files]
+    assert len(set(digests)) == len(digests), "two weight files pinned to the same sha256"
+
+
+@pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
+def test_the_pins_name_files_the_download_keeps(info: catalog.ModelInfo):
+    """A pin on a file the download skips (a typo, a refused format, a sub-folder) checks nothing."""
+    names = [name for name, _ in info.files]
+    assert len(set(names)) == len(names), "a file pinned twice"
+    assert "model.safetensors" in names or "model.safetensors.index.json" in names, \
+        "the weights transformers loads are not pinned"
+    for name in names:
+        assert "/" not in name and _allowed(info, name), f"{name} is never downloaded, so its pin is never checked"
+
+
+@pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)
+def test_verify_checks_every_pinned_file_against_its_pin(info: catalog.ModelInfo, tmp_path):
+    """A download of this model whose files are not the published ones is found damaged, file by file,
+    even though the manifest the download wrote agrees with the files."""
+    folder = tmp_path / info.id
+    folder.mkdir()
+    listed = {}
+    for number, (name, _) in enumerate(info.files):
+        content = f"not the published {name} of {info.id} {number}".encode()
+        (folder / name).write_bytes(content)
+        listed[name] = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    manifest = {"id": info.id, "repo_id": info.repo_id, "revision": info.revision, "files": listed}
+    (folder / store.MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
+    report = store.verify(folder)
+    assert not report.ok
+    checked = {f.name: f for f in report.files}
+    for name, digest in info.files:
+        assert checked[name].expected_sha256 == digest
+        assert checked[name].sha256 == listed[name]["sha256"]
+        assert f"The file {name} does not match its published sha256 (damaged)." in report.problems
 
 
 @pytest.mark.parametrize("info", catalog.all_models(), ids=lambda m: m.id)

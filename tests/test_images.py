@@ -16,12 +16,12 @@ from PIL import Image
 from assistant.capture import load_image_file
 from assistant.images import (
     MAX_SIDE,
-    image_fingerprint,
     load_image,
     normalize_image,
     screen_state,
 )
 from base.errors import ImageError
+from base.images import image_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 

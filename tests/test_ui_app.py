@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAccessible
 
 from assistant.config import load_settings, settings_path
+from base.vocabulary import Role
 from models import catalog
 from ui.app import Application
 from ui.single_instance import InstanceServer
@@ -79,7 +80,7 @@ def test_first_run_offers_voice_questions_and_a_speech_folder_is_saved(qtbot, qa
         qtbot.waitUntil(lambda: "setup-model" in app._dialogs, timeout=5000)
         vision = app._dialogs["setup-model"]
         assert vision.isVisible()
-        default = catalog.default_model(catalog.SPEECH)
+        default = catalog.default_model(Role.SPEECH)
         assert app.controller.settings.speech_model == default.id  # not on disk in a fresh cache
         offer = vision.speech_label.text()
         assert default.label in offer and f"{default.size_mb} MB" in offer and default.licence in offer
@@ -90,7 +91,7 @@ def test_first_run_offers_voice_questions_and_a_speech_folder_is_saved(qtbot, qa
         speech = app._dialogs["setup-speech"]
         assert speech.windowTitle() == "Set up voice questions"
         assert speech.model_combo.currentData() == default.id
-        assert all(catalog.get_model(speech.model_combo.itemData(i)).role == catalog.SPEECH
+        assert all(catalog.get_model(speech.model_combo.itemData(i)).role == Role.SPEECH
                    for i in range(speech.model_combo.count()))
         assert vision.isVisible()  # the first step stays open: the vision model is still needed
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QAccessible
 
+from base.vocabulary import Role
 from models import catalog, store
 from models.catalog import ModelInfo
 from tests.hub_server import HubServer, serve_for_downloads
-from ui.model_setup import SPEECH, ModelSetupDialog
+from ui.model_setup import ModelSetupDialog
 
 REPO_ID = "screensight-tests/tiny-vlm"
 SPEECH_REPO_ID = "screensight-tests/tiny-moonshine"
@@ -129,7 +130,7 @@ def speech_info(speech_hub, tiny_moonshine_dir) -> ModelInfo:
 
 
 def _speech_dialog(qtbot, info) -> ModelSetupDialog:
-    dialog = ModelSetupDialog(info.id, models=[info], role=SPEECH)
+    dialog = ModelSetupDialog(info.id, models=[info], role=Role.SPEECH)
     qtbot.addWidget(dialog)
     dialog.show()
     return dialog
@@ -145,14 +146,14 @@ def _accessible_text(widget) -> str:
 
 
 def test_the_speech_dialog_lists_only_speech_models_with_size_and_licence(qtbot):
-    dialog = ModelSetupDialog(role=SPEECH)
+    dialog = ModelSetupDialog(role=Role.SPEECH)
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.windowTitle() == "Set up voice questions"
-    speech_models = [m for m in catalog.all_models() if m.role == catalog.SPEECH]
+    speech_models = [m for m in catalog.all_models() if m.role == Role.SPEECH]
     listed = [dialog.model_combo.itemData(i) for i in range(dialog.model_combo.count())]
     assert listed == [m.id for m in speech_models]
-    assert all(catalog.get_model(i).role == catalog.SPEECH for i in listed)
+    assert all(catalog.get_model(i).role == Role.SPEECH for i in listed)
     for index, info in enumerate(speech_models):
         dialog.model_combo.setCurrentIndex(index)
         text = dialog.details.text()
@@ -194,7 +195,7 @@ def test_a_speech_download_shows_bytes_cancels_and_resumes(qtbot, speech_hub, sp
 
 def test_a_speech_folder_is_accepted_and_a_vision_folder_refused(qtbot, tiny_moonshine_dir,
                                                                   tiny_vlm_dir):
-    dialog = ModelSetupDialog(role=SPEECH)
+    dialog = ModelSetupDialog(role=Role.SPEECH)
     qtbot.addWidget(dialog)
     dialog.show()
     announced = []

@@ -5,7 +5,8 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from models.vision import Turn, VisionLanguageModel, tiling_kwargs
+from base.turns import Turn
+from models.vision import VisionLanguageModel, tiling_kwargs
 
 
 def _screenshot(size=(1280, 720)):

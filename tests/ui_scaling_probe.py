@@ -36,8 +36,9 @@ def _report(app: QApplication, name: str, widget) -> dict:
 def main() -> None:
     app = QApplication(sys.argv[:1])
     from assistant.config import Settings
+    from base.vocabulary import Role
     from ui.main_window import MainWindow
-    from ui.model_setup import SPEECH, ModelSetupDialog
+    from ui.model_setup import ModelSetupDialog
     from ui.settings_dialog import SettingsDialog
 
     results = []
@@ -49,7 +50,7 @@ def main() -> None:
         settings.tabs.setCurrentIndex(index)
         results.append(_report(app, f"settings: {settings.tabs.tabText(index)}", settings))
     results.append(_report(app, "model setup", ModelSetupDialog()))
-    results.append(_report(app, "voice setup", ModelSetupDialog(role=SPEECH)))
+    results.append(_report(app, "voice setup", ModelSetupDialog(role=Role.SPEECH)))
     print(json.dumps(results))
 
 

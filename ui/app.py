@@ -133,9 +133,10 @@ class Application:
             # Voice setup: Settings > Voice questions > Download or choose…
             dialog.speech_setup_requested.connect(lambda: self.open_dialog("setup-speech"))
         elif which == "setup-speech":  # voice setup: the speech model for voice questions
-            from ui.model_setup import SPEECH, ModelSetupDialog
+            from base.vocabulary import Role
+            from ui.model_setup import ModelSetupDialog
 
-            dialog = ModelSetupDialog(self.controller.settings.speech_model, self.window, role=SPEECH)
+            dialog = ModelSetupDialog(self.controller.settings.speech_model, self.window, role=Role.SPEECH)
             dialog.model_ready.connect(self._use_speech_model)
         else:
             from ui.model_setup import ModelSetupDialog

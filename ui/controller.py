@@ -22,6 +22,7 @@ from assistant.messages import error_text
 from assistant.model_slot import SpeechSlot, VisionSlot
 from assistant.output import make_speaker
 from base.errors import ScreenSightError
+from base.vocabulary import OWN_VOICE_OUTPUTS, Mode, Output, ReadWith, Target
 from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
 from ui.main_window import MainWindow
 from ui.screen_reader import AnnouncementReader, Announcer
@@ -29,10 +30,10 @@ from ui.screen_reader import AnnouncementReader, Announcer
 log = logging.getLogger(__name__)
 
 DESCRIBE_TARGETS = MappingProxyType({
-    "describe-window": ("describe", "window"),
-    "describe-screen": ("describe", "screen"),
-    "describe-pointer": ("describe", "pointer"),
-    "read-window": ("read", "window"),
+    "describe-window": (Mode.DESCRIBE, Target.WINDOW),
+    "describe-screen": (Mode.DESCRIBE, Target.SCREEN),
+    "describe-pointer": (Mode.DESCRIBE, Target.POINTER),
+    "read-window": (Mode.READ, Target.WINDOW),
 })
 
 
@@ -150,7 +151,7 @@ class AppController(QObject):
         """Tell the screen reader. With output "screen reader" that is the speaker (the detected
         reader, or the own voice while none runs): Qt's announcement event reaches Orca only from
         version 46 on. speak=False for speech errors, which must not loop through the speaker."""
-        if speak and self.speaker is not None and self.settings.output == "screen_reader":
+        if speak and self.speaker is not None and self.settings.output == Output.SCREEN_READER:
             if assertive:
                 self.speaker.stop()
             self.speaker.say(text)
@@ -196,10 +197,10 @@ class AppController(QObject):
             mode, target = DESCRIBE_TARGETS[action]
             self.submit(Request(mode=mode, target=target))
         elif action == "describe-more":
-            self.submit(Request(mode="more", target=None if self.engine.conversation else "window"))
+            self.submit(Request(mode=Mode.MORE, target=None if self.engine.conversation else Target.WINDOW))
         elif action == "new-screenshot":
             self.engine.new_conversation()
-            self.submit(Request(mode="describe", target="window"))
+            self.submit(Request(mode=Mode.DESCRIBE, target=Target.WINDOW))
         elif action == "find-text":
             self.find_text()
         elif action == "click-found":
@@ -296,7 +297,7 @@ class AppController(QObject):
     def ask_typed(self, question: str) -> int:
         """A typed question about the last screenshot (or the whole screen when there is none)."""
         target = None if self.engine.conversation is not None else "screen"
-        return self.submit(Request(mode="ask", target=target, question=question))
+        return self.submit(Request(mode=Mode.ASK, target=target, question=question))
 
     # -- text: find and click -----------------------------------------------------------------
 
@@ -310,13 +311,13 @@ class AppController(QObject):
             self.window.focus_find()
             self.say_message("Type the text to find, then press Enter.")
             return None
-        return self.submit(Request(mode="find", target="window", question=word))
+        return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
 
     def find_typed(self, word: str) -> int:
         """A word typed in "Text to find" and Enter: searched in the last screenshot."""
         if self.engine.conversation is None:
-            return self.submit(Request(mode="find", target="window", question=word))
-        return self.submit(Request(mode="find", target=None, question=word))
+            return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
+        return self.submit(Request(mode=Mode.FIND, target=None, question=word))
 
     def click_found(self) -> None:
         """The Click key: clicks where Find text moved the pointer."""
@@ -362,7 +363,7 @@ class AppController(QObject):
 
         picture = Image.open(io.BytesIO(bytes(buffer.data())))
         picture.load()
-        return self.submit(Request(mode="read", target="clipboard", image=picture, read_with="ocr"))
+        return self.submit(Request(mode=Mode.READ, target=Target.CLIPBOARD, image=picture, read_with=ReadWith.OCR))
 
     def _show_recognized(self, result: Result) -> None:
         """A read or find result: its lines in the Text found list; a find's match kept for Click."""
@@ -376,7 +377,7 @@ class AppController(QObject):
                                      for line in recognized.lines])
         for note in recognized.notes:
             self.note(note, kind="Text recognition")
-        if result.request.mode != "find":
+        if result.request.mode != Mode.FIND:
             return
         if result.found is not None and result.point is not None:
             self.found = (result.found.text, result.point)
@@ -403,13 +404,13 @@ class AppController(QObject):
         """A short message: shown, announced to the screen reader, and spoken in the own voice."""
         self.window.set_status(text)
         self._announce(text, assertive)
-        if self.speaker is not None and self.settings.output in ("voice", "both"):
+        if self.speaker is not None and self.settings.output in OWN_VOICE_OUTPUTS:
             self.speaker.say(text)
 
     def report_error(self, exc: object) -> None:
         """An error: shown, announced to the screen reader, and spoken in the own voice."""
         text = self.report_speech_error(exc)
-        if self.speaker is not None and self.settings.output in ("voice", "both") \
+        if self.speaker is not None and self.settings.output in OWN_VOICE_OUTPUTS \
                 and not _is_speech_error(exc):
             self.speaker.say(text)
 
@@ -529,7 +530,7 @@ class AppController(QObject):
         if self.settings.prepare_in_background:
             from assistant.background import BackgroundPreparer
 
-            self.background = BackgroundPreparer(self.engine, self._capture_factory, target="window",
+            self.background = BackgroundPreparer(self.engine, self._capture_factory, target=Target.WINDOW,
                                                  detail=self.settings.detail)
             self.background.start()
 

@@ -29,25 +29,23 @@ from PySide6.QtWidgets import (
 
 from assistant.messages import error_text
 from base.errors import ModelError, ScreenSightError
+from base.vocabulary import Role
 from ui.a11y import ReadableText, describe, readable_label
 from ui.bridge import MessageRelay
 from ui.screen_reader import Announcer
 
 log = logging.getLogger(__name__)
 
-VISION = "vision"
-SPEECH = "speech"
-
-TITLES = MappingProxyType({VISION: "Set up the ScreenSight model", SPEECH: "Set up voice questions"})
+TITLES = MappingProxyType({Role.VISION: "Set up the ScreenSight model", Role.SPEECH: "Set up voice questions"})
 INTROS = MappingProxyType({
-    VISION: "ScreenSight describes the screen with a model that runs on this computer. "
+    Role.VISION: "ScreenSight describes the screen with a model that runs on this computer. "
             "It has to be downloaded once; nothing you see or say ever leaves the computer.",
-    SPEECH: "Voice questions need a speech model: it turns what you say into text, on this "
+    Role.SPEECH: "Voice questions need a speech model: it turns what you say into text, on this "
             "computer. It has to be downloaded once; nothing you say ever leaves the computer. "
             "Without it you can still type questions.",
 })
-READY = MappingProxyType({VISION: "The model is downloaded and ready.",
-                          SPEECH: "The speech model is downloaded and ready for voice questions."})
+READY = MappingProxyType({Role.VISION: "The model is downloaded and ready.",
+                          Role.SPEECH: "The speech model is downloaded and ready for voice questions."})
 
 
 def speech_offer(speech_model: str) -> str:
@@ -62,9 +60,9 @@ def speech_offer(speech_model: str) -> str:
     try:
         info = catalog.get_model(speech_model)
     except ModelError:
-        info = catalog.default_model(catalog.SPEECH)
-    if info.role != catalog.SPEECH:
-        info = catalog.default_model(catalog.SPEECH)
+        info = catalog.default_model(Role.SPEECH)
+    if info.role != Role.SPEECH:
+        info = catalog.default_model(Role.SPEECH)
     return (f"Voice questions need a speech model too ({info.label}, {info.size_mb} MB, licence "
             f"{info.licence}). Set it up now, or later in Settings, Voice questions; "
             "without it you can type questions.")
@@ -99,7 +97,7 @@ class ModelSetupDialog(QDialog):
     speech_setup_requested = Signal()  # vision dialog: the user wants voice questions set up too
 
     def __init__(self, current: str = "", parent: QWidget | None = None,
-                 models: Sequence[object] | None = None, role: str = VISION,
+                 models: Sequence[object] | None = None, role: Role = Role.VISION,
                  speech_model: str | None = None) -> None:
         """`role`: which model is set up; `speech_model` (vision only): the speech model of
         the settings, offered as a second step when it is not on disk."""
@@ -176,10 +174,10 @@ class ModelSetupDialog(QDialog):
         self.model_combo.setCurrentIndex(max(index, 0))
         self._show_details()
 
-    def _speech_offer(self, layout: QVBoxLayout, role: str,
+    def _speech_offer(self, layout: QVBoxLayout, role: Role,
                       speech_model: str | None) -> tuple[ReadableText | None, QPushButton | None]:
         """The skippable second step of the first run: the speech model for voice questions."""
-        text = speech_offer(speech_model) if role == VISION and speech_model is not None else ""
+        text = speech_offer(speech_model) if role == Role.VISION and speech_model is not None else ""
         if not text:
             return None, None
         label = readable_label(self, text, "Voice questions",
@@ -290,7 +288,7 @@ class ModelSetupDialog(QDialog):
     # -- a folder instead --------------------------------------------------------------------
 
     def _choose_folder(self) -> None:
-        what = "speech model" if self.role == SPEECH else "model"
+        what = "speech model" if self.role == Role.SPEECH else "model"
         folder = QFileDialog.getExistingDirectory(self, f"Choose the {what} folder")
         if folder:
             self.use_folder(Path(folder))

@@ -27,6 +27,7 @@ from assistant import earcons
 from assistant.config import Settings
 from assistant.engine import Request, Result
 from base.errors import AudioError, ModelError
+from base.vocabulary import Mode, TalkMode, Target
 from ui.bridge import MessageRelay
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class PushToTalk(QObject):
     def press(self) -> None:
         """The talk key went down: start listening and take the screenshot now."""
         if self._session is not None:
-            if self.settings.push_to_talk_mode == "toggle":
+            if self.settings.push_to_talk_mode == TalkMode.TOGGLE:
                 self._end()  # a second press ends the question early
             return
         if speech_model_missing(self.settings):
@@ -128,7 +129,7 @@ class PushToTalk(QObject):
         session = _Session(Future())
         self._session = session
         self._pool.submit(self._start, session, self.settings)  # the microphone opens first
-        session.request_id = self.controller.submit(Request(mode="ask", target="window",
+        session.request_id = self.controller.submit(Request(mode=Mode.ASK, target=Target.WINDOW,
                                                             audio=session.future))
         self._request_id = session.request_id
         self.controller.window.set_recording(True)
@@ -136,7 +137,7 @@ class PushToTalk(QObject):
 
     def release(self) -> None:
         """The talk key came up: in hold mode, the question is complete."""
-        if self._session is not None and self.settings.push_to_talk_mode == "hold":
+        if self._session is not None and self.settings.push_to_talk_mode == TalkMode.HOLD:
             self._end()
 
     def cancel(self) -> None:
@@ -157,7 +158,7 @@ class PushToTalk(QObject):
         self.controller.handle_action("setup-speech")
 
     def _listening_text(self) -> str:
-        return LISTENING_TOGGLE if self.settings.push_to_talk_mode == "toggle" else LISTENING_HOLD
+        return LISTENING_TOGGLE if self.settings.push_to_talk_mode == TalkMode.TOGGLE else LISTENING_HOLD
 
     def _show(self, text: str) -> None:
         self._shown = text
@@ -229,7 +230,7 @@ class PushToTalk(QObject):
             return
         session.recorder = recorder
         self._play_start_tone(session, settings)
-        if settings.push_to_talk_mode == "toggle":
+        if settings.push_to_talk_mode == TalkMode.TOGGLE:
             self._wait_for_pause(session)
             session.end_now.set()
             self.ended.emit(session)
@@ -342,7 +343,8 @@ def _stop_tone(session: _Session) -> None:
 def _hear_start_tone(session: _Session) -> tuple[int, int] | None:
     """Worker thread: wait until the tone was played and the recording covers it and its echo;
     where the microphone heard it (16 kHz samples), None where it did not (headphones)."""
-    from assistant.audio_in import SAMPLE_RATE, tone_span
+    from assistant.audio_in import tone_span
+    from base.audio import SAMPLE_RATE
 
     tone, recorder = session.tone, session.recorder
     give_up = time.monotonic() + TONE_WAIT_SECONDS
@@ -388,7 +390,7 @@ def _tone_end_sample(session: _Session) -> int:
         return min(session.tone_span[1], captured)
     over_at = tone.finished_at + TONE_ECHO_SECONDS
     behind = max(0.0, recorder.taken_until - over_at)  # seconds recorded since the echo ended
-    from assistant.audio_in import SAMPLE_RATE  # samples() is at this rate whatever the device's
+    from base.audio import SAMPLE_RATE  # samples() is at this rate whatever the device's
 
     return max(0, min(captured, captured - int(behind * SAMPLE_RATE)))
 

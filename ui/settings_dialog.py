@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from enum import StrEnum
 from types import MappingProxyType
 
 from PySide6.QtCore import Qt, Signal
@@ -27,35 +28,39 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
-from assistant.config import DETAIL_LEVELS, OUTPUT_MODES, READ_WITH, Hotkeys, Settings
+from assistant.config import Hotkeys, Settings
 from assistant.hotkeys import parse_bindings
 from assistant.prompts import LANGUAGE_NAMES
 from assistant.tts import Voice
+from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
+from base.vocabulary import Detail, Output, ReadWith, Role, TalkMode
 from ui.a11y import describe, fitting_size
 from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
 from ui.key_capture import KeyCaptureEdit
 from ui.screen_reader import Announcer
 
-DETAIL_LABELS = MappingProxyType({"quick": "Quick (fastest, fewest pixels)", "normal": "Normal",
-                 "high": "High (slowest, reads small text best)"})
-READ_WITH_LABELS = MappingProxyType({"ocr": "Text recognition (exact)",
-                                     "model": "The vision model (for handwriting-like content)"})
-OUTPUT_LABELS = MappingProxyType({"voice": "ScreenSight's own voice", "screen_reader": "My screen reader",
-                 "both": "Both", "text": "Text only (nothing spoken)"})
+DETAIL_LABELS = MappingProxyType({Detail.QUICK: "Quick (fastest, fewest pixels)", Detail.NORMAL: "Normal",
+                                  Detail.HIGH: "High (slowest, reads small text best)"})
+READ_WITH_LABELS = MappingProxyType({ReadWith.OCR: "Text recognition (exact)",
+                                     ReadWith.MODEL: "The vision model (for handwriting-like content)"})
+OUTPUT_LABELS = MappingProxyType({Output.VOICE: "ScreenSight's own voice", Output.SCREEN_READER: "My screen reader",
+                                  Output.BOTH: "Both", Output.TEXT: "Text only (nothing spoken)"})
+TALK_MODE_LABELS = MappingProxyType({TalkMode.HOLD: "Hold the key while talking",
+                                     TalkMode.TOGGLE: "Press once; a pause ends the question"})
 
 
 
 
 def _select(combo: QComboBox, value: object) -> None:
-    index = combo.findData(value)
+    index = combo.findData(value.value if isinstance(value, StrEnum) else value)
     if index < 0:
         combo.addItem(str(value), value)
         index = combo.count() - 1
     combo.setCurrentIndex(index)
 
 
-def model_choices(role: str) -> list[tuple[str, str]]:
+def model_choices(role: Role) -> list[tuple[str, str]]:
     """(id, label with size, licence and whether it is on disk) for each catalog model of a role."""
     from models import catalog, store
 
@@ -89,7 +94,7 @@ class SettingsDialog(QDialog):
         # General
         general, form = self._page("&General")
         self.vision_model = QComboBox(general)
-        for model_id, label in model_choices("vision"):
+        for model_id, label in model_choices(Role.VISION):
             self.vision_model.addItem(label, model_id)
         self.choose_folder = QPushButton("Use a model &folder…", general)
         describe(self.choose_folder, "Use a model folder",
@@ -101,8 +106,8 @@ class SettingsDialog(QDialog):
         self._row(form, "&Model:", self.vision_model, "Model",
                   "The vision model that describes the screen; size and licence are shown.", row)
         self.detail = QComboBox(general)
-        for level in DETAIL_LEVELS:
-            self.detail.addItem(DETAIL_LABELS[level], level)
+        for level in Detail:
+            self.detail.addItem(DETAIL_LABELS[level], level.value)
         self._row(form, "&Detail:", self.detail, "Detail level",
                   "How many pixels the model looks at: more detail is slower.")
         self.language = QComboBox(general)
@@ -112,8 +117,8 @@ class SettingsDialog(QDialog):
         self._row(form, "Answer &language:", self.language, "Answer language",
                   "The language answers are given in.")
         self.read_with = QComboBox(general)
-        for way in READ_WITH:
-            self.read_with.addItem(READ_WITH_LABELS[way], way)
+        for way in ReadWith:
+            self.read_with.addItem(READ_WITH_LABELS[way], way.value)
         self._row(form, "&Read text with:", self.read_with, "Read text with",
                   "Text recognition reads the exact text; the vision model can guess handwriting-like "
                   "content but may invent text, so its answer starts with: Described by the model.")
@@ -134,8 +139,8 @@ class SettingsDialog(QDialog):
         # Speech output
         speech, form = self._page("S&peech")
         self.output = QComboBox(speech)
-        for mode in OUTPUT_MODES:
-            self.output.addItem(OUTPUT_LABELS[mode], mode)
+        for output in Output:
+            self.output.addItem(OUTPUT_LABELS[output], output.value)
         self._row(form, "Speak &with:", self.output, "Output",
                   "Who speaks the answers: ScreenSight's voice, your screen reader, both, or nobody.")
         self.voice = QComboBox(speech)
@@ -144,10 +149,11 @@ class SettingsDialog(QDialog):
             self.voice.addItem(voice.name, voice.id)
         self._row(form, "&Voice:", self.voice, "Voice", "The voice ScreenSight speaks with.")
         self.rate = QSpinBox(speech)
-        self.rate.setRange(50, 500)
+        self.rate.setRange(MIN_SPEECH_RATE, MAX_SPEECH_RATE)
         self.rate.setSingleStep(10)
         self.rate.setSuffix(" words per minute")
-        self._row(form, "&Rate:", self.rate, "Speech rate", "How fast ScreenSight speaks, 50 to 500.")
+        self._row(form, "&Rate:", self.rate, "Speech rate",
+                  f"How fast ScreenSight speaks, {MIN_SPEECH_RATE} to {MAX_SPEECH_RATE}.")
         self.volume = QSpinBox(speech)
         self.volume.setRange(0, 100)
         self.volume.setSingleStep(5)
@@ -170,7 +176,7 @@ class SettingsDialog(QDialog):
         # Voice questions
         voice_in, form = self._page("Voice &questions")
         self.speech_model = QComboBox(voice_in)
-        for model_id, label in model_choices("speech"):
+        for model_id, label in model_choices(Role.SPEECH):
             self.speech_model.addItem(label, model_id)
         self.speech_setup = QPushButton("&Download or choose…", voice_in)
         describe(self.speech_setup, "Download or choose the speech model",
@@ -188,8 +194,8 @@ class SettingsDialog(QDialog):
             self.microphone.addItem(name, device_id)
         self._row(form, "&Microphone:", self.microphone, "Microphone", "The microphone for voice questions.")
         self.push_to_talk_mode = QComboBox(voice_in)
-        self.push_to_talk_mode.addItem("Hold the key while talking", "hold")
-        self.push_to_talk_mode.addItem("Press once; a pause ends the question", "toggle")
+        for mode in TalkMode:
+            self.push_to_talk_mode.addItem(TALK_MODE_LABELS[mode], mode.value)
         self._row(form, "&Talk key works by:", self.push_to_talk_mode, "Push-to-talk mode",
                   "Hold the talk key while speaking, or press it once and stop talking to finish.")
         self.earcons = QCheckBox("Play a &sound when recording starts and stops", voice_in)
@@ -270,7 +276,7 @@ class SettingsDialog(QDialog):
     def show_speech_model(self, source: str) -> None:
         """The speech model was set up elsewhere (the setup dialog): show it, freshly labelled."""
         self.speech_model.clear()
-        for model_id, label in model_choices("speech"):
+        for model_id, label in model_choices(Role.SPEECH):
             self.speech_model.addItem(label, model_id)
         _select(self.speech_model, source)
         self._settings = dataclasses.replace(self._settings, speech_model=source)
