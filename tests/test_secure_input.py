@@ -237,6 +237,11 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
                               speak=False))
         assert engine.wait_idle(60)
         assert detector.calls == 1  # an image file is not the screen: not asked
+        # Background preparation (the app's, while the user reads) must not look at the secret either.
+        asked, encoded = detector.calls, tiny_vlm.vision_encoder_calls
+        assert engine.prepare(Request(mode="describe", target="window")) is not None
+        assert engine.wait_idle(60)
+        assert detector.calls == asked + 1 and tiny_vlm.vision_encoder_calls == encoded
         detector.answer = False
         engine.submit(Request(mode="describe", target="window", max_new_tokens=2, speak=False))
         assert engine.wait_idle(60)
