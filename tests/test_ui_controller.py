@@ -54,6 +54,18 @@ def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir):
     scene.close()
 
 
+@pytest.fixture
+def uncached(vision, monkeypatch):
+    """The shared model with its cache of encoded screenshots off for one test: an encoder run
+    the app asks for again is counted, not hidden by the model's pixel cache."""
+    from collections import OrderedDict
+
+    model = vision()
+    monkeypatch.setattr(model, "cache_size", 0)
+    monkeypatch.setattr(model, "_contexts", OrderedDict())
+    return model
+
+
 def _finish(qtbot, app, action: str, timeout: int = 120_000):
     with qtbot.waitSignal(app.entry_finished, timeout=timeout) as signal:
         app.hotkeys.press(action)
@@ -116,10 +128,10 @@ def test_stop_hotkey_silences_speech(qtbot, make_app):
     assert len(app.speaker.engine.spoken) == 1  # nothing queued was spoken after the stop
 
 
-def test_typed_follow_up_reuses_the_screenshot(qtbot, make_app, vision):
+def test_typed_follow_up_reuses_the_screenshot(qtbot, make_app, uncached):
     app = make_app()
     _finish(qtbot, app, "describe-window")
-    calls = vision().vision_encoder_calls
+    calls = uncached.vision_encoder_calls
     app.window.question_edit.setText("What colour is the button?")
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.window.ask_button.click()
@@ -127,7 +139,7 @@ def test_typed_follow_up_reuses_the_screenshot(qtbot, make_app, vision):
     assert entry.kind == "Question"
     assert entry.question == "What colour is the button?"
     assert entry.status == "done"
-    assert vision().vision_encoder_calls == calls
+    assert uncached.vision_encoder_calls == calls
     assert "Q: What colour is the button?" in app.window.history.item(0).text()
 
 
@@ -188,14 +200,14 @@ def test_voice_settings_reach_the_engine(make_app):
     assert app.speaker.engine.settings["volume"] == 0.5
 
 
-def test_more_detail_reuses_and_new_screenshot_starts_over(qtbot, make_app, vision):
+def test_more_detail_reuses_and_new_screenshot_starts_over(qtbot, make_app, uncached):
     app = make_app()
     _finish(qtbot, app, "describe-window")
-    calls = vision().vision_encoder_calls
+    calls = uncached.vision_encoder_calls
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.handle_action("describe-more")
     assert signal.args[0].kind == "More detail" and signal.args[0].status == "done"
-    assert vision().vision_encoder_calls == calls
+    assert uncached.vision_encoder_calls == calls
     old = app.engine.conversation
     assert len(old.turns) == 1
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
