@@ -13,11 +13,14 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from assistant.capture import Capture, CaptureBackend, capture_target
 from base.errors import ScreenSightError
 from base.vocabulary import Mode, Target
+
+if TYPE_CHECKING:
+    from assistant.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def capture_fingerprint(capture: Capture) -> str:
 class BackgroundPreparer:
     """Watches the describe target and asks the engine to prepare it once it settles."""
 
-    def __init__(self, engine: Any, backend: Callable[[], CaptureBackend], target: Target = Target.WINDOW,
+    def __init__(self, engine: Engine, backend: Callable[[], CaptureBackend], target: Target = Target.WINDOW,
                  detail: str | None = None, interval: float = 0.5, settle_polls: int = 2,
                  on_prepared: Callable[[str], None] | None = None) -> None:
         if interval <= 0 or settle_polls < 1:
@@ -103,7 +106,7 @@ class BackgroundPreparer:
         from assistant.engine import Request
 
         request = Request(mode=Mode.DESCRIBE, target=self.target, detail=self.detail)
-        if self.engine.prepare(request) is None:
+        if self.engine.prepare_ahead(request) is None:
             return False  # busy with a real request: try again on a later poll
         self._prepared = key
         self.preparations += 1

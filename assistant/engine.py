@@ -8,6 +8,7 @@ token and speech stops at once.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -20,35 +21,52 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from assistant import images, prompts
 from assistant.capture import Capture, CaptureBackend, capture_target, load_image_file
 from assistant.conversation import Conversation, Grounding
+from assistant.facts.types import ScreenFacts
 from assistant.grounding import CheckedText, KnownText, QuoteChecker
 from assistant.logging_setup import content
+from assistant.model_loading import GroundingRecognizer, TextRecognizerLoader
 from assistant.pointer import PointerControl, screen_point
+from assistant.ports import (
+    EncodedImage,
+    FactsSource,
+    ModelProvider,
+    PasswordFieldDetector,
+    SpeechOutput,
+    SpeechToText,
+    TextReader,
+    VisionModel,
+)
 from assistant.segmenter import Segmenter
+from assistant.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from assistant.trace import Trace
 from base.errors import AudioError, ScreenSightError
 from base.images import image_fingerprint
 from base.vocabulary import Detail, Mode, ReadWith, Target
 
+if TYPE_CHECKING:
+    from assistant.audio_in import Recording
+
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = MappingProxyType({Mode.DESCRIBE: 120, Mode.MORE: 400, Mode.READ: 500, Mode.ASK: 200})
 NO_TEXT_MESSAGE = "No text found."
 MODEL_READ_PREFIX = "Described by the model: "
-FIND_PROMPT_MESSAGE = "Type the text to find."
+FIND_PROMPT_MESSAGE = "Type or say the text to find."
+FIND_NOT_HEARD = "I did not hear the text to find."
+FIND_OCR_WAIT_S = 30.0  # a spoken "find X" waits this long for the text recognized beside the encoder
 GROUND_MODES = (Mode.DESCRIBE, Mode.MORE, Mode.ASK)  # the requests that carry what is known for sure
 FACTS_BUDGET_S = 0.15   # the facts query, from the worker's point of view (it runs beside the capture)
 PROMPT_WAIT_S = 0.0     # how long the prompt waits for recognition after encoding (see grounded_prompt)
 CHECK_WAIT_S = 1.0      # how long, once per answer, a quote nothing known confirms waits for recognition
 BACKGROUND_OCR_WAIT_S = 30.0  # background preparation waits this long for recognition (any request stops it)
-GROUND_OCR_THREADS = 1  # ONNX Runtime threads of the recognizer beside the encoder (on the calling thread)
 GROUND_OCR_NICE = 10    # that thread's lowered priority: it takes the core the encoder leaves idle
 PLACE_NAMES = MappingProxyType({Target.WINDOW: "window", Target.SCREEN: "screen",
                                 Target.POINTER: "area around the pointer", Target.REGION: "region",
@@ -66,7 +84,7 @@ class Request:
     region: tuple[int, int, int, int] | None = None
     image_path: Path | None = None
     question: str = ""
-    audio: Future | None = None            # PCM the question will be transcribed from (voice)
+    audio: Future[Recording] | None = None  # the recording the question will be transcribed from (voice)
     detail: Detail | None = None
     language: str | None = None
     speak: bool = True
@@ -92,6 +110,17 @@ class Result:
     recognized: RecognizedText | None = None  # read (text recognition) and find: all lines with boxes
     found: Line | None = None                 # find: the first line that matched
     point: tuple[int, int] | None = None      # find: where on the desktop the match is (None for files)
+    encoded: EncodedImage | None = None       # the screenshot this request encoded (None: it reused one)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The settings the engine answers with; replaced as a whole with Engine.configure."""
+
+    detail: Detail = Detail.QUICK     # how many tiles a new screenshot is encoded at
+    language: str = "auto"            # the answer language ("auto": the user's)
+    read_with: ReadWith = ReadWith.OCR  # what Read text reads with
+    grounding: bool = False           # describe, more and ask carry the facts and recognized text (issue 11)
 
 
 class EngineListener:
@@ -103,164 +132,6 @@ class EngineListener:
     def on_text(self, request_id: int, piece: str) -> None: ...
     def on_utterance(self, request_id: int, text: str) -> None: ...
     def on_finished(self, result: Result) -> None: ...
-
-
-class LazyModel:
-    """Loads a model on first use, on the worker thread (never the UI thread)."""
-
-    def __init__(self, source: str | Path, threads: int | None = None, device: str = "cpu") -> None:
-        self.source = str(source)
-        self.threads = threads
-        self.device = device
-        self._model: Any = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def unload(self) -> None:
-        """Drop the loaded model (it is loaded again on next use)."""
-        self._model = None
-
-    def options(self) -> tuple:
-        """What decides which model this loads (a changed tuple means another model)."""
-        return (self.source, self.threads, self.device)
-
-    def __call__(self) -> Any:
-        if self._model is None:
-            from models.store import check_memory, resolve
-
-            folder = resolve(self.source)
-            check_memory(folder)
-            self._model = self._load(folder)
-        return self._model
-
-    def _load(self, folder: Path) -> Any:
-        raise NotImplementedError
-
-
-class ModelLoader(LazyModel):
-    """The vision-language model."""
-
-    def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
-                 device: str = "cpu") -> None:
-        super().__init__(source, threads, device)
-        self.quantize = quantize
-
-    def options(self) -> tuple:
-        return (*super().options(), self.quantize)
-
-    def _load(self, folder: Path) -> Any:
-        from models.vision import VisionLanguageModel
-
-        return VisionLanguageModel.load(folder, device=self.device, threads=self.threads,
-                                        quantize=self.quantize)
-
-
-class RecognizerLoader(LazyModel):
-    """The speech recognizer."""
-
-    def _load(self, folder: Path) -> Any:
-        from models.speech import SpeechRecognizer
-
-        return SpeechRecognizer.load(folder, device=self.device, threads=self.threads)
-
-
-def ocr_language(language: str) -> str:
-    """The language text recognition reads: the answer language, or the system's for "auto"."""
-    if language and language != "auto":
-        return language
-    import locale
-
-    system = (locale.getlocale()[0] or "en").replace("_", "-")
-    return system.split("-")[0].lower() if system[:1].isalpha() else "en"
-
-
-class TextRecognizerLoader:
-    """The text recognizer, made on first use on the worker thread and kept.
-
-    engine "automatic" uses the registry's engines in order, moving on when one fails (the
-    recognizer's notes say so); a name uses that engine only."""
-
-    def __init__(self, engine: str = "automatic", language: str = "auto",
-                 registry: Callable[[], Any] | None = None) -> None:
-        self.engine = engine
-        self.language = language
-        self._registry = registry
-        self._recognizer: Any = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._recognizer is not None
-
-    @property
-    def custom_registry(self) -> bool:
-        """True when made with a registry of its own (tests), not the built-in engines."""
-        return self._registry is not None
-
-    def switch(self, engine: str, language: str) -> bool:
-        """Use another engine or language from the next request on; True when that changes anything."""
-        if (engine, ocr_language(language)) == (self.engine, ocr_language(self.language)):
-            return False
-        self.engine, self.language, self._recognizer = engine, language, None
-        return True
-
-    def __call__(self) -> Any:
-        if self._recognizer is None:
-            if self._registry is not None:
-                registry = self._registry()
-            else:
-                from assistant.text_recognition.registry import default_registry
-
-                registry = default_registry()
-            language = ocr_language(self.language)
-            if self.engine in ("", "automatic"):
-                recognizer = registry.fallback(language)
-                recognizer.read(Image.new("RGB", (32, 32), "white"))  # loads the first engine that works
-            else:
-                recognizer = registry.choose(language, self.engine).recognizer
-            self._recognizer = recognizer
-        return self._recognizer
-
-
-def grounding_registry() -> Any:
-    """The default engines with PP-OCR on GROUND_OCR_THREADS threads: with one, ONNX Runtime starts no
-    pool threads of its own, so all its work stays on the lowered-priority grounding thread."""
-    from assistant.text_recognition.base import PPOCR_LANGUAGES
-    from assistant.text_recognition.registry import EngineEntry, default_registry
-
-    registry = default_registry()
-    registry.register(EngineEntry("PP-OCR", _one_thread_ppocr, languages=PPOCR_LANGUAGES), first=True)
-    return registry
-
-
-def _one_thread_ppocr(_language: str) -> Any:
-    from base.errors import TextRecognitionError
-
-    try:
-        from assistant.text_recognition.ppocr import PPOCRRecognizer
-
-        return PPOCRRecognizer(threads=GROUND_OCR_THREADS)
-    except ImportError as exc:
-        raise TextRecognitionError(f"ONNX Runtime is not installed ({exc}).") from exc
-
-
-class GroundingRecognizer:
-    """The recognizer that runs beside the vision encoder: the same engine and language as the
-    Read text recognizer (`main`), its PP-OCR on one thread. A loader with its own registry (tests)
-    or any other callable is used as it is."""
-
-    def __init__(self, main: Callable[[], Any]) -> None:
-        self.main = main
-        self._loader: TextRecognizerLoader | None = None
-
-    def __call__(self) -> Any:
-        main = self.main
-        if not isinstance(main, TextRecognizerLoader) or main.custom_registry:
-            return main()
-        if self._loader is None or (self._loader.engine, self._loader.language) != (main.engine, main.language):
-            self._loader = TextRecognizerLoader(main.engine, main.language, registry=grounding_registry)
-        return self._loader()
 
 
 def lower_thread_priority() -> None:
@@ -340,21 +211,22 @@ class Cancelled(Exception):
 class Engine:
     """Runs requests one at a time on its own thread; the newest request wins."""
 
-    def __init__(self, model: Callable[[], Any], capture: Callable[[], CaptureBackend] | None = None,
-                 speaker: Any = None, listener: EngineListener | None = None,
-                 detail: str = "quick", language: str = "auto",
-                 transcriber: Callable[[], Any] | None = None,
+    def __init__(self, model: ModelProvider[VisionModel], capture: Callable[[], CaptureBackend] | None = None,
+                 speaker: SpeechOutput | None = None, listener: EngineListener | None = None,
+                 detail: Detail = Detail.QUICK, language: str = "auto",
+                 transcriber: ModelProvider[SpeechToText] | None = None,
                  segmenter_factory: Callable[[], Segmenter] = Segmenter,
-                 secure_input: Any = None, text_recognizer: Callable[[], Any] | None = None,
-                 pointer: PointerControl | None = None, read_with: str = "ocr",
-                 grounding: bool = False, facts: Any = None,
-                 ground_recognizer: Callable[[], Any] | None = None) -> None:
+                 secure_input: PasswordFieldDetector | None = None,
+                 text_recognizer: ModelProvider[TextReader] | None = None,
+                 pointer: PointerControl | None = None, read_with: ReadWith = ReadWith.OCR,
+                 grounding: bool = False, facts: FactsSource | None = None,
+                 ground_recognizer: Callable[[], TextReader] | None = None) -> None:
         self._model = model
+        self._options = EngineOptions(Detail(detail), language, ReadWith(read_with), grounding)
         self.text_recognizer = text_recognizer or TextRecognizerLoader(language=language)
         # Grounding (issue 11): describe, more and ask carry the accessibility facts and the recognized
-        # text, and their answers are checked against them. facts: an assistant.facts.FactsSource
-        # (None: this platform's, made on first use).
-        self.grounding = grounding
+        # text, and their answers are checked against them. facts: None means this platform's source,
+        # made on first use.
         self._facts_source = facts
         self._ground_recognizer = ground_recognizer or GroundingRecognizer(self.text_recognizer)
         self._facts_pool: ThreadPoolExecutor | None = None
@@ -363,16 +235,14 @@ class Engine:
         self._ocr_lock = threading.Lock()  # one recognition at a time (Read text and grounding may share one)
         self._prepared: tuple[str, Grounding] | None = None  # background preparation's, by fingerprint
         self.pointer = pointer  # find moves it to the match; None leaves the pointer alone
-        self.read_with = read_with
         self._capture_factory = capture
         self._capture: CaptureBackend | None = None
-        self.speaker = speaker
+        self._speaker: SpeechOutput | None = None
+        self.set_speaker(speaker)
         self.listener = listener or EngineListener()
-        self.detail = detail
-        self.language = language
         self._transcriber = transcriber
         self._segmenter_factory = segmenter_factory
-        self._secure_input = secure_input  # assistant.secure_input.SecureInputDetector
+        self._secure_input = secure_input
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._pending: tuple[int, Request] | None = None
@@ -384,12 +254,33 @@ class Engine:
         self.conversation: Conversation | None = None
         self.last_result: Result | None = None
         self.last_read: tuple[Capture, RecognizedText] | None = None  # what find searches without a new capture
-        self._notes_told: tuple[Any, int] = (None, 0)  # the recognizer, how many of its notes were said
+        self._notes_told: tuple[TextReader | None, int] = (None, 0)  # the recognizer, how many notes were said
         self._warm_done: Callable[[ScreenSightError | None], None] | None = None
         self._thread = threading.Thread(target=self._run, name="screensight-model", daemon=True)
         self._thread.start()
 
     # -- called from any thread --------------------------------------------------------------
+
+    @property
+    def options(self) -> EngineOptions:
+        return self._options
+
+    def configure(self, options: EngineOptions) -> None:
+        """Answer with `options` from the next request on (a request running keeps its own)."""
+        self._options = options
+
+    @property
+    def speaker(self) -> SpeechOutput | None:
+        return self._speaker
+
+    def set_speaker(self, speaker: SpeechOutput | None) -> None:
+        """Speak through `speaker` from the next utterance on; the engine listens to it for the
+        first-audio mark of each request's trace (and stops listening to the one it replaces)."""
+        old, self._speaker = self._speaker, speaker
+        if old is not None and old is not speaker:
+            old.remove_audio_start_listener(self.on_audio_start)
+        if speaker is not None and speaker is not old:
+            speaker.add_audio_start_listener(self.on_audio_start)
 
     def submit(self, request: Request) -> int:
         """Queue `request`, cancel whatever runs or waits, and return the new request id."""
@@ -409,15 +300,14 @@ class Engine:
             self._finish(Result(dropped[0], dropped[1], "", trace, cancelled=True))
         return request_id
 
-    def prepare(self, request: Request) -> int | None:
+    def prepare_ahead(self, request: Request) -> int | None:
         """Capture and encode `request`'s target ahead of time, without answering or speaking.
 
         Only starts when the engine is idle (None otherwise); any real request cancels it.
         The encoded screenshot is kept by the model's cache, so a describe of the same pixels
-        starts answering at once.
+        starts answering at once. `request` itself is not changed (a copy is queued).
         """
-        request.prepare_only = True
-        request.speak = False
+        request = dataclasses.replace(request, prepare_only=True, speak=False)
         with self._cond:
             if self._closed or self._pending is not None or self._current_id:
                 return None
@@ -488,19 +378,22 @@ class Engine:
         self._thread.join(timeout=timeout)
         if self._capture is not None:
             self._capture.close()
-        for held in (self.conversation, self._prepared[1] if self._prepared else None):
-            grounding = getattr(held, "grounding", held)
-            if isinstance(grounding, Grounding):
+        held = [self.conversation.grounding if self.conversation is not None else None,
+                self._prepared[1] if self._prepared else None]
+        for grounding in held:
+            if grounding is not None:
                 grounding.abandon()
         for pool in (self._facts_pool, self._ocr_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-        if self._facts_source is not None and hasattr(self._facts_source, "close"):
+        if self._facts_source is not None:
             self._facts_source.close()
+        self.set_speaker(None)
 
     # -- speaker callback (speaker thread) ---------------------------------------------------
 
     def on_audio_start(self, tag: object) -> None:
+        """The speaker's audio-start listener: marks first_audio on the request `tag` names."""
         trace = self._traces.get(tag) if isinstance(tag, int) else None
         if trace is not None:
             trace.mark("first_audio")
@@ -568,9 +461,14 @@ class Engine:
                 return Result(request_id, request, "".join(text_parts), trace, question=question)
             if request.mode == "find" or (request.mode == "read" and self._reads_with(request) == "ocr"):
                 return self._recognize_request(request_id, request, trace, cancel, text_parts)
-            conversation = self._conversation_for(request, trace, cancel)
+            conversation, encoded = self._conversation_for(request, trace, cancel)
             if request.audio is not None:
                 question = self._transcribe(request_id, request, trace, cancel, conversation)
+                asked = spoken_find(question) if request.mode == Mode.ASK else None
+                if asked is not None:
+                    found = self._find_spoken(request_id, request, asked, conversation, trace, cancel, text_parts)
+                    if found is not None:
+                        return found
             state = images.screen_state(conversation.capture.image)
             if state is not None and request.mode != "ask":
                 message = prompts.SCREEN_STATE_MESSAGES[state]
@@ -582,7 +480,7 @@ class Engine:
                 self._answer(request_id, request, question, conversation, trace, cancel, text_parts)
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, question=question,
-                          capture=conversation.capture)
+                          capture=conversation.capture, encoded=encoded)
         except Cancelled:
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, cancelled=True,
@@ -624,7 +522,7 @@ class Engine:
                 log.info("speech model not loaded at start: %s", exc.message)
             except Exception:  # noqa: BLE001
                 log.exception("loading the speech model failed")
-        if self.read_with == "ocr" and self._pending is None:
+        if self._options.read_with == "ocr" and self._pending is None:
             try:
                 self.text_recognizer()
             except ScreenSightError as exc:  # told when the user reads text
@@ -644,19 +542,20 @@ class Engine:
             if cancel.is_set() or images.screen_state(capture.image) is not None:
                 return
             conversation = Conversation(capture, image_fingerprint(capture.image),
-                                        request.detail or self.detail)
+                                        request.detail or self._options.detail)
             self._prepare_grounding(conversation, request, facts_query)
             model = self._model()
             if cancel.is_set():
                 return
-            conversation.context = model.prepare(capture.image, conversation.detail, cancel)
+            conversation.context = model.encode(capture.image, conversation.detail, cancel)
             self._settle_facts(conversation, facts_query)
             if conversation.grounding is not None:
                 conversation.grounding.wait(BACKGROUND_OCR_WAIT_S, cancel)
             if cancel.is_set():
                 return
             # Pre-fill the describe prompt too: the describe key then only generates.
-            prompt = self._grounded_prompt("describe", "", request.language or self.language, conversation, cancel)
+            prompt = self._grounded_prompt("describe", "", request.language or self._options.language,
+                                           conversation, cancel)
             for _ in model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=0):
                 pass
         except (ScreenSightError, InterruptedError) as exc:
@@ -688,10 +587,12 @@ class Engine:
             return False
         return self._secure_input.focused_password_field() is True
 
-    def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event) -> Conversation:
-        """Capture (or reuse) the screenshot and make sure it is encoded; with grounding, the facts
-        are queried beside the capture and the text recognized beside the encoder."""
-        detail = request.detail or self.detail
+    def _conversation_for(self, request: Request, trace: Trace, cancel: threading.Event
+                          ) -> tuple[Conversation, EncodedImage | None]:
+        """Capture (or reuse) the screenshot and make sure it is encoded (the encoding, when this
+        request made one); with grounding, the facts are queried beside the capture and the text
+        recognized beside the encoder."""
+        detail = request.detail or self._options.detail
         facts_query: Future | None = None
         if request.target is None and self.conversation is not None:
             conversation = self.conversation
@@ -704,7 +605,7 @@ class Engine:
         self._check(cancel)
         if images.screen_state(conversation.capture.image) is not None and request.mode != "ask":
             self._replace_conversation(conversation)
-            return conversation
+            return conversation, None
         previous = self.conversation
         if previous is not None and previous.matches(conversation.fingerprint, detail):
             if previous is not conversation:
@@ -713,16 +614,17 @@ class Engine:
                     previous.turns.clear()
             conversation = previous
         self._start_grounding(conversation, request, facts_query)
+        encoded = None
         if conversation.context is None or conversation.detail != detail:
             model = self._load_model(trace)
             self._check(cancel)
-            conversation.context = model.prepare(conversation.capture.image, detail, cancel)
+            encoded = conversation.context = model.encode(conversation.capture.image, detail, cancel)
             conversation.detail = detail
-            trace.mark("preprocessed", trace.marks["captured"] + conversation.context.preprocess_s)
+            trace.mark("preprocessed", trace.marks["captured"] + encoded.preprocess_s)
         trace.mark("encoded")
         self._settle_facts(conversation, facts_query)
         self._replace_conversation(conversation)
-        return conversation
+        return conversation, encoded
 
     def _replace_conversation(self, conversation: Conversation) -> None:
         """Makes `conversation` the current one; a recognition for the one it replaces stops."""
@@ -735,10 +637,10 @@ class Engine:
 
     def _grounds(self, request: Request) -> bool:
         """True when this request's new screenshot is grounded (a describe, more or ask of the screen)."""
-        return self.grounding and request.mode in GROUND_MODES and request.target not in (None, "file") \
+        return self._options.grounding and request.mode in GROUND_MODES and request.target not in (None, "file") \
             and request.image is None and request.image_path is None
 
-    def _facts(self) -> Any:
+    def _facts(self) -> FactsSource:
         if self._facts_source is None:
             from assistant.facts import default_source
 
@@ -758,7 +660,7 @@ class Engine:
         self._facts_running = self._facts_pool.submit(self._query_facts)
         return self._facts_running
 
-    def _query_facts(self) -> Any:
+    def _query_facts(self) -> ScreenFacts | None:
         try:
             return self._facts().current()
         except Exception as exc:  # noqa: BLE001 - a failing source means "cannot tell", never a failed describe
@@ -811,7 +713,7 @@ class Engine:
         """The prompt with what is known for sure. Recognition on 2 cores takes longer than the
         encoder (measured: 2.5-5 s for a 900x600 window against 1.1 s), so a cold describe does not
         wait for it (PROMPT_WAIT_S) and carries the facts; follow-ups and prepared screens carry the text."""
-        grounding = conversation.grounding if self.grounding else None
+        grounding = conversation.grounding if self._options.grounding else None
         if grounding is None:
             return prompts.build_prompt(mode, question, language, conversation.capture.title)
         text = grounding.wait(PROMPT_WAIT_S, cancel)
@@ -833,14 +735,13 @@ class Engine:
         target = request.target or "window"
         return capture_target(self._capture, target, request.region)
 
-    def _load_model(self, trace: Trace) -> Any:
-        loaded = getattr(self._model, "loaded", True)
-        if not loaded:
+    def _load_model(self, trace: Trace) -> VisionModel:
+        if not self._model.loaded:
             self.listener.on_status(trace.request_id, "Loading the model, one moment.")
         return self._model()
 
     def _transcribe(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
-                    conversation: Conversation) -> str:
+                    conversation: Conversation | None) -> str:
         """Wait for the recording (the image was encoded meanwhile), then turn it into text."""
         assert request.audio is not None
         while not request.audio.done():
@@ -851,20 +752,19 @@ class Engine:
             raise Cancelled
         recorded = request.audio.result()
         trace.mark("speech_end")
-        pcm = getattr(recorded, "pcm", recorded)
-        if getattr(recorded, "digital_silence", False):
+        if recorded.digital_silence:
             raise AudioError("The microphone gave only silence.",
                              "Check that ScreenSight may use the microphone (system privacy settings) "
                              "and that the right microphone is chosen in Settings.")
         if self._transcriber is None:
             raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
         recognizer = self._transcriber()
-        language = request.language or self.language
-        text = recognizer.transcribe(pcm, None if language == "auto" else language, cancel).strip()
+        language = request.language or self._options.language
+        text = recognizer.transcribe(recorded.pcm, None if language == "auto" else language, cancel).text.strip()
         trace.mark("transcribed")
         self._check(cancel)
         if not text:
-            raise ScreenSightError("I did not hear a question.",
+            raise ScreenSightError(FIND_NOT_HEARD if request.mode == Mode.FIND else "I did not hear a question.",
                                    "Hold the talk key, speak, then release it.")
         self.listener.on_question(request_id, text)
         return text
@@ -874,7 +774,7 @@ class Engine:
         mode = "ask" if request.audio is not None else request.mode
         if mode == "ask" and not question:
             mode = "describe"
-        language = request.language or self.language
+        language = request.language or self._options.language
         prompt = self._grounded_prompt(mode, question, language, conversation, cancel)
         history = list(conversation.turns) if mode == "ask" else []
         model = self._load_model(trace)
@@ -910,7 +810,7 @@ class Engine:
     def _answer_check(self, conversation: Conversation, question: str,
                       cancel: threading.Event) -> AnswerCheck | None:
         """The truth check for this answer; None when the screenshot is not grounded."""
-        grounding = conversation.grounding if self.grounding else None
+        grounding = conversation.grounding if self._options.grounding else None
         if grounding is None:
             return None
         return AnswerCheck(grounding, [question] if question else [], CHECK_WAIT_S, cancel)
@@ -954,13 +854,14 @@ class Engine:
             self._check(cancel)
         trace.mark("first_utterance")
         self.listener.on_utterance(request_id, utterance)
-        if request.speak and self.speaker is not None:
-            self.speaker.say(utterance, tag=request_id)
+        speaker = self._speaker
+        if request.speak and speaker is not None:
+            speaker.say(utterance, tag=request_id)
 
     # -- text recognition: read and find -----------------------------------------------------
 
     def _reads_with(self, request: Request) -> str:
-        return request.read_with or self.read_with
+        return request.read_with or self._options.read_with
 
     def _recognize_request(self, request_id: int, request: Request, trace: Trace, cancel: threading.Event,
                            text_parts: list[str]) -> Result:
@@ -982,13 +883,50 @@ class Engine:
             trace.mark("done")
             return Result(request_id, request, "".join(text_parts).strip(), trace, capture=capture,
                           recognized=recognized)
-        found, point, message = self._find(request.question.strip(), capture, recognized)
+        word = request.question.strip()
+        if request.audio is not None:  # said while the Find text prompt was open: "Save", or "find Save"
+            heard = self._transcribe(request_id, request, trace, cancel, None)
+            word = (spoken_find(heard) or SpokenFind(text_to_find(heard), FindPhrase.COMMAND)).text
+        return self._found_result(request_id, request, word, capture, recognized, trace, cancel, text_parts)
+
+    def _found_result(self, request_id: int, request: Request, word: str, capture: Capture,
+                      recognized: RecognizedText, trace: Trace, cancel: threading.Event,
+                      text_parts: list[str]) -> Result:
+        """Find text's end: the pointer moved to the match and where it is said (or that it is not there)."""
+        found, point, message = self._find(word, capture, recognized)
         if point is not None and self.pointer is not None:
             self.pointer.move(*point)
         self._speak_text(request_id, request, message, trace, text_parts, cancel)
         trace.mark("done")
-        return Result(request_id, request, "".join(text_parts).strip(), trace, question=request.question,
+        return Result(request_id, request, "".join(text_parts).strip(), trace, question=word,
                       capture=capture, recognized=recognized, found=found, point=point)
+
+    def _find_spoken(self, request_id: int, request: Request, asked: SpokenFind, conversation: Conversation,
+                     trace: Trace, cancel: threading.Event, text_parts: list[str]) -> Result | None:
+        """A spoken "find Save" or "where is Save": Find text in the screenshot the question was asked about
+        (its text recognized beside the encoder when grounded). None for a "where is" whose text is not
+        there: the model answers it as a question."""
+        capture = conversation.capture
+        recognized = self._text_for_find(request_id, request, conversation, trace, cancel)
+        if asked.phrase is FindPhrase.QUESTION and not recognized.find(asked.text):
+            return None
+        return self._found_result(request_id, request, asked.text, capture, recognized, trace, cancel, text_parts)
+
+    def _text_for_find(self, request_id: int, request: Request, conversation: Conversation, trace: Trace,
+                       cancel: threading.Event) -> RecognizedText:
+        """The screenshot's recognized text: read before, recognized beside the encoder, or recognized now."""
+        capture = conversation.capture
+        if self.last_read is not None and self.last_read[0] is capture:
+            return self.last_read[1]
+        if conversation.grounding is not None and conversation.grounding.recognition is not None:
+            known = conversation.grounding.wait(FIND_OCR_WAIT_S, cancel)
+            self._check(cancel)
+            if known is not None:
+                self.last_read = (capture, known)
+                return known
+        recognized = self._recognize(request_id, request, capture, trace, cancel, [], False)
+        self.last_read = (capture, recognized)
+        return recognized
 
     def _reusable_read(self, request: Request) -> tuple[Capture, RecognizedText] | None:
         """Find without a new capture searches the text last recognized in the current screenshot."""
@@ -1028,11 +966,11 @@ class Engine:
         self._tell_notes(request_id, request, recognizer, notes, trace)
         return RecognizedText(tuple(blocks), capture.image.size, recognizer.name, tuple(notes))
 
-    def _tell_notes(self, request_id: int, request: Request, recognizer: Any, notes: list[str],
+    def _tell_notes(self, request_id: int, request: Request, recognizer: TextReader, notes: list[str],
                     trace: Trace) -> None:
         """Says (once, also for failures noted while warming up) each engine failure the recognizer
         noted, and which engine reads instead."""
-        all_notes = list(getattr(recognizer, "notes", ()))
+        all_notes = list(recognizer.notes)
         told = self._notes_told[1] if self._notes_told[0] is recognizer else 0
         for note in all_notes[told:]:
             sentence = f"{note} Reading with {recognizer.name} instead."
@@ -1048,9 +986,9 @@ class Engine:
         if previous is not None and previous.fingerprint == fingerprint:
             previous.capture = capture
         elif previous is None or previous.capture is not capture:
-            self._replace_conversation(Conversation(capture, fingerprint, self.detail))
+            self._replace_conversation(Conversation(capture, fingerprint, self._options.detail))
         conversation = self.conversation
-        if conversation is not None and self.grounding and conversation.grounding is None:
+        if conversation is not None and self._options.grounding and conversation.grounding is None:
             done: Future = Future()
             done.set_result(recognized)  # what was read grounds the questions about it: no second recognition
             conversation.grounding = Grounding(recognition=done)

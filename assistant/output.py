@@ -16,7 +16,7 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, ScreenReaderEngine, default_readers
 from assistant.speaker import Speaker
-from assistant.tts import SilentEngine, TTSEngine, make_engine
+from assistant.tts import SilentEngine, TTSEngine, make_tts_engine
 from base.errors import ScreenSightError
 from base.vocabulary import Output
 
@@ -30,7 +30,7 @@ def voice_engine() -> TTSEngine:
     """The app's own voice: pyttsx3 unless SCREENSIGHT_TTS chooses another engine."""
     kind = os.environ.get(VOICE_ENGINE_ENV, "pyttsx3") or "pyttsx3"
     wav = os.environ.get(VOICE_WAV_ENV, "")
-    return make_engine(kind, wav_path=Path(wav) if wav else None)
+    return make_tts_engine(kind, wav_path=Path(wav) if wav else None)
 
 
 def configured_voice(settings: Settings) -> TTSEngine:
@@ -67,10 +67,12 @@ def make_tts(settings: Settings, window_reader: ScreenReader, on_error: Callable
     return voice
 
 
-def make_speaker(settings: Settings, window_reader: ScreenReader, on_audio_start: Callable[[object], None],
+def make_speaker(settings: Settings, window_reader: ScreenReader,
                  on_error: Callable[[Exception], None], on_notice: Callable[[str], None] | None = None,
                  watch: ReaderWatch | None = None) -> Speaker | None:
+    """The speaker of the settings (None: no speech output); the request engine it is given to
+    listens to it for audio starts (Engine.set_speaker)."""
     tts = make_tts(settings, window_reader, on_error, on_notice, watch)
     if tts is None:
         return None
-    return Speaker(tts, on_audio_start=on_audio_start, on_error=on_error)
+    return Speaker(tts, on_error=on_error)

@@ -144,27 +144,27 @@ def check_microphone(settings: Settings) -> Check:
 
 def check_voices(settings: Settings) -> Check:
     """The speech engine starts, lists voices, finds the chosen voice and speaks a word."""
-    from assistant.tts import make_engine, resolve_voice
+    from assistant.tts import make_tts_engine, resolve_voice
 
     name = "Speech voices"
     required = settings.output in OWN_VOICE_OUTPUTS
-    engine = make_engine("pyttsx3")
+    tts = make_tts_engine("pyttsx3")
     try:
-        voices = engine.voices()
+        voices = tts.voices()
         if not voices:
             return Check(name, False, "The speech engine has no voices.",
                          "Install a voice for your language (on Linux: espeak-ng).", required)
         chosen = "the default voice"
         if settings.voice:
             chosen = resolve_voice(settings.voice, voices).name
-        engine.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
+        tts.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
         try:
-            utterance = engine.prepare("ScreenSight").result(timeout=30)
+            utterance = tts.synthesize("ScreenSight").result(timeout=30)
         except FutureTimeout:
             return Check(name, False, "The speech engine did not speak a test word within 30 s.",
                          "Restart the computer; if it persists, choose another voice.", required)
     finally:
-        engine.close()
+        tts.close()
     if utterance.clip is None or not utterance.clip.samples.size:
         return Check(name, False, "The speech engine produced no sound for a test word.",
                      "Reinstall the speech engine (on Linux: espeak-ng), or choose another voice.",
@@ -247,14 +247,12 @@ def _first_run_hint(hint: str) -> str:
 
 
 def _load_model(folder: Path, role: Role) -> None:
+    from assistant.model_loading import SpeechModelLoader, VisionModelLoader
+
     if role == Role.VISION:
-        from models.vision import VisionLanguageModel
-
-        VisionLanguageModel.load(folder, quantize=False)
+        VisionModelLoader(folder, quantize=False)()
     else:
-        from models.speech import SpeechRecognizer
-
-        SpeechRecognizer.load(folder)
+        SpeechModelLoader(folder)()
 
 
 def check_memory(settings: Settings, available_mb: int | None = None) -> Check:

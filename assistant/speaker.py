@@ -1,4 +1,4 @@
-"""The speaker: its own thread and queue over a TTS engine, so generation and speech overlap."""
+"""The speaker: its own thread and queue over a TTS engine (`tts`), so generation and speech overlap."""
 
 from __future__ import annotations
 
@@ -26,18 +26,22 @@ class _Item:
 class Speaker:
     """Speaks queued texts in order on its own thread; stop() silences it at once.
 
-    say() asks the engine to start synthesizing right away, so the next utterance is
-    ready while the current one plays. The speaker owns the engine: close() closes it.
+    say() asks the TTS engine to start synthesizing right away, so the next utterance is
+    ready while the current one plays. The speaker owns the TTS engine: close() closes it.
+    Audio-start listeners (the constructor's `on_audio_start` and any added later, such as the
+    request engine's) are called with an utterance's tag when its first audio plays.
     """
 
     def __init__(
         self,
-        engine: TTSEngine,
+        tts: TTSEngine,
         on_audio_start: Callable[[object], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
-        self.engine = engine
-        self._on_audio_start = on_audio_start
+        self.tts = tts
+        self._audio_start_listeners: list[Callable[[object], None]] = []
+        if on_audio_start is not None:
+            self._audio_start_listeners.append(on_audio_start)
         self._on_error = on_error
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._lock = threading.Condition()
@@ -58,11 +62,21 @@ class Speaker:
             generation = self._generation
             self._pending += 1
         try:
-            future: Future[Utterance] | None = self.engine.prepare(text)
+            future: Future[Utterance] | None = self.tts.synthesize(text)
         except Exception as exc:  # noqa: BLE001 - any engine failure is reported, never raised
             self._report(exc)
             future = None
         self._queue.put(_Item(text, tag, future, generation))
+
+    def add_audio_start_listener(self, listener: Callable[[object], None]) -> None:
+        """Call `listener(tag)` on the speaker's thread when an utterance's first audio plays."""
+        with self._lock:
+            self._audio_start_listeners.append(listener)
+
+    def remove_audio_start_listener(self, listener: Callable[[object], None]) -> None:
+        with self._lock:
+            if listener in self._audio_start_listeners:
+                self._audio_start_listeners.remove(listener)
 
     def stop(self) -> None:
         """Silence now and drop everything queued."""
@@ -98,7 +112,7 @@ class Speaker:
         self.stop()
         self._queue.put(None)
         self._thread.join(timeout=5)
-        self.engine.close()
+        self.tts.close()
 
     def _finish(self, item: _Item) -> None:
         if item.future is not None:
@@ -138,10 +152,14 @@ class Speaker:
         if utterance is None or cancel.is_set():
             return
         tag = item.tag
+        with self._lock:
+            listeners = tuple(self._audio_start_listeners)
         on_start = None
-        if self._on_audio_start is not None:
-            callback = self._on_audio_start
-
+        if listeners:
             def on_start() -> None:
-                callback(tag)
-        self.engine.play(utterance, cancel, on_start)
+                for listener in listeners:
+                    try:
+                        listener(tag)
+                    except Exception:  # noqa: BLE001 - a listener bug must not stop the speech
+                        log.exception("an audio-start listener failed")
+        self.tts.play(utterance, cancel, on_start)

@@ -1,7 +1,7 @@
 """Speech engines behind one interface, like NVDA's synth drivers: pyttsx3, WAV, silent, spy.
 
 Speaking is two steps so that utterance N+1 can be synthesized while N plays:
-`prepare(text)` starts synthesis and returns a Future of an Utterance, `play(utterance, cancel)`
+`synthesize(text)` starts synthesis and returns a Future of an Utterance, `play(utterance, cancel)`
 plays it and returns as soon as `cancel` is set. `speak(text, cancel)` does both.
 """
 
@@ -94,7 +94,7 @@ def _done(value: T) -> Future[T]:
 
 
 class TTSEngine(ABC):
-    """One speech engine: configure it, prepare and play utterances, close it."""
+    """One speech engine: configure it, synthesize and play utterances, close it."""
 
     name: str = ""
 
@@ -107,21 +107,21 @@ class TTSEngine(ABC):
     def voices(self) -> list[Voice]:
         """The voices this engine can use."""
 
-    def prepare(self, text: str) -> Future[Utterance]:
+    def synthesize(self, text: str) -> Future[Utterance]:
         """Start synthesizing text (in call order) and return the Utterance to come."""
         return _done(Utterance(text))
 
     @abstractmethod
     def play(self, utterance: Utterance, cancel: threading.Event,
              on_start: Callable[[], None] | None = None) -> None:
-        """Play a prepared utterance; return when done or within ~50 ms of cancel being set.
+        """Play a synthesized utterance; return when done or within ~50 ms of cancel being set.
 
         on_start is called (from the calling thread) when its first audio starts.
         """
 
     def speak(self, text: str, cancel: threading.Event) -> None:
         """Synthesize and play text; blocks until spoken or cancelled."""
-        utterance = wait_result(self.prepare(text), cancel)
+        utterance = wait_result(self.synthesize(text), cancel)
         if utterance is not None and not cancel.is_set():
             self.play(utterance, cancel)
 
@@ -381,7 +381,7 @@ class _SynthEngine(TTSEngine):
     def voices(self) -> list[Voice]:
         return self._synth.voices()
 
-    def prepare(self, text: str) -> Future[Utterance]:
+    def synthesize(self, text: str) -> Future[Utterance]:
         if self._closed:
             raise SpeechError("The speech engine is closed.", "Start speech again.")
         return self._synth.submit(text)
@@ -546,7 +546,7 @@ class SpyEngine(TTSEngine):
         self.closed = True
 
 
-def make_engine(kind: str, wav_path: Path | None = None) -> TTSEngine:
+def make_tts_engine(kind: str, wav_path: Path | None = None) -> TTSEngine:
     """Build an engine by kind: "pyttsx3", "wav" (needs wav_path), "silent" or "spy"."""
     if kind == "pyttsx3":
         return Pyttsx3Engine()

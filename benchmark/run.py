@@ -53,6 +53,10 @@ from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
 OCR_SCENARIOS = ("read", "read-accuracy")  # text recognition (assistant/bench_ocr); run only when asked for
+# Plain and grounded window describes interleaved in one process (issue 11); run only when asked for.
+COMPARISONS = ("grounding",)
+GROUNDING_DELAY_TARGET_S = 0.3  # grounded first audio no later than plain describe + this
+GROUNDING_RSS_TARGET_MB = 1300  # the recognizer beside the default vision model
 OCR_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "ocr"
 TARGET_SECONDS = {"screen": 2.5, "window": 2.0, "followup": 0.8, "voice": 1.5, "background": 0.8}
 PEAK_RSS_TARGET_MB = 1200
@@ -109,9 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch threads (default: physical cores)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per scenario (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
-    parser.add_argument("--scenario", action="append", choices=SCENARIOS + OCR_SCENARIOS,
-                        help="run only this scenario (repeatable; default: all but read and read-accuracy, "
-                             "the text recognition scenarios)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS + COMPARISONS + OCR_SCENARIOS,
+                        help="run only this scenario (repeatable; default: all but grounding, read and "
+                             "read-accuracy). grounding: window describes without and with grounding, "
+                             "interleaved (--runs pairs), their first-audio difference and peak memory")
     parser.add_argument("--data", type=Path, default=OCR_SET,
                         help="read-accuracy and read: a folder of NAME.png + NAME.txt pairs (default: the "
                              "project's set, tests/data/ocr)")
@@ -446,34 +451,33 @@ class Bench:
 
     def make_speaker(self) -> Any:
         from assistant.speaker import Speaker
-        from assistant.tts import make_engine
+        from assistant.tts import make_tts_engine
 
         kinds = {"auto": ("pyttsx3", "wav", "silent")}.get(self.opts.tts, (self.opts.tts,))
         for kind in kinds:
             try:
                 if kind == "pyttsx3":
                     _check_audio_output()
-                    engine = make_engine("pyttsx3")
+                    tts = make_tts_engine("pyttsx3")
                     note = "pyttsx3 (espeak-ng) playing through the default speaker"
                 elif kind == "wav":
                     path = Path(tempfile.mkdtemp(prefix="screensight-bench-")) / "speech.wav"
-                    engine = make_engine("wav", wav_path=path)
+                    tts = make_tts_engine("wav", wav_path=path)
                     note = f"pyttsx3 (espeak-ng) writing to {path} (no speaker found)"
                 else:
-                    engine = make_engine("silent")
+                    tts = make_tts_engine("silent")
                     note = "silent (no speech engine: first audio = first utterance)"
             except ScreenSightError as exc:
                 self.say(f"  speech output {kind} unavailable: {exc.message}")
                 continue
             self.tts_note = note
-            return Speaker(engine, on_audio_start=self._audio_started)
+            return Speaker(tts, on_audio_start=self._audio_started)
         raise ScreenSightError("No speech output could be started.", "Use --tts silent.")
 
     def _audio_started(self, tag: object) -> None:
+        """The naive path's audio starts (the engine listens to the speaker for its own)."""
         if isinstance(tag, NaiveTag):
             tag.trace.mark("first_audio")
-        elif self.engine is not None:
-            self.engine.on_audio_start(tag)
 
     def load_question(self) -> Any:
         """The spoken question as 16 kHz PCM: espeak-ng's voice, cut or padded to the length."""
@@ -513,8 +517,6 @@ class Bench:
 
     def _submit_and_measure(self, request: Request, start_from: float | None = None,
                             extra: dict[str, Any] | None = None) -> Run:
-        model = self.loader()  # loaded already; read for the vision timing hooks
-        calls = model.vision_encoder_calls
         reset_peak_rss()
         request.triggered_at = time.monotonic()
         request_id = self.engine.submit(request)
@@ -524,8 +526,9 @@ class Bench:
         self.engine.wait_idle(RESULT_TIMEOUT)
         if result.error is not None:
             raise result.error
-        if model.vision_encoder_calls > calls and model.last_vision_tiles:
-            self.vision_samples.append((model.last_vision_tiles, model.last_vision_s))
+        encoded = result.encoded  # None when the request reused an encoded screenshot
+        if encoded is not None and encoded.vision_tiles:
+            self.vision_samples.append((encoded.vision_tiles, encoded.vision_s))
         return self._run_from_trace(result.trace, start_from, self.recorder.decode_rate(request_id),
                                     extra)
 
@@ -573,7 +576,9 @@ class Bench:
                 self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
-            audio: Future = Future()
+            from assistant.audio_in import Recording
+
+            audio: Future[Recording] = Future()
             ended: list[float] = []
             request = self._request(mode=Mode.ASK, target=Target.WINDOW, audio=audio, detail=detail)
 
@@ -581,7 +586,9 @@ class Bench:
                 time.sleep(max(0.0, request.triggered_at + self.opts.speech_seconds
                                - time.monotonic()))
                 ended.append(time.monotonic())
-                audio.set_result(self.question_pcm)
+                pcm = self.question_pcm
+                audio.set_result(Recording(pcm=pcm, started_at=request.triggered_at, ended_at=ended[0],
+                                           device="benchmark", peak=float(abs(pcm).max()) if len(pcm) else 0.0))
 
             request.triggered_at = time.monotonic()
             talker = threading.Thread(target=finish_talking, daemon=True)
@@ -645,6 +652,44 @@ class Bench:
                 "watcher_cost_percent": round(watched - base, 2),
                 "poll_interval_s": self.opts.poll_interval}
 
+    def grounding_comparison(self) -> dict[str, Any]:
+        """Window describes without and with grounding, interleaved pair by pair (the order alternating), each
+        on new pixels: first audio of both, the grounded one's delay over the plain one in each pair, and
+        the peak memory with the recognizer loaded beside the vision model."""
+        opts = self.opts
+        plain: list[Run] = []
+        grounded: list[Run] = []
+        rss_before = rss_mb()
+        self.say(f"Scenario grounding: {opts.warmup} warm-up + {opts.runs} interleaved pairs ...")
+        for n in range(opts.warmup + opts.runs):
+            pair = {}
+            for grounding in ((False, True) if n % 2 == 0 else (True, False)):
+                self.engine.grounding = grounding
+                self.next_desktop()
+                pair[grounding] = self._submit_and_measure(self._request(target="window", detail=opts.detail))
+            if n >= opts.warmup:
+                plain.append(pair[False])
+                grounded.append(pair[True])
+        self.engine.grounding = opts.grounding
+        delays = [g.total - p.total for p, g in zip(plain, grounded, strict=True)
+                  if g.total is not None and p.total is not None]
+
+        def spread(values: list[float]) -> dict[str, float | None]:
+            return {"min": round(min(values), 3) if values else None,
+                    "median": round(statistics.median(values), 3) if values else None}
+
+        peak = max((r.peak_rss_mb or 0) for r in grounded) or None
+        delay = spread(delays)
+        return {"ours": summarize(grounded), "plain": summarize(plain),
+                "first_audio_s": {"plain": spread([r.total for r in plain if r.total is not None]),
+                                  "grounded": spread([r.total for r in grounded if r.total is not None])},
+                "delay_s": {**delay, "pairs": [round(d, 3) for d in delays], "target": GROUNDING_DELAY_TARGET_S,
+                            "met": delay["median"] is not None and delay["median"] <= GROUNDING_DELAY_TARGET_S},
+                "peak_rss_mb": {"grounded": peak, "plain": max((r.peak_rss_mb or 0) for r in plain) or None,
+                                "rss_before_mb": rss_before, "rss_after_mb": rss_mb(),
+                                "target": GROUNDING_RSS_TARGET_MB,
+                                "met": peak is not None and peak <= GROUNDING_RSS_TARGET_MB}}
+
     # -- the naive path -------------------------------------------------------------------
 
     def naive(self, scenario: str, model: Any) -> Run:
@@ -661,18 +706,18 @@ class Bench:
             time.sleep(self.opts.speech_seconds)
             speech_end = time.monotonic()
             trace.mark("speech_end", speech_end)
-            question = self.recognizer.transcribe(self.question_pcm, "en").strip()
+            question = self.recognizer.transcribe(self.question_pcm, "en").text
             trace.mark("transcribed")
         capture = capture_target(self.desk, target, region)
         trace.mark("captured")
         mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
-        calls = model.vision_encoder_calls
-        text = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        naive = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        text = naive.text
         trace.mark("first_token")
-        if model.vision_encoder_calls > calls:
-            trace.mark("encoded", trace.marks["captured"] + model.last_vision_s)
-            self.vision_samples_naive.append((model.last_vision_tiles, model.last_vision_s))
+        if naive.vision_tiles:
+            trace.mark("encoded", trace.marks["captured"] + naive.vision_s)
+            self.vision_samples_naive.append((naive.vision_tiles, naive.vision_s))
         trace.mark("first_utterance")
         self.speaker.say(text or "nothing", tag=NaiveTag(trace))
         self._wait_first_audio(trace)
@@ -683,7 +728,7 @@ class Bench:
 
     def read_scenario(self) -> dict[str, Any]:
         """The read scenario (assistant/bench_ocr/read.py) with the vision model loaded beside the recognizer."""
-        from assistant.engine import ModelLoader
+        from assistant.model_loading import VisionModelLoader
         from benchmark.ocr import read
         from models import runtime
 
@@ -691,7 +736,7 @@ class Bench:
         threads = runtime.configure_threads(opts.threads)
         folder = self.model_folder()
         self.say(f"Loading {folder.name} beside the recognizer ...")
-        model = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
+        model = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)()
         self.speaker = self.make_speaker()
         hooks = read.ReadHooks(self.speaker, NaiveTag, self._wait_first_audio, reset_peak_rss, peak_rss_mb, rss_mb)
         try:
@@ -710,7 +755,8 @@ class Bench:
     # -- orchestration ----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from assistant.engine import Engine, ModelLoader
+        from assistant.engine import Engine
+        from assistant.model_loading import Ready, VisionModelLoader
 
         opts = self.opts
         wall = time.monotonic()
@@ -729,26 +775,30 @@ class Bench:
         reset_peak_rss()
         start_rss = rss_mb()
         t0 = time.monotonic()
-        loader = self.loader = ModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
+        loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads)
         model = loader()
         flops = model.vision_flops_per_tile()
         load = {"seconds": round(time.monotonic() - t0, 2), "rss_before_mb": start_rss,
                 "rss_after_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "quantized": opts.quantize}
         if speech is not None:
-            from models.speech import SpeechRecognizer
+            from assistant.model_loading import SpeechModelLoader
 
             t1 = time.monotonic()
-            self.recognizer = SpeechRecognizer.load(speech, threads=opts.threads)
+            self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
         self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
-                             transcriber=lambda: self.recognizer,
+                             transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
                              segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
                              grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}
         try:
             for name in opts.scenarios:
+                if name == "grounding":
+                    scenarios[name] = self.grounding_comparison()
+                    self.say("  " + format_grounding(scenarios[name]))
+                    continue
                 self.say(f"Scenario {name}: {opts.warmup} warm-up + {opts.runs} runs ...")
                 for _ in range(opts.warmup):
                     self.ours(name)
@@ -768,12 +818,12 @@ class Bench:
         gc.collect()
         runtime.trim_heap()
         if opts.naive:
-            from models.vision import VisionLanguageModel
-
             self.say("Loading the naive path's model (float32, processor defaults) ...")
-            naive_model = VisionLanguageModel.load(folder, quantize=False, threads=opts.threads)
+            naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads)()
             naive_model.cache_size = 0
             for name in opts.scenarios:
+                if name in COMPARISONS:
+                    continue  # our path against itself: the naive path has nothing to add
                 if name == "background" and "window" in opts.scenarios:
                     # The naive path prepares nothing ahead: its key press is the window case.
                     scenarios[name]["naive"] = dict(scenarios["window"]["naive"],
@@ -877,6 +927,17 @@ def _short(summary: dict[str, Any]) -> str:
         f", {m['tokens_per_s']:.1f} tok/s" if m.get("tokens_per_s") else "")
 
 
+def format_grounding(entry: dict[str, Any]) -> str:
+    """The grounding comparison in two lines: first audio plain and grounded, the delay, peak memory."""
+    fa, delay, peak = entry["first_audio_s"], entry["delay_s"], entry["peak_rss_mb"]
+    return (f"grounding: first audio min/median plain {_fmt(fa['plain']['min'], 0)}/{_fmt(fa['plain']['median'], 0)}"
+            f" s, grounded {_fmt(fa['grounded']['min'], 0)}/{_fmt(fa['grounded']['median'], 0)} s; grounded - plain "
+            f"per pair min/median {_fmt(delay['min'], 0, 3)}/{_fmt(delay['median'], 0, 3)} s (target <= "
+            f"{delay['target']} s: {'ok' if delay['met'] else 'MISSED'})\n"
+            f"grounding: peak RSS grounded {_fmt(peak['grounded'], 0, 0)} MB, plain {_fmt(peak['plain'], 0, 0)} MB "
+            f"(target <= {peak['target']} MB: {'ok' if peak['met'] else 'MISSED'})")
+
+
 def _check_audio_output() -> None:
     from assistant.audio_out import _sounddevice
     from base.errors import AudioError
@@ -961,6 +1022,8 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{v['achieved_gflops']:.1f} GFLOP/s = {v['fraction_of_matmul']:.0%} of "
                 f"{v['matmul_reference'].split('_')[0]} matmul ({c['vision_gflop_per_tile']} "
                 "GFLOP/tile)")
+    if "grounding" in report["scenarios"]:
+        lines.append(format_grounding(report["scenarios"]["grounding"]))
     bg = report.get("background_cost")
     if bg:
         lines.append(f"background watcher: {bg['watcher_cost_percent']:.2f}% of one core while "

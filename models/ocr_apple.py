@@ -57,7 +57,10 @@ class AppleVisionOCR:
         cg_image = Quartz.CGImageSourceCreateImageAtIndex(source, 0, None)
         request = Vision.VNRecognizeTextRequest.alloc().init()
         request.setRecognitionLevel_(Vision.VNRequestTextRecognitionLevelAccurate)
-        request.setRecognitionLanguages_(self._languages)
+        if self._languages:
+            request.setRecognitionLanguages_(self._languages)
+        elif hasattr(request, "setAutomaticallyDetectsLanguage_"):  # macOS 13 and later
+            request.setAutomaticallyDetectsLanguage_(True)
         request.setUsesLanguageCorrection_(True)
         handler = Vision.VNImageRequestHandler.alloc().initWithCGImage_options_(cg_image, None)
         ok, error = handler.performRequests_error_([request], None)

@@ -12,6 +12,7 @@ from PIL import Image
 from base.errors import TextRecognitionError
 
 UPSCALE_BELOW = 2000  # images narrower than this are read at twice the size (small UI text reads better)
+SCRIPT_CONFIDENCE = 1.0  # OSD's script confidence below this is a guess (0.0 on too little text)
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,25 @@ def parse_tsv(tsv: str, scale: int = 1) -> list[TesseractWord]:
         words.append(TesseractWord(cols[11].strip(), box, max(float(cols[10]), 0.0) / 100,
                                    (int(cols[2]), int(cols[3]), int(cols[4]))))
     return words
+
+
+def detect_script(image: Image.Image, program: str, timeout: float = 30) -> str | None:
+    """The script Tesseract's orientation and script detection finds ("Cyrillic", "Latin"...), None when it
+    finds too little text or is unsure. Small UI text is read at three times the size (it finds nothing at 1x)."""
+    scale = 3 if image.width < UPSCALE_BELOW else 1
+    work = image.convert("L")
+    if scale != 1:
+        work = work.resize((image.width * scale, image.height * scale), Image.Resampling.LANCZOS)
+    png = io.BytesIO()
+    work.save(png, format="PNG")
+    try:
+        out = subprocess.run([program, "stdin", "stdout", "--psm", "0"], input=png.getvalue(),
+                             capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = dict(line.split(":", 1) for line in out.stdout.decode("utf-8", "replace").splitlines() if ":" in line)
+    try:
+        sure = float(fields.get("Script confidence", "0")) >= SCRIPT_CONFIDENCE
+    except ValueError:
+        return None
+    return (fields.get("Script") or "").strip() or None if sure else None

@@ -48,7 +48,10 @@ class WindowsOCR:
             from winrt.windows.media.ocr import OcrEngine
         except ImportError as exc:
             raise TextRecognitionError(f"Windows OCR is not available ({exc}).") from exc
-        engine = OcrEngine.try_create_from_language(Language(language_tag(language)))
+        if language == "auto":  # the languages of the user's Windows profile
+            engine = OcrEngine.try_create_from_user_profile_languages()
+        else:
+            engine = OcrEngine.try_create_from_language(Language(language_tag(language)))
         if engine is None:
             raise TextRecognitionError(f"Windows has no OCR language pack for {language}.")
         self._engine = engine

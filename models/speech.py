@@ -14,6 +14,8 @@ import numpy as np
 
 from base.audio import SAMPLE_RATE
 from base.errors import ConfigError, ModelError
+from base.transcript import Transcript, TranscriptionStats
+from base.vocabulary import Role
 
 MIN_SECONDS = 0.1
 # Moonshine hub guidance: about 6.5 tokens per second of speech bounds the output length.
@@ -25,39 +27,11 @@ WINDOW_SECONDS = MappingProxyType({"moonshine": 20.0, "whisper": 30.0})
 # A window boundary moves back to the quietest 50 ms in the last this-many seconds of the window.
 SPLIT_SEARCH_SECONDS = 3.0
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-_UNSAFE_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
 
-
-def _model_error(folder: Path, what: str) -> ModelError:
-    return ModelError(
-        f"The speech model in {folder} cannot be used: {what}.",
-        "Download the speech model again in Settings, or choose another speech model folder.",
-    )
-
-
-def _read_model_type(folder: Path) -> str:
-    if not folder.is_dir():
-        raise ModelError(
-            f"The speech model folder {folder} does not exist.",
-            "Download a speech model in Settings, or point ScreenSight to its folder.",
-        )
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _model_error(folder, "config.json is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _model_error(folder, f"config.json is damaged ({exc})") from exc
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type not in WINDOW_SECONDS:
-        raise _model_error(
-            folder, f"model type {model_type!r} is not a Moonshine or Whisper speech model"
-        )
-    if not any((folder / name).exists() for name in _WEIGHT_FILES):
-        if any((folder / name).exists() for name in _UNSAFE_WEIGHT_FILES):
-            raise _model_error(folder, "its weights are not in the safetensors format")
-        raise _model_error(folder, "the weights file model.safetensors is missing")
-    return model_type
+def _model_type(folder: Path) -> str:
+    """The speech family of a loadable model folder (store.check_loadable has vetted it)."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return str(config["model_type"])
 
 
 def _split_points(pcm: np.ndarray, window: int) -> list[tuple[int, int]]:
@@ -95,16 +69,6 @@ def _as_mono_float32(pcm: Any) -> np.ndarray:
     return np.nan_to_num(audio, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
-@dataclass
-class TranscriptionStats:
-    """What the last transcribe() call did: how much audio, how many windows and tokens."""
-
-    audio_seconds: float = 0.0
-    windows: int = 0
-    tokens: int = 0
-    token_budget: int = 0
-
-
 class SpeechRecognizer:
     """Turns 16 kHz mono float32 audio into text with a Moonshine or Whisper model."""
 
@@ -117,8 +81,6 @@ class SpeechRecognizer:
         self.processor = processor
         self.device = device
         self.folder = folder
-        self.last_language: str | None = None
-        self.last_stats = TranscriptionStats()
         self.max_audio_seconds = MAX_AUDIO_SECONDS
         self._lock = threading.Lock()
 
@@ -126,8 +88,11 @@ class SpeechRecognizer:
     def load(cls, source: str | Path, device: str = "cpu",
              threads: int | None = None) -> SpeechRecognizer:
         """Load a Moonshine or Whisper model folder (safetensors only, no remote code)."""
+        from models.store import check_loadable
+
         folder = Path(source).expanduser()
-        model_type = _read_model_type(folder)
+        check_loadable(folder, role=Role.SPEECH)
+        model_type = _model_type(folder)
         impl = _MoonshineRecognizer if model_type == "moonshine" else _WhisperRecognizer
 
         import torch
@@ -149,13 +114,15 @@ class SpeechRecognizer:
                 folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
             )
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
-            raise _model_error(folder, f"loading failed ({exc})") from exc
+            raise ModelError(f"The speech model in {folder} could not be loaded ({exc}).",
+                             "Download the speech model again in Settings, or choose another speech "
+                             "model folder.") from exc
         model.to(device).eval()
         return impl(model, processor, device, folder)
 
     def transcribe(self, pcm: np.ndarray, language: str | None = None,
-                   cancel: threading.Event | None = None) -> str:
-        """Text of `pcm` (float32 mono 16 kHz); "" for silence-length audio.
+                   cancel: threading.Event | None = None) -> Transcript:
+        """The transcript of `pcm` (float32 mono 16 kHz); empty text for silence-length audio.
 
         Audio beyond MAX_AUDIO_SECONDS is dropped; longer audio than one window is cut at quiet
         moments and transcribed window by window. If `cancel` is set, returns what is done so far.
@@ -163,13 +130,13 @@ class SpeechRecognizer:
         import torch
 
         audio = _as_mono_float32(pcm)[: int(self.max_audio_seconds * SAMPLE_RATE)]
-        self.last_language = None
-        stats = self.last_stats = TranscriptionStats()
         if len(audio) < int(MIN_SECONDS * SAMPLE_RATE):
-            return ""
+            return Transcript("")
         wanted = self._check_language(language)
         stop = _CancelCriteria(cancel)
         texts: list[str] = []
+        windows = tokens = budget = 0
+        seconds = 0.0
         with self._lock, torch.inference_mode():
             for start, end in _split_points(audio, int(WINDOW_SECONDS[self.family] * SAMPLE_RATE)):
                 if cancel is not None and cancel.is_set():
@@ -177,14 +144,14 @@ class SpeechRecognizer:
                 window = _Window(audio[start:end], wanted, stop)
                 text = self._transcribe_window(window)
                 wanted = window.language
-                stats.windows += 1
-                stats.audio_seconds += len(window.audio) / SAMPLE_RATE
-                stats.tokens += window.tokens
-                stats.token_budget += window.token_budget
+                windows += 1
+                seconds += len(window.audio) / SAMPLE_RATE
+                tokens += window.tokens
+                budget += window.token_budget
                 if text:
                     texts.append(text)
-        self.last_language = wanted
-        return " ".join(texts).strip()
+        stats = TranscriptionStats(seconds, windows, tokens, budget)
+        return Transcript(" ".join(texts).strip(), wanted, stats)
 
     def _check_language(self, language: str | None) -> str | None:
         """Normalize 'fr', 'fr-FR', 'FR_ca', 'auto' to a code this model knows, or None."""

@@ -1,9 +1,9 @@
 """The vision-language model: encode a screenshot once, answer many prompts about it, streaming.
 
-`prepare` runs the processor and the vision encoder and keeps the prompt prefix up to and
-including the image as a KV cache (an ImageContext). `answer` appends a prompt to that prefix
-and streams text token by token; follow-ups reuse the cache and never run the vision encoder
-again.
+`encode` runs the processor and the vision encoder and keeps the prompt prefix up to and
+including the image as a KV cache (an ImageContext, which also says what the encoding cost).
+`answer` appends a prompt to that prefix and streams text token by token; follow-ups reuse the
+cache and never run the vision encoder again.
 """
 
 from __future__ import annotations
@@ -65,10 +65,30 @@ class ImageContext:
     tiles: int
     image_size: tuple[int, int]
     preprocess_s: float = 0.0
-    encode_s: float = 0.0
+    encode_s: float = 0.0       # the whole prefix forward pass (vision encoder and text prefix)
+    vision_s: float = 0.0       # the vision encoder alone
+    vision_tiles: int = 0       # tiles the vision encoder ran on (0: taken from the cache, nothing ran)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tail_ids: list[int] = field(default_factory=list, repr=False)
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class _VisionTiming:
+    """What the vision encoder did during one call (filled by its forward hooks)."""
+
+    started: float = 0.0
+    tiles: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class NaiveAnswer:
+    """The plain transformers path's answer and what its vision encoder cost."""
+
+    text: str
+    vision_tiles: int
+    vision_s: float
 
 
 def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
@@ -102,10 +122,8 @@ class VisionLanguageModel:
         end = self.tokenizer.convert_tokens_to_ids("<end_of_utterance>")
         if isinstance(end, int) and end != self.tokenizer.unk_token_id:
             self.eos_ids.add(end)
-        self.vision_encoder_calls = 0
-        self.last_vision_tiles = 0
-        self.last_vision_s = 0.0
-        self._vision_started = 0.0
+        self.vision_encoder_calls = 0  # a counter of vision encoder runs (tests, diagnostics)
+        self._timing = threading.local()  # the _VisionTiming of the call running on this thread
         self.quantized = False
         self.threads = 0  # torch threads for the encoder and prefills (0: leave torch's setting)
         # Token-by-token decoding runs on one thread: a one-token step is hundreds of tiny
@@ -179,13 +197,17 @@ class VisionLanguageModel:
 
     def _count_vision_calls(self) -> None:
         def before(_module: Any, args: Any, kwargs: Any) -> None:
-            self._vision_started = time.perf_counter()
+            timing = getattr(self._timing, "current", None)
+            if timing is not None:
+                timing.started = time.perf_counter()
 
         def after(_module: Any, args: Any, kwargs: Any, _output: Any) -> None:
             self.vision_encoder_calls += 1
-            pixels = kwargs.get("pixel_values", args[0] if args else None)
-            self.last_vision_tiles = int(pixels.shape[0]) if pixels is not None else 0
-            self.last_vision_s = time.perf_counter() - self._vision_started
+            timing = getattr(self._timing, "current", None)
+            if timing is not None:
+                pixels = kwargs.get("pixel_values", args[0] if args else None)
+                timing.tiles += int(pixels.shape[0]) if pixels is not None else 0
+                timing.seconds += time.perf_counter() - timing.started
 
         vision = self.model.model.vision_model
         vision.register_forward_pre_hook(before, with_kwargs=True)
@@ -225,9 +247,12 @@ class VisionLanguageModel:
 
     # -- the two steps ---------------------------------------------------------------------------
 
-    def prepare(self, image: Any, detail: Detail = Detail.QUICK,
-                cancel: threading.Event | None = None) -> ImageContext:
-        """Run the processor and vision encoder on `image` and keep the prefix KV cache."""
+    def encode(self, image: Any, detail: Detail = Detail.QUICK,
+               cancel: threading.Event | None = None) -> ImageContext:
+        """Run the processor and vision encoder on `image` and keep the prefix KV cache.
+
+        Equal pixels at the same detail are encoded once: the kept context comes back with zero
+        costs (nothing ran for this call)."""
         import torch
         from transformers import DynamicCache
 
@@ -236,7 +261,7 @@ class VisionLanguageModel:
         if cached is not None:
             self._contexts.move_to_end(key)
             # Same cache and lock; no preprocessing or encoding happened for this request.
-            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0)
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
         fitted, kwargs = encoder_input(image, detail)
@@ -250,11 +275,13 @@ class VisionLanguageModel:
         cache = DynamicCache(config=self.model.config.text_config)
         self._use_threads(self.threads)
         self._cancel_local.event = cancel
+        timing = self._timing.current = _VisionTiming()
         try:
             with torch.inference_mode():
                 self.model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
         finally:
             self._cancel_local.event = None
+            self._timing.current = None
         t2 = time.monotonic()
         ctx = ImageContext(
             cache=cache,
@@ -264,6 +291,8 @@ class VisionLanguageModel:
             image_size=tuple(image.size),
             preprocess_s=t1 - t0,
             encode_s=t2 - t1,
+            vision_s=timing.seconds,
+            vision_tiles=timing.tiles,
         )
         if self.cache_size > 0:
             self._contexts[key] = ctx
@@ -359,7 +388,7 @@ class VisionLanguageModel:
         ctx.tail_ids = list(fed)
 
     def generate_naive(self, image: Any, prompt: str, max_new_tokens: int,
-                       ignore_eos: bool = False) -> str:
+                       ignore_eos: bool = False) -> NaiveAnswer:
         """The plain transformers path (processor defaults + model.generate), for the benchmark."""
         import torch
 
@@ -369,6 +398,11 @@ class VisionLanguageModel:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False}
         if ignore_eos:
             kwargs["min_new_tokens"] = max_new_tokens
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **kwargs)
-        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        timing = self._timing.current = _VisionTiming()
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, **kwargs)
+        finally:
+            self._timing.current = None
+        text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return NaiveAnswer(text, timing.tiles, timing.seconds)

@@ -177,7 +177,8 @@ def _find_args(args: argparse.Namespace) -> argparse.Namespace:
 def _describe(args: argparse.Namespace) -> int:
     from assistant.capture import parse_region
     from assistant.config import load_settings
-    from assistant.engine import Engine, ModelLoader, Request, TextRecognizerLoader
+    from assistant.engine import Engine, Request
+    from assistant.model_loading import TextRecognizerLoader, VisionModelLoader
 
     settings = load_settings()
     if args.image is not None:
@@ -199,13 +200,12 @@ def _describe(args: argparse.Namespace) -> int:
     read_with = ReadWith(args.read_with or settings.read_with)
     mode = Mode.FIND if args.find else Mode(args.mode)
     if mode in (Mode.DESCRIBE, Mode.MORE) or args.question or (mode == Mode.READ and read_with == ReadWith.MODEL):
-        from models.store import check_loadable, resolve
+        from assistant.model_loading import check_source
 
-        check_loadable(resolve(model_source), role=Role.VISION)
-    loader = ModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
+        check_source(model_source, Role.VISION)
+    loader = VisionModelLoader(model_source, quantize=settings.quantize and not args.no_quantize,
                          threads=args.threads or settings.threads or None)
-    engines: list[Engine] = []
-    speaker = _make_speaker(args, settings, lambda tag: engines[0].on_audio_start(tag))
+    speaker = _make_speaker(args, settings)
     listener = _PrintingListener(stream=not args.json)
     capture_factory = secure_input = None
     if target != Target.FILE:
@@ -223,7 +223,6 @@ def _describe(args: argparse.Namespace) -> int:
                     detail=Detail(args.detail or settings.detail), language=language, secure_input=secure_input,
                     text_recognizer=TextRecognizerLoader(settings.text_engine, language),
                     pointer=pointer, read_with=read_with)
-    engines.append(engine)
     requests = [Request(mode=mode, target=target, region=region, image_path=args.image,
                         max_new_tokens=args.max_tokens, question=args.find or "")]
     first, *follow_ups = args.question or [""]
@@ -264,15 +263,15 @@ def _describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) -> Any:
+def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
     from assistant.speaker import Speaker
-    from assistant.tts import make_engine
+    from assistant.tts import make_tts_engine
     from base.errors import SpeechError
 
     try:
-        tts = make_engine("wav", wav_path=args.wav) if args.wav else make_engine("pyttsx3")
+        tts = make_tts_engine("wav", wav_path=args.wav) if args.wav else make_tts_engine("pyttsx3")
         tts.configure(voice=settings.voice or None, rate=settings.rate, volume=settings.volume)
     except SpeechError as exc:
         _error(exc)
@@ -281,7 +280,7 @@ def _make_speaker(args: argparse.Namespace, settings: Any, on_audio_start: Any) 
     def report(exc: Exception) -> None:
         print(f"screensight: speech failed: {exc}", file=sys.stderr)
 
-    return Speaker(tts, on_audio_start=on_audio_start, on_error=report)
+    return Speaker(tts, on_error=report)
 
 
 def _result_json(result: Any) -> dict[str, Any]:

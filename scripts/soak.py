@@ -29,8 +29,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Engine, EngineListener, Request, Result  # noqa: E402
+from assistant.model_loading import Ready  # noqa: E402
 from assistant.speaker import Speaker  # noqa: E402
-from assistant.tts import make_engine  # noqa: E402
+from assistant.tts import make_tts_engine  # noqa: E402
 
 PICTURES = 6  # more than the model's context cache (4), so describes keep encoding
 QUESTIONS = ("What does the dialog ask?", "Is there a Cancel button?", "What colour is the bar?")
@@ -135,9 +136,9 @@ def run(model_dir: Path, pictures: list[Path], cycles: int, warmup: int, toleran
     report = Report(cycles, warmup, tolerance)
     model = VisionLanguageModel.load(model_dir, quantize=False)
     report.threads_before = threading.active_count()  # after loading: tqdm keeps a monitor thread
-    speaker = Speaker(make_engine(speech))
+    speaker = Speaker(make_tts_engine(speech))
     listener = _Listener()
-    engine = Engine(lambda: model, speaker=speaker, listener=listener)
+    engine = Engine(Ready(model), speaker=speaker, listener=listener)
 
     def ask(request: Request) -> None:
         listener.done.clear()

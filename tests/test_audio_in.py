@@ -157,11 +157,11 @@ def test_push_to_talk_captures_espeak_question_and_feeds_the_recognizer(moonshin
     # One level per 50 ms of audio (give or take the last partial block).
     assert abs(len(levels) - recording.seconds / 0.05) <= 3
 
-    text = moonshine.transcribe(recording.pcm)
-    assert isinstance(text, str)
-    assert moonshine.last_stats.windows >= 1
-    assert moonshine.last_stats.audio_seconds == pytest.approx(recording.seconds)
-    assert moonshine.last_stats.tokens >= 1
+    transcript = moonshine.transcribe(recording.pcm)
+    assert isinstance(transcript.text, str)
+    assert transcript.stats.windows >= 1
+    assert transcript.stats.audio_seconds == pytest.approx(recording.seconds)
+    assert transcript.stats.tokens >= 1
 
 
 def test_toggle_mode_ends_on_silence_after_speech() -> None:

@@ -10,6 +10,7 @@ import pytest
 from assistant.background import BackgroundPreparer, capture_fingerprint
 from assistant.capture import ImageBackend, capture_target
 from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready
 from assistant.windows import FixedWindowLocator, WindowInfo
 from benchmark.run import BenchDesktop
 from benchmark.screens import render_desktop
@@ -30,7 +31,7 @@ def engine(tiny_vlm):
     listener = Finished()
     desk = BenchDesktop(real_display=False)  # the synthetic desktop behind the capture interface
     desk.show(render_desktop(100))
-    engine = Engine(lambda: tiny_vlm, capture=lambda: desk, listener=listener)
+    engine = Engine(Ready(tiny_vlm), capture=lambda: desk, listener=listener)
     engine.desk, engine.finished = desk, listener
     yield engine
     engine.close()
@@ -80,7 +81,7 @@ def test_preparation_never_interrupts_a_real_request(engine):
     engine.submit(Request(target="window", speak=False, max_new_tokens=30, ignore_eos=True))
     _wait(lambda: engine._current_id != 0 or engine.finished.done.is_set())
     if not engine.finished.done.is_set():
-        assert engine.prepare(Request(target="window")) is None
+        assert engine.prepare_ahead(Request(target="window")) is None
     assert engine.finished.done.wait(30)
     assert not engine.finished.results[-1].cancelled
 

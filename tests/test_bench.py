@@ -69,3 +69,17 @@ def test_bad_options_give_a_clear_message(capsys):
     assert "at least 1" in capsys.readouterr().err
     assert main(["--", "--tokens", "0"]) == 1  # `screensight bench -- --tokens 0`
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_grounding_comparison_reports_interleaved_pairs(tiny_vlm_dir, tmp_path):
+    """--scenario grounding: plain and grounded describes in pairs, the per-pair difference and the memory."""
+    out = tmp_path / "grounding.json"
+    assert main(["--quick", "--model", str(tiny_vlm_dir), "--scenario", "grounding", "--runs", "2", "--no-naive",
+                 "--tts", "silent", "--json", str(out)]) == 0
+    entry = json.loads(out.read_text())["scenarios"]["grounding"]
+    plain, grounded = entry["plain"]["runs"], entry["ours"]["runs"]
+    assert len(plain) == len(grounded) == 1  # --quick: one pair
+    assert entry["delay_s"]["pairs"] == [round(grounded[0]["total_s"] - plain[0]["total_s"], 3)]
+    assert entry["delay_s"]["target"] == 0.3 and entry["peak_rss_mb"]["target"] == 1300
+    assert entry["peak_rss_mb"]["grounded"] > 0 and entry["peak_rss_mb"]["plain"] > 0
+    assert "grounding: first audio" in format_table(json.loads(out.read_text()))

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant.capture import ImageBackend
-from assistant.engine import Engine, EngineListener, ModelLoader, Request
+from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready, VisionModelLoader
 from assistant.speaker import Speaker
 from assistant.trace import STAGES
 from assistant.tts import SpyEngine
@@ -63,7 +64,7 @@ class Recorder(EngineListener):
 class FailingModel:
     """Stands in for a model whose forward pass breaks (a real failure mode: OOM, bad weights)."""
 
-    def prepare(self, image, detail, cancel=None):
+    def encode(self, image, detail, cancel=None):
         raise RuntimeError("simulated failure inside the model")
 
 
@@ -78,13 +79,11 @@ def make_engine(tiny_vlm, spy):
 
     def make(image=None, model=None, window=None, **kwargs):
         listener = Recorder()
-        engines = []
-        speaker = Speaker(spy, on_audio_start=lambda tag: engines[0].on_audio_start(tag))
+        speaker = Speaker(spy)
         locator = FixedWindowLocator(window)
         backend = ImageBackend(image or _desktop(), locator)
-        engine = Engine(model or (lambda: tiny_vlm), capture=lambda: backend, speaker=speaker,
+        engine = Engine(model or Ready(tiny_vlm), capture=lambda: backend, speaker=speaker,
                         listener=listener, **kwargs)
-        engines.append(engine)
         made.append((engine, speaker))
         return engine, listener, speaker
 
@@ -246,13 +245,13 @@ def test_window_title_goes_into_the_prompt(make_engine):
 
 
 def test_model_failure_is_reported_and_the_next_request_works(make_engine, tiny_vlm):
-    models = [FailingModel(), tiny_vlm]
-    engine, listener, _ = make_engine(model=lambda: models[0])
+    provider = Ready(FailingModel())
+    engine, listener, _ = make_engine(model=provider)
     engine.submit(Request(mode="describe", target="screen", speak=False))
     assert engine.wait_idle(60)
     assert listener.results[-1].error is not None
     assert "RuntimeError" in listener.results[-1].error.message
-    models.pop(0)
+    provider.model = tiny_vlm
     engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=3,
                           ignore_eos=True, speak=False))
     assert engine.wait_idle(60)
@@ -287,7 +286,7 @@ def test_cancel_stops_speech_and_generation(make_engine, spy):
 
 
 def test_model_loader_loads_once_from_a_folder(tiny_vlm_dir):
-    loader = ModelLoader(str(tiny_vlm_dir), quantize=False)
+    loader = VisionModelLoader(str(tiny_vlm_dir), quantize=False)
     assert not loader.loaded
     first = loader()
     assert loader.loaded and loader() is first
@@ -337,10 +336,13 @@ def test_warm_up_loads_once_and_a_press_during_loading_is_answered_after(make_en
 def test_warm_up_reports_a_model_that_cannot_load(make_engine):
     from base.errors import ModelError
 
-    def broken():
-        raise ModelError("The model 'x' is not downloaded.", "Download it.")
+    class Broken:
+        loaded = False
 
-    engine, _listener, _ = make_engine(model=broken)
+        def __call__(self):
+            raise ModelError("The model 'x' is not downloaded.", "Download it.")
+
+    engine, _listener, _ = make_engine(model=Broken())
     errors = []
     done = threading.Event()
     assert engine.warm_up(lambda error: (errors.append(error), done.set()))

@@ -12,7 +12,8 @@ from PIL import Image
 
 from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
-from assistant.engine import Engine, EngineListener, RecognizerLoader, Request
+from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready, SpeechModelLoader
 
 
 class Listener(EngineListener):
@@ -40,8 +41,8 @@ def _spoken_question() -> np.ndarray:
 def engine_with_voice(tiny_vlm, tiny_moonshine_dir):
     listener = Listener()
     backend = ImageBackend(_busy_screen())
-    engine = Engine(lambda: tiny_vlm, capture=lambda: backend, listener=listener,
-                    transcriber=RecognizerLoader(str(tiny_moonshine_dir), threads=1))
+    engine = Engine(Ready(tiny_vlm), capture=lambda: backend, listener=listener,
+                    transcriber=SpeechModelLoader(str(tiny_moonshine_dir), threads=1))
     yield engine, listener
     engine.close()
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready
 from assistant.speaker import Speaker
 from assistant.tts import Pyttsx3Engine, SpyEngine
 from base.errors import AudioError, SpeechError
@@ -105,12 +106,9 @@ def make_engine(tiny_vlm):
     def make(tts, image):
         errors: list[Exception] = []
         listener = Recorder()
-        engines: list[Engine] = []
-        speaker = Speaker(tts, on_audio_start=lambda tag: engines[0].on_audio_start(tag),
-                          on_error=errors.append)
+        speaker = Speaker(tts, on_error=errors.append)
         backend = ImageBackend(image)
-        engine = Engine(lambda: tiny_vlm, capture=lambda: backend, speaker=speaker, listener=listener)
-        engines.append(engine)
+        engine = Engine(Ready(tiny_vlm), capture=lambda: backend, speaker=speaker, listener=listener)
         made.append((engine, speaker))
         return engine, speaker, listener, errors, backend
 

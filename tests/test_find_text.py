@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from assistant.capture import ImageBackend
-from assistant.engine import Engine, EngineListener, Request, TextRecognizerLoader
+from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import TextRecognizerLoader
 from assistant.pointer import RecordingPointer
 from assistant.text_recognition import Registry
 from assistant.windows import FixedWindowLocator, WindowInfo
@@ -84,7 +85,7 @@ def test_find_key_moves_the_real_pointer_and_click_presses_the_button(qtbot, mak
     app.window.find_edit.setText("pay")
     entry = finish(qtbot, app, "find-text")
     assert entry.answer == "Pay again, bottom right of the window."
-    assert app.speaker.engine.texts() == ["Pay again, bottom right of the window."]
+    assert app.speaker.tts.texts() == ["Pay again, bottom right of the window."]
     button = scene.button.geometry().translated(scene.geometry().topLeft())
     assert button.contains(*pointer_position())
     assert scene.clicks == 0

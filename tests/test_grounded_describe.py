@@ -3,11 +3,12 @@ recognized text, the answer is checked against them before it is spoken and show
 them, and a failing or hung facts source or recognizer leaves describe working.
 
 The engine runs with the tiny random-weight vision model (or a scripted stand-in with the same
-prepare/answer interface where the answer's words matter), the scripted recognizer registered like
+encode/answer interface where the answer's words matter), the scripted recognizer registered like
 a real engine, ScriptedFactsSource, a real Speaker on the spy speech engine and picture-backed captures."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +18,10 @@ from PIL import Image, ImageDraw
 
 from assistant import engine as engine_module
 from assistant.capture import ImageBackend
-from assistant.engine import Engine, EngineListener, Request, TextRecognizerLoader
+from assistant.engine import Engine, EngineListener, Request
 from assistant.facts import FactsSource, FocusedControl, ScreenFacts, ScriptedFactsSource
 from assistant.grounding import UNCONFIRMED
+from assistant.model_loading import Ready, TextRecognizerLoader
 from assistant.speaker import Speaker
 from assistant.text_recognition import Registry
 from assistant.tts import SpyEngine
@@ -67,11 +69,11 @@ class PromptRecorder:
         self.events: list[str] = []
         self.encoding = threading.Event()
 
-    def prepare(self, image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
+    def encode(self, image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
         self.events.append("encode start")
         self.encoding.set()
         try:
-            return self.model.prepare(image, detail, cancel)
+            return self.model.encode(image, detail, cancel)
         finally:
             self.events.append("encode end")
 
@@ -82,19 +84,23 @@ class PromptRecorder:
 
 @dataclass
 class ScriptedContext:
+    detail: str = "quick"
+    tiles: int = 1
     preprocess_s: float = 0.0
     encode_s: float = 0.0
+    vision_tiles: int = 1
+    vision_s: float = 0.0
 
 
 @dataclass
 class ScriptedModel:
-    """A stand-in vision model whose answer stream is scripted (the real one's prepare/answer interface)."""
+    """A stand-in vision model whose answer stream is scripted (the real one's encode/answer interface)."""
 
     pieces: list[str]
     prompts: list[str] = field(default_factory=list)
 
-    def prepare(self, image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
-        return ScriptedContext()
+    def encode(self, image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
+        return ScriptedContext(detail)
 
     def answer(self, ctx: Any, prompt: str, cancel: threading.Event | None = None, max_new_tokens: int = 256,
                history: Any = (), ignore_eos: bool = False) -> Any:
@@ -132,19 +138,17 @@ def make_engine(tiny_vlm):
     def make(model: Any = None, recognizer: ScriptedRecognizer | None = None,
              facts: FactsSource | None = None, **kwargs: Any) -> tuple[Engine, Recorder, SpyEngine]:
         spy = SpyEngine()
-        engines: list[Engine] = []
-        speaker = Speaker(spy, on_audio_start=lambda tag: engines[0].on_audio_start(tag))
+        speaker = Speaker(spy)
         registry = Registry()
         register(registry, recognizer if recognizer is not None else ScriptedRecognizer(LINES))
         backend = ImageBackend(_desktop(), FixedWindowLocator(WindowInfo(TITLE, (100, 100, 600, 400))))
         listener = Recorder()
         model = model if model is not None else PromptRecorder(tiny_vlm)
-        engine = Engine(lambda: model, capture=lambda: backend, speaker=speaker, listener=listener,
+        engine = Engine(Ready(model), capture=lambda: backend, speaker=speaker, listener=listener,
                         language="en", grounding=True,
                         facts=facts if facts is not None else ScriptedFactsSource(FACTS),
                         text_recognizer=TextRecognizerLoader("scripted", "en", registry=lambda: registry),
                         **kwargs)
-        engines.append(engine)
         made.append((engine, speaker))
         return engine, listener, spy
 
@@ -260,15 +264,15 @@ def test_recognition_runs_beside_the_encoder(make_engine, tiny_vlm):
     model = PromptRecorder(tiny_vlm)
     recognizer = OverlapRecognizer(LINES, model.encoding)
     engine, listener, _ = make_engine(model=model, recognizer=recognizer)
-    real_prepare = model.prepare
+    real_encode = model.encode
 
-    def prepare(image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
-        context = real_prepare(image, detail, cancel)
+    def encode(image: Any, detail: str = "quick", cancel: threading.Event | None = None) -> Any:
+        context = real_encode(image, detail, cancel)
         # Encoding may only end once recognition is running: were they one after the other, one would wait in vain.
         model.events.append("recognition seen" if recognizer.started.wait(WAIT) else "recognition not started")
         return context
 
-    model.prepare = prepare
+    model.encode = encode
     run(engine, listener, Request(mode="describe", target="window", max_new_tokens=4))
     recognized(engine)
     assert recognizer.saw_encoder_running
@@ -281,7 +285,7 @@ def test_grounding_off_describes_as_before(make_engine, tiny_vlm):
     facts = ScriptedFactsSource(FACTS)
     model = PromptRecorder(tiny_vlm)
     engine, listener, _ = make_engine(model=model, recognizer=recognizer, facts=facts)
-    engine.grounding = False
+    engine.configure(dataclasses.replace(engine.options, grounding=False))
     run(engine, listener, Request(mode="describe", target="window", max_new_tokens=4))
     assert model.prompts[-1].startswith(f'The window is titled "{TITLE}".')
     assert recognizer.images == [] and facts.calls == 0
@@ -291,7 +295,7 @@ def test_background_preparation_recognizes_first_and_describe_reuses_it(make_eng
     recognizer = ScriptedRecognizer(LINES)
     model = PromptRecorder(tiny_vlm)
     engine, listener, _ = make_engine(model=model, recognizer=recognizer)
-    assert engine.prepare(Request(target="window")) is not None
+    assert engine.prepare_ahead(Request(target="window")) is not None
     assert engine.wait_idle(WAIT)
     prefilled = model.prompts[-1]
     assert "Save changes to report.txt?" in prefilled

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 from assistant.engine import Engine, EngineListener, Request
+from assistant.model_loading import Ready
 from base.errors import DownloadError
 from screensight import cli
 from tests.hub_server import HubServer
@@ -367,12 +368,10 @@ def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
         return recognizers[0]
 
     with DiskWatch([folder, *_xdg_dirs()]) as watch:
-        engines: list[Engine] = []
-        speaker = Speaker(Pyttsx3Engine(), on_audio_start=lambda tag: engines[0].on_audio_start(tag))
+        speaker = Speaker(Pyttsx3Engine())
         listener = _Listener()
-        engine = Engine(lambda: tiny_vlm, capture=default_backend, speaker=speaker, listener=listener,
+        engine = Engine(Ready(tiny_vlm), capture=default_backend, speaker=speaker, listener=listener,
                         transcriber=transcriber)
-        engines.append(engine)
         try:
             audio: Future = Future()
             # Push-to-talk pressed: the screenshot is taken and encoded while the user speaks.
@@ -387,7 +386,7 @@ def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
                 assert time.monotonic() < deadline, "the microphone stopped delivering"
                 time.sleep(0.02)  # polling interval of a wait with a deadline
             recording = recorder.stop()
-            audio.set_result(recording.pcm)
+            audio.set_result(recording)
             assert engine.wait_idle(120)
             assert speaker.wait_idle(60)
         finally:

@@ -10,9 +10,9 @@ from PIL import Image, ImageDraw, ImageFont
 from PySide6.QtCore import Qt
 
 from assistant.config import Settings
-from assistant.engine import TextRecognizerLoader
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
+from assistant.model_loading import TextRecognizerLoader
 from assistant.text_recognition.registry import default_registry
 from tests.helpers import run_cli
 from tests.scripted_ocr import ScriptedRecognizer, register
@@ -60,7 +60,7 @@ def test_read_window_speaks_each_block_in_reading_order_while_recognizing(qtbot,
     scene = show_text_window(qtbot)  # noqa: F841 - kept alive while it is read
     entry = finish(qtbot, app, "read-window")
     assert entry.status == "done" and entry.kind == "Text of the active window"
-    spoken = app.speaker.engine.texts()
+    spoken = app.speaker.tts.texts()
     assert spoken[:3] == list(LINES)
     assert entry.answer == "\n\n".join(LINES)
     # The first block was heard before the last one was recognized.
@@ -75,7 +75,7 @@ def test_blank_window_says_no_text_found(qtbot, make_app):
     app = make_app()
     scene = show_text_window(qtbot, blank=True)  # noqa: F841 - kept alive while it is read
     entry = finish(qtbot, app, "read-window")
-    assert app.speaker.engine.texts() == ["No text found."]
+    assert app.speaker.tts.texts() == ["No text found."]
     assert entry.answer == "No text found."
     assert app.window.text_lines.count() == 0
 
@@ -88,14 +88,14 @@ def test_failing_engine_is_named_and_the_next_one_reads(qtbot, make_app):
     app = make_app(text_recognizer=TextRecognizerLoader("automatic", "en", registry=lambda: registry))
     scene = show_text_window(qtbot)  # noqa: F841 - kept alive while it is read
     entry = finish(qtbot, app, "read-window")
-    spoken = app.speaker.engine.texts()
+    spoken = app.speaker.tts.texts()
     assert spoken[0] == ("Broken OCR failed on this image (out of memory); trying the next engine. "
                          "Reading with PP-OCR instead.")
     assert spoken[1:4] == list(LINES)
     assert entry.answer == "\n\n".join(LINES)
     # Said once: the next read goes straight to the engine that works.
     finish(qtbot, app, "read-window")
-    assert app.speaker.engine.texts()[4:] == list(LINES)
+    assert app.speaker.tts.texts()[4:] == list(LINES)
 
 
 def test_lines_list_by_keyboard_clicks_the_real_button(qtbot, make_app):
@@ -121,7 +121,7 @@ def test_the_model_reading_is_announced_as_described_by_the_model(qtbot, make_ap
     scene = show_text_window(qtbot)  # noqa: F841 - kept alive while it is read
     app.max_tokens = 6
     entry = finish(qtbot, app, "read-window", timeout=120_000)
-    assert app.speaker.engine.texts()[0] == "Described by the model:"
+    assert app.speaker.tts.texts()[0] == "Described by the model:"
     assert entry.answer.startswith("Described by the model: ")
 
 

@@ -259,7 +259,7 @@ def _speaker(window_reader, reader, notices, errors, output="screen_reader"):
     from assistant.output import make_speaker
 
     watch = ReaderWatch(ScreenReaders([reader]), interval=0)
-    return make_speaker(Settings(output=output), window_reader, lambda tag: None, errors.append,
+    return make_speaker(Settings(output=output), window_reader, errors.append,
                         notices.append, watch)
 
 
@@ -271,7 +271,7 @@ def test_no_reader_is_said_once_then_the_own_voice_speaks_until_one_starts(qtbot
         speaker.say("The first sentence.")
         speaker.say("The second sentence.")
         assert speaker.wait_idle(10)
-        voice = speaker.engine.own_voice
+        voice = speaker.tts.own_voice
         assert isinstance(voice, SpyEngine)
         assert voice.texts() == [NO_READER_MESSAGE, "The first sentence.", "The second sentence."]
         assert notices == [NO_READER_MESSAGE] and errors == []
@@ -292,7 +292,7 @@ def test_an_unreachable_reader_falls_back_with_the_notice(qtbot, window_reader, 
     try:
         speaker.say("Hello.")
         assert speaker.wait_idle(10)
-        assert speaker.engine.own_voice.texts() == [NO_READER_MESSAGE, "Hello."]
+        assert speaker.tts.own_voice.texts() == [NO_READER_MESSAGE, "Hello."]
         assert notices == [NO_READER_MESSAGE]
     finally:
         speaker.close()
@@ -309,7 +309,7 @@ def test_stop_cancels_the_readers_speech_of_ours(qtbot, window_reader, monkeypat
         speaker.stop()
         assert speaker.wait_idle(5)
         assert [r.kind for r in reader.requests()] == ["speak", "cancel"]
-        assert notices == [] and speaker.engine.own_voice is None
+        assert notices == [] and speaker.tts.own_voice is None
     finally:
         speaker.close()
 
@@ -321,7 +321,7 @@ def test_both_speaks_with_the_own_voice_and_brailles_through_the_reader(qtbot, w
     try:
         speaker.say("Two buttons.")
         assert speaker.wait_idle(10)
-        assert speaker.engine.voice.texts() == ["Two buttons."]
+        assert speaker.tts.voice.texts() == ["Two buttons."]
         assert [(r.kind, r.text) for r in reader.requests()] == [("braille", "Two buttons.")]
     finally:
         speaker.close()
@@ -335,12 +335,12 @@ def test_screen_reader_output_speaks_through_orcas_speech_dispatcher(qtbot, wind
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     readers = default_readers(platform="linux", env=speechd.env)
     notices: list[str] = []
-    speaker = make_speaker(Settings(output="screen_reader"), window_reader, lambda tag: None, notices.append,
+    speaker = make_speaker(Settings(output="screen_reader"), window_reader, notices.append,
                            notices.append, ReaderWatch(readers))
     try:
         speaker.say("Orca users hear this through speech-dispatcher.")
         assert speechd.wait_spoken("Orca users hear this through speech-dispatcher.")
         assert speaker.wait_idle(30)
-        assert notices == [] and speaker.engine.own_voice is None
+        assert notices == [] and speaker.tts.own_voice is None
     finally:
         speaker.close()

@@ -210,6 +210,7 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
 
     from assistant.capture import ImageBackend
     from assistant.engine import Engine, EngineListener, Request
+    from assistant.model_loading import Ready
 
     class Results(EngineListener):
         def __init__(self):
@@ -221,7 +222,7 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
     listener = Results()
     detector = FixedDetector(True)
     backend = ImageBackend(Image.new("RGB", (640, 400), "white"))
-    engine = Engine(lambda: tiny_vlm, capture=lambda: backend, listener=listener,
+    engine = Engine(Ready(tiny_vlm), capture=lambda: backend, listener=listener,
                     secure_input=detector)
     try:
         calls = tiny_vlm.vision_encoder_calls
@@ -239,7 +240,7 @@ def test_engine_says_a_password_field_has_focus_instead_of_describing(tiny_vlm, 
         assert detector.calls == 1  # an image file is not the screen: not asked
         # Background preparation (the app's, while the user reads) must not look at the secret either.
         asked, encoded = detector.calls, tiny_vlm.vision_encoder_calls
-        assert engine.prepare(Request(mode="describe", target="window")) is not None
+        assert engine.prepare_ahead(Request(mode="describe", target="window")) is not None
         assert engine.wait_idle(60)
         assert detector.calls == asked + 1 and tiny_vlm.vision_encoder_calls == encoded
         detector.answer = False
@@ -264,7 +265,7 @@ def test_the_app_refuses_to_describe_a_focused_password_field(sign_in_window, de
     from assistant.config import Settings
     from assistant.history import HistoryStore
     from assistant.hotkeys import ManualHotkeys
-    from assistant.model_slot import VisionSlot
+    from assistant.model_loading import VisionSlot
     from assistant.prompts import PASSWORD_MESSAGE
     from ui.controller import AppController
     from ui.main_window import MainWindow

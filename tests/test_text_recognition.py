@@ -123,6 +123,9 @@ def test_recognition_batches_hold_similar_widths():
     widths = [120, 900, 130, 880, 40, 125]
     assert _batches(widths, 8) == [[4], [0, 5, 2], [3, 1]]  # 40 px padded to 130 would lose its gaps
     assert _batches([100] * 5, 2) == [[0, 1], [2, 3], [4]]
+    # long lines go in small batches: memory grows with batch x width
+    assert _batches([1400, 1390, 1380, 1395], 8, budget=2800) == [[2, 1], [3, 0]]
+    assert _batches([1400] * 3, 8, budget=1000) == [[0], [1], [2]]  # one line wider than the budget goes alone
 
 
 def test_first_block_arrives_before_the_last_is_recognized(ppocr):

@@ -19,7 +19,7 @@ from assistant.tts import (
     Utterance,
     WavFileEngine,
     clip_from_wav,
-    make_engine,
+    make_tts_engine,
     resolve_voice,
     wait_result,
 )
@@ -107,11 +107,11 @@ def engine():
 
 def test_wav_engine_writes_real_speech(tmp_path: Path) -> None:
     path = tmp_path / "out.wav"
-    eng = make_engine("wav", wav_path=path)
+    eng = make_tts_engine("wav", wav_path=path)
     starts: list[str] = []
     try:
         for text in ("Hello from ScreenSight.", "A second sentence follows."):
-            utterance = wait_result(eng.prepare(text), threading.Event())
+            utterance = wait_result(eng.synthesize(text), threading.Event())
             eng.play(utterance, threading.Event(), on_start=lambda t=text: starts.append(t))
     finally:
         eng.close()
@@ -146,7 +146,7 @@ def test_voices_rate_and_volume_change_the_speech(engine: Pyttsx3Engine) -> None
 
     def clip(**settings: object):
         engine.configure(**settings)
-        return wait_result(engine.prepare(text), never).clip
+        return wait_result(engine.synthesize(text), never).clip
 
     normal = clip(rate=175, volume=1.0)
     fast = clip(rate=350)
@@ -162,7 +162,7 @@ def test_voice_by_language_code(engine: Pyttsx3Engine) -> None:
     assert "de" in german.languages
     engine.configure(voice="de")
     try:
-        german_clip = wait_result(engine.prepare("Guten Tag."), threading.Event()).clip
+        german_clip = wait_result(engine.synthesize("Guten Tag."), threading.Event()).clip
         assert rms(german_clip.samples) > SPEECH_RMS
     finally:
         engine.configure(voice="en")
@@ -178,7 +178,7 @@ def test_unknown_voice_and_bad_settings_are_clear_errors(engine: Pyttsx3Engine) 
 
 
 def test_text_without_words_gives_an_empty_clip(engine: Pyttsx3Engine) -> None:
-    utterance = wait_result(engine.prepare(" ... "), threading.Event())
+    utterance = wait_result(engine.synthesize(" ... "), threading.Event())
     assert utterance.clip is not None and utterance.clip.samples.size == 0
     started = []
     engine.play(utterance, threading.Event(), on_start=lambda: started.append(1))
@@ -187,14 +187,14 @@ def test_text_without_words_gives_an_empty_clip(engine: Pyttsx3Engine) -> None:
 
 def test_pyttsx3_engine_plays_into_the_speaker_sink(engine: Pyttsx3Engine, recorder) -> None:
     started = threading.Event()
-    engine.play(wait_result(engine.prepare("Testing the speaker."), threading.Event()),
+    engine.play(wait_result(engine.synthesize("Testing the speaker."), threading.Event()),
                 threading.Event(), on_start=started.set)
     assert started.is_set()
     assert recorder.wait_for_sound(), "no sound reached the speaker sink"
 
 
 def test_stop_silences_the_sink(engine: Pyttsx3Engine, recorder) -> None:
-    utterance = wait_result(engine.prepare(LONG_TEXT), threading.Event())
+    utterance = wait_result(engine.synthesize(LONG_TEXT), threading.Event())
     assert utterance.clip.duration > 12  # far longer than the test lets it play
     cancel = threading.Event()
     player = threading.Thread(target=engine.play, args=(utterance, cancel))
@@ -235,14 +235,14 @@ def test_audio_out_resamples_and_reports_start() -> None:
 
 
 def test_silent_and_spy_engines() -> None:
-    silent = make_engine("silent")
+    silent = make_tts_engine("silent")
     assert isinstance(silent, SilentEngine) and silent.voices() == []
     quiet = wait_result(silent.prepare("Nothing to hear."), threading.Event())
     assert quiet.text == "Nothing to hear." and quiet.clip is None  # nothing was synthesized
     started = []
     silent.play(quiet, threading.Event(), on_start=lambda: started.append(1))
     assert started == []  # and nothing was played
-    spy = make_engine("spy")
+    spy = make_tts_engine("spy")
     assert isinstance(spy, SpyEngine)
     spy.configure(rate=200, voice="en")
     spy.speak("Recorded.", threading.Event())
@@ -254,9 +254,9 @@ def test_silent_and_spy_engines() -> None:
 
 def test_make_engine_errors() -> None:
     with pytest.raises(ConfigError, match="Use one of"):
-        make_engine("festival")
+        make_tts_engine("festival")
     with pytest.raises(ConfigError, match="--wav"):
-        make_engine("wav")
+        make_tts_engine("wav")
 
 
 def test_a_missing_driver_says_what_to_install() -> None:
@@ -270,7 +270,7 @@ def test_a_closed_engine_refuses_work() -> None:
     eng.close()
     eng.close()  # twice is harmless: no exception
     with pytest.raises(SpeechError, match="closed"):
-        eng.prepare("Too late.")
+        eng.synthesize("Too late.")
 
 
 def test_wait_result_gives_up_when_cancelled() -> None:

@@ -14,7 +14,7 @@ import pytest
 from assistant.config import Hotkeys, Settings, load_settings
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
-from assistant.model_slot import VisionSlot
+from assistant.model_loading import VisionSlot
 from tests.ui_scene import show_scene
 from ui.controller import AppController
 from ui.main_window import MainWindow
@@ -82,7 +82,7 @@ def test_describe_hotkey_fills_history_and_speaks(qtbot, make_app, tmp_path):
     assert entry.answer in app.window.history.item(0).text()
     assert app.window.status_label.text() == "Done."
     assert app.speaker.wait_idle(10)
-    spoken = " ".join(app.speaker.engine.texts())
+    spoken = " ".join(app.speaker.tts.texts())
     assert spoken.split() == entry.answer.split()
     logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert logged[-1]["answer"] == entry.answer
@@ -116,16 +116,16 @@ def test_ten_fast_presses_leave_one_answer(qtbot, make_app):
 
 def test_stop_hotkey_silences_speech(qtbot, make_app):
     app = make_app()
-    app.speaker.engine.seconds_per_char = 0.2  # the spy pretends speech takes a while
+    app.speaker.tts.seconds_per_char = 0.2  # the spy pretends speech takes a while
     app.max_tokens = 60
     app.hotkeys.press("describe-window")
-    qtbot.waitUntil(lambda: bool(app.speaker.engine.spoken), timeout=120_000)
+    qtbot.waitUntil(lambda: bool(app.speaker.tts.spoken), timeout=120_000)
     app.hotkeys.press("stop-speaking")
     qtbot.waitUntil(lambda: app.window.status_label.text() == "Stopped.", timeout=5000)
     assert app.speaker.wait_idle(5)
     assert app.engine.wait_idle(30)
-    assert not app.speaker.engine.spoken[-1].completed
-    assert len(app.speaker.engine.spoken) == 1  # nothing queued was spoken after the stop
+    assert not app.speaker.tts.spoken[-1].completed
+    assert len(app.speaker.tts.spoken) == 1  # nothing queued was spoken after the stop
 
 
 def test_typed_follow_up_reuses_the_screenshot(qtbot, make_app, uncached):
@@ -153,18 +153,18 @@ def test_errors_are_shown_announced_and_spoken(qtbot, make_app, tmp_path):
     assert app.window.status_label.text().startswith("Error: ")
     qtbot.waitUntil(lambda: any("does not exist" in text for text in announced), timeout=5000)
     assert app.speaker.wait_idle(5)
-    assert any("does not exist" in text for text in app.speaker.engine.texts())
+    assert any("does not exist" in text for text in app.speaker.tts.texts())
 
 
 def test_repeat_last_speaks_the_answer_again(qtbot, make_app):
     app = make_app()
     entry = _finish(qtbot, app, "describe-window")
     assert app.speaker.wait_idle(10)
-    count = len(app.speaker.engine.texts())
+    count = len(app.speaker.tts.texts())
     app.hotkeys.press("repeat-last")
-    qtbot.waitUntil(lambda: len(app.speaker.engine.texts()) > count, timeout=10_000)
+    qtbot.waitUntil(lambda: len(app.speaker.tts.texts()) > count, timeout=10_000)
     assert app.speaker.wait_idle(10)
-    assert app.speaker.engine.texts()[-1] == entry.answer
+    assert app.speaker.tts.texts()[-1] == entry.answer
 
 
 def test_text_only_output_shows_without_speaking(qtbot, make_app):
@@ -180,9 +180,9 @@ def test_settings_apply_without_restart(qtbot, make_app, tmp_path):
                               keep_history=False, output="screen_reader",
                               hotkeys=Hotkeys(describe_window="<ctrl>+<alt>+w"))
     app.apply_settings(new)
-    assert app.engine.detail == "normal" and app.engine.language == "de"
+    assert app.engine.options.detail == "normal" and app.engine.options.language == "de"
     assert load_settings(tmp_path / "settings.toml") == new
-    assert isinstance(app.speaker.engine, ScreenReaderEngine)
+    assert isinstance(app.speaker.tts, ScreenReaderEngine)
     assert app.engine.speaker is app.speaker
     assert app.hotkeys.bindings["describe-window"].label() == "Ctrl+Alt+W"
     assert not (tmp_path / "history.jsonl").exists()
@@ -196,8 +196,8 @@ def test_settings_apply_without_restart(qtbot, make_app, tmp_path):
 def test_voice_settings_reach_the_engine(make_app):
     app = make_app()
     app.apply_settings(dataclasses.replace(app.settings, rate=300, volume=0.5))
-    assert app.speaker.engine.settings["rate"] == 300
-    assert app.speaker.engine.settings["volume"] == 0.5
+    assert app.speaker.tts.settings["rate"] == 300
+    assert app.speaker.tts.settings["volume"] == 0.5
 
 
 def test_more_detail_reuses_and_new_screenshot_starts_over(qtbot, make_app, uncached):

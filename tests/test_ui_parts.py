@@ -49,7 +49,7 @@ def test_both_engine_speaks_with_the_own_voice(qtbot):
     voice = SpyEngine()
     engine = BothEngine(voice, ReaderWatch(ScreenReaders([AnnouncementReader(Announcer(window), _Supported())])))
     engine.configure(rate=222)
-    engine.play(engine.prepare("Hello.").result(), threading.Event())
+    engine.play(engine.synthesize("Hello.").result(), threading.Event())
     assert voice.texts() == ["Hello."]  # announcements would speak it twice: braille-only readers get it
     assert voice.settings["rate"] == 222
 

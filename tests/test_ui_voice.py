@@ -22,7 +22,7 @@ from assistant.capture import ImageBackend
 from assistant.config import Settings
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
-from assistant.model_slot import VisionSlot
+from assistant.model_loading import VisionSlot
 from base.errors import CaptureError
 from tests.ui_scene import show_scene
 from ui.controller import AppController
@@ -277,7 +277,7 @@ def test_talk_key_without_a_speech_model_opens_the_speech_setup(qtbot, make_app,
     assert not app.voice.recording
     assert app.window.entries() == []  # no question was started
     qtbot.waitUntil(lambda: SPEECH_MISSING in announced, timeout=5000)
-    qtbot.waitUntil(lambda: SPEECH_MISSING in app.speaker.engine.texts(), timeout=10_000)
+    qtbot.waitUntil(lambda: SPEECH_MISSING in app.speaker.tts.texts(), timeout=10_000)
     app.voice.release()
     assert _status(app) == SPEECH_MISSING
 
@@ -354,3 +354,35 @@ def np_image():
     from PIL import Image
 
     return Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8))
+
+
+def test_words_said_at_the_find_prompt_are_searched_in_the_window(qtbot, make_app, tmp_path):
+    """Find text by voice through the real microphone path: the Find key opens the prompt, the talk key is
+    held and the words said go to Find text, searched in the window that was read (the random-weight
+    recognizer hears some words: they are what is searched, shown in "Text to find" to correct)."""
+    from assistant.history import kind_label
+    from assistant.text_recognition.types import fold
+    from tests.text_scene import LINES, show_text_window
+
+    app = make_app()
+    scene = show_text_window(qtbot)  # noqa: F841 - kept alive while it is read
+    with qtbot.waitSignal(app.entry_finished, timeout=60_000) as opened:
+        app.hotkeys.press("find-text")  # nothing typed: the window is read and the prompt opens
+    assert opened.args[0].answer == "Type or say the text to find."
+    qtbot.waitUntil(app.find_prompt_open, timeout=5000)
+    wav = tmp_path / "find.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "Pay again"], check=True)
+    _press_and_wait_until_listening(qtbot, app)
+    _say_into_microphone(wav)
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.hotkeys.release("push-to-talk")
+    entry = signal.args[0]
+    assert entry.status == "done", entry.answer
+    assert entry.kind == kind_label("find", None)  # searched in the last screenshot, not ScreenSight's window
+    assert entry.capture["title"] == opened.args[0].capture["title"]
+    assert entry.question and app.window.find_edit.text() == entry.question
+    matches = [line for line in LINES if fold(entry.question) in fold(line)]
+    if matches:
+        assert entry.answer.startswith(f"{matches[0]}, ")
+    else:
+        assert entry.answer == f"'{entry.question}' was not found in the window."

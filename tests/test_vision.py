@@ -19,7 +19,7 @@ def _screenshot(size=(1280, 720)):
 
 def test_follow_ups_reuse_the_encoded_image(tiny_vlm):
     before = tiny_vlm.vision_encoder_calls
-    ctx = tiny_vlm.prepare(_screenshot(), "quick")
+    ctx = tiny_vlm.encode(_screenshot(), "quick")
     assert tiny_vlm.vision_encoder_calls == before + 1
     first = "".join(tiny_vlm.answer(ctx, "Describe the screen.", max_new_tokens=8, ignore_eos=True))
     history = [Turn("Describe the screen.", first)]
@@ -33,7 +33,7 @@ def test_follow_ups_reuse_the_encoded_image(tiny_vlm):
 
 
 def test_same_prompt_gives_same_answer_after_follow_ups(tiny_vlm):
-    ctx = tiny_vlm.prepare(_screenshot(), "quick")
+    ctx = tiny_vlm.encode(_screenshot(), "quick")
     first = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=6, ignore_eos=True))
     "".join(tiny_vlm.answer(ctx, "Something else entirely?", max_new_tokens=6, ignore_eos=True))
     again = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=6, ignore_eos=True))
@@ -41,7 +41,7 @@ def test_same_prompt_gives_same_answer_after_follow_ups(tiny_vlm):
 
 
 def test_cancel_stops_within_one_token(tiny_vlm):
-    ctx = tiny_vlm.prepare(_screenshot(), "quick")
+    ctx = tiny_vlm.encode(_screenshot(), "quick")
     cancel = threading.Event()
     tokens = []
     stream = tiny_vlm.answer(ctx, "Describe.", cancel=cancel, max_new_tokens=100, ignore_eos=True,
@@ -59,7 +59,7 @@ def test_cancel_stops_within_one_token(tiny_vlm):
      ("high", (400, 300), 1), ("normal", (900, 600), 5)],
 )
 def test_detail_decides_tiles(tiny_vlm, detail, size, tiles):
-    ctx = tiny_vlm.prepare(Image.new("RGB", size, "gray"), detail)
+    ctx = tiny_vlm.encode(Image.new("RGB", size, "gray"), detail)
     assert ctx.tiles == tiles
     # every tile becomes 64 image tokens in the prefix
     assert ctx.prefix_len > 64 * tiles
@@ -80,14 +80,15 @@ def test_prompt_keeps_history_after_the_image(tiny_vlm):
 
 
 def test_naive_generate_runs(tiny_vlm):
-    text = tiny_vlm.generate_naive(_screenshot((640, 480)), "Describe.", max_new_tokens=4,
-                                   ignore_eos=True)
-    assert isinstance(text, str) and text
+    naive = tiny_vlm.generate_naive(_screenshot((640, 480)), "Describe.", max_new_tokens=4,
+                                    ignore_eos=True)
+    assert isinstance(naive.text, str) and naive.text
+    assert naive.vision_tiles > 1 and naive.vision_s > 0  # processor defaults split 640x480 into tiles
 
 
 def test_quantized_model_answers(tiny_vlm_dir):
     model = VisionLanguageModel.load(tiny_vlm_dir, quantize=True)
-    ctx = model.prepare(_screenshot(), "quick")
+    ctx = model.encode(_screenshot(), "quick")
     assert "".join(model.answer(ctx, "Describe.", max_new_tokens=4, ignore_eos=True))
 
 
@@ -106,7 +107,7 @@ def _text_lengths(model):
 def test_follow_up_reuses_kept_tokens_and_answers_the_same(tiny_vlm):
     import dataclasses
 
-    ctx = tiny_vlm.prepare(_screenshot((800, 500)), "quick")
+    ctx = tiny_vlm.encode(_screenshot((800, 500)), "quick")
     first = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=8, ignore_eos=True))
     history = [Turn("Describe.", first)]
     assert ctx.tail_ids, "the answer's keys and values are kept for the next prompt"
@@ -127,7 +128,7 @@ def test_follow_up_reuses_kept_tokens_and_answers_the_same(tiny_vlm):
 
 
 def test_prefill_only_makes_the_same_prompt_start_at_once(tiny_vlm):
-    ctx = tiny_vlm.prepare(_screenshot((700, 400)), "quick")
+    ctx = tiny_vlm.encode(_screenshot((700, 400)), "quick")
     assert list(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=0)) == []
     lengths, handle = _text_lengths(tiny_vlm)
     try:
@@ -140,11 +141,11 @@ def test_prefill_only_makes_the_same_prompt_start_at_once(tiny_vlm):
 def test_same_pixels_are_encoded_once(tiny_vlm):
     image = _screenshot((1000, 600))
     before = tiny_vlm.vision_encoder_calls
-    first = tiny_vlm.prepare(image, "quick")
-    second = tiny_vlm.prepare(image.copy(), "quick")
+    first = tiny_vlm.encode(image, "quick")
+    second = tiny_vlm.encode(image.copy(), "quick")
     assert tiny_vlm.vision_encoder_calls == before + 1
     assert second.cache is first.cache and second.encode_s == 0.0
-    tiny_vlm.prepare(image, "normal")
+    tiny_vlm.encode(image, "normal")
     assert tiny_vlm.vision_encoder_calls == before + 2
 
 
@@ -155,11 +156,11 @@ def test_cancel_stops_the_vision_encoder_between_layers(tiny_vlm):
     before = tiny_vlm.vision_encoder_calls
     try:
         with pytest.raises(InterruptedError):
-            tiny_vlm.prepare(_screenshot((900, 500)), "quick", cancel=cancel)
+            tiny_vlm.encode(_screenshot((900, 500)), "quick", cancel=cancel)
     finally:
         handle.remove()
     assert tiny_vlm.vision_encoder_calls == before
-    ctx = tiny_vlm.prepare(_screenshot((900, 500)), "quick")  # nothing half-done was cached
+    ctx = tiny_vlm.encode(_screenshot((900, 500)), "quick")  # nothing half-done was cached
     assert ctx.encode_s > 0
 
 
@@ -171,3 +172,13 @@ def test_quantized_load_converts_every_linear_layer(tiny_vlm_dir):
     assert plain == []
     assert all(p.dtype == torch.float32 for p in model.model.parameters())
     assert model.vision_flops_per_tile() > 0
+
+
+def test_encode_returns_what_it_cost(tiny_vlm):
+    image = _screenshot((820, 520))
+    first = tiny_vlm.encode(image, "normal")
+    assert first.vision_tiles == first.tiles > 1
+    assert first.vision_s > 0 and first.encode_s >= first.vision_s and first.preprocess_s > 0
+    again = tiny_vlm.encode(image.copy(), "normal")  # the same pixels: nothing runs
+    assert again.cache is first.cache
+    assert (again.vision_tiles, again.vision_s, again.encode_s, again.preprocess_s) == (0, 0.0, 0.0, 0.0)

@@ -194,7 +194,7 @@ def _voices(controller: AppController) -> list:
     if speaker is None:
         return []
     try:
-        return speaker.engine.voices()
+        return speaker.tts.voices()
     except ScreenSightError:
         return []
 

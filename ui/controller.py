@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,11 +16,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from assistant.actions import hotkey_bindings
 from assistant.config import Settings, save_settings
-from assistant.engine import Engine, Request, Result, TextRecognizerLoader
+from assistant.engine import Engine, EngineOptions, Request, Result
 from assistant.history import HistoryEntry, HistoryStore, kind_label
 from assistant.hotkeys import HotkeyBackend
 from assistant.messages import error_text
-from assistant.model_slot import SpeechSlot, VisionSlot
+from assistant.model_loading import SpeechSlot, TextRecognizerLoader, VisionSlot
 from assistant.output import make_speaker
 from base.errors import ScreenSightError
 from base.vocabulary import OWN_VOICE_OUTPUTS, Mode, Output, ReadWith, Target
@@ -38,6 +39,7 @@ DESCRIBE_TARGETS = MappingProxyType({
 
 
 MAX_TOKENS_ENV = "SCREENSIGHT_MAX_TOKENS"
+FIND_PROMPT = "Type the text to find and press Enter, or hold the talk key and say it."
 
 
 def _env_int(name: str) -> int | None:
@@ -57,7 +59,7 @@ class AppController(QObject):
                  settings_file: Path | None = None, capture: Callable[[], Any] | None = None,
                  history: HistoryStore | None = None, vision: VisionSlot | None = None,
                  screen_readers: Callable[[], Any] | None = None, pointer: Any = None,
-                 text_recognizer: Callable[[], Any] | None = None, parent: QObject | None = None) -> None:
+                 text_recognizer: TextRecognizerLoader | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.settings_file = settings_file
@@ -80,7 +82,7 @@ class AppController(QObject):
         self.speech = SpeechSlot(settings.speech_model, threads)
         # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
-        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer), self._audio_start,
+        self.speaker = make_speaker(settings, AnnouncementReader(self.announcer),
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
         if capture is None:
@@ -130,9 +132,6 @@ class AppController(QObject):
         self._apply_background()
 
     # -- set-up ------------------------------------------------------------------------------
-
-    def _audio_start(self, tag: object) -> None:
-        self.engine.on_audio_start(tag)
 
     def _speech_notice(self, text: str) -> None:
         # From the speaker's thread (e.g. "No screen reader is running…", which the speaker also
@@ -309,9 +308,21 @@ class AppController(QObject):
             if word:
                 return self.find_typed(word)
             self.window.focus_find()
-            self.say_message("Type the text to find, then press Enter.")
+            self.say_message(FIND_PROMPT)
             return None
         return self.submit(Request(mode=Mode.FIND, target=Target.WINDOW, question=word))
+
+    def find_prompt_open(self) -> bool:
+        """True while the user is at "Text to find" in ScreenSight's window (the Find text prompt)."""
+        return self.window.isActiveWindow() and self.window.find_edit.hasFocus()
+
+    def voice_request(self, audio: Future) -> Request:
+        """What the talk key asks: with the Find text prompt open, the words said are the text to find (in
+        the last screenshot); otherwise a question about the active window ("find Save" included)."""
+        if self.find_prompt_open():
+            target = None if self.engine.conversation is not None else Target.WINDOW
+            return Request(mode=Mode.FIND, target=target, audio=audio)
+        return Request(mode=Mode.ASK, target=Target.WINDOW, audio=audio)
 
     def find_typed(self, word: str) -> int:
         """A word typed in "Text to find" and Enter: searched in the last screenshot."""
@@ -379,9 +390,11 @@ class AppController(QObject):
             self.note(note, kind="Text recognition")
         if result.request.mode != Mode.FIND:
             return
+        if result.request.audio is not None and result.question:
+            self.window.find_edit.setText(result.question)  # what was heard, to correct and search again
         if result.found is not None and result.point is not None:
             self.found = (result.found.text, result.point)
-        elif not result.request.question.strip():
+        elif not result.question.strip():
             self.window.focus_find()
 
     def stop(self) -> None:
@@ -481,13 +494,9 @@ class AppController(QObject):
         """Save and apply settings now, without a restart."""
         old, self.settings = self.settings, new
         save_settings(new, self.settings_file)
-        self.engine.detail = new.detail
-        self.engine.language = new.language
-        self.engine.read_with = new.read_with
-        self.engine.grounding = new.ground_descriptions
-        switch = getattr(self.text_recognizer, "switch", None)
-        if switch is not None:
-            switch(new.text_engine, new.language)
+        self.engine.configure(EngineOptions(detail=new.detail, language=new.language, read_with=new.read_with,
+                                            grounding=new.ground_descriptions))
+        self.text_recognizer.switch(new.text_engine, new.language)
         threads = new.threads or None
         if self.vision.switch(new.vision_model, new.quantize, threads):
             self.engine.new_conversation()
@@ -497,7 +506,7 @@ class AppController(QObject):
             self._replace_speaker()
         elif (new.voice, new.rate, new.volume) != (old.voice, old.rate, old.volume):
             try:
-                self.speaker.engine.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
+                self.speaker.tts.configure(voice=new.voice or None, rate=new.rate, volume=new.volume)
             except ScreenSightError as exc:
                 self.report_error(exc)
         if (new.prepare_in_background, new.detail) != (old.prepare_in_background, old.detail):
@@ -536,10 +545,10 @@ class AppController(QObject):
 
     def _replace_speaker(self) -> None:
         old = self.speaker
-        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer), self._audio_start,
+        self.speaker = make_speaker(self.settings, AnnouncementReader(self.announcer),
                                     self.messages.report_speech_error, self._speech_notice,
                                     self._screen_readers())
-        self.engine.speaker = self.speaker
+        self.engine.set_speaker(self.speaker)
         if old is not None:
             old.stop()
             threading.Thread(target=old.close, name="old-speaker-close", daemon=True).start()

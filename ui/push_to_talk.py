@@ -27,7 +27,7 @@ from assistant import earcons
 from assistant.config import Settings
 from assistant.engine import Request, Result
 from base.errors import AudioError, ModelError
-from base.vocabulary import Mode, TalkMode, Target
+from base.vocabulary import TalkMode
 from ui.bridge import MessageRelay
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,7 @@ class PushToTalk(QObject):
         session = _Session(Future())
         self._session = session
         self._pool.submit(self._start, session, self.settings)  # the microphone opens first
-        session.request_id = self.controller.submit(Request(mode=Mode.ASK, target=Target.WINDOW,
-                                                            audio=session.future))
+        session.request_id = self.controller.submit(self.controller.voice_request(session.future))
         self._request_id = session.request_id
         self.controller.window.set_recording(True)
         self._show(self._listening_text())

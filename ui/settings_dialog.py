@@ -123,11 +123,12 @@ class SettingsDialog(QDialog):
                   "Text recognition reads the exact text; the vision model can guess handwriting-like "
                   "content but may invent text, so its answer starts with: Described by the model.")
         self.text_engine = QComboBox(general)
-        self.text_engine.addItem("Automatic (the first engine that works)", "automatic")
+        self.text_engine.addItem("Automatic (the best engine for the language that works)", "automatic")
         for name in _text_engines():
             self.text_engine.addItem(name, name)
         self._row(form, "&Text recognition engine:", self.text_engine, "Text recognition engine",
-                  "The engine that reads text; the text is read in the answer language.")
+                  "The engine that reads text, in the answer language; with an automatic answer language, "
+                  "in the language of the script found on the screen.")
         self.start_with_system = QCheckBox("&Start ScreenSight when I log in", general)
         describe(self.start_with_system, "Start with the system", "Start ScreenSight when you log in.")
         form.addRow(self.start_with_system)

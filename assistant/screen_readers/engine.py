@@ -74,11 +74,11 @@ class ScreenReaderEngine(TTSEngine):
             own = self._voice
         return own.voices() if own is not None else []
 
-    def prepare(self, text: str) -> Future[Utterance]:
+    def synthesize(self, text: str) -> Future[Utterance]:
         # Any thread (the Qt one too): no detection here, only what the last check found.
         with self._lock:
             own = self._voice if self.watch.checked() and self.watch.known() is None else None
-        return own.prepare(text) if own is not None else super().prepare(text)
+        return own.synthesize(text) if own is not None else super().synthesize(text)
 
     # -- playing (the speaker's thread) ------------------------------------------------------
 
@@ -135,7 +135,7 @@ class ScreenReaderEngine(TTSEngine):
             if cancel.is_set():
                 return
         if utterance.clip is None:
-            prepared = wait_result(voice.prepare(utterance.text), cancel)
+            prepared = wait_result(voice.synthesize(utterance.text), cancel)
             if prepared is None or cancel.is_set():
                 return
             utterance = prepared
@@ -165,8 +165,8 @@ class BothEngine(TTSEngine):
     def voices(self) -> list[Voice]:
         return self.voice.voices()
 
-    def prepare(self, text: str) -> Future[Utterance]:
-        return self.voice.prepare(text)
+    def synthesize(self, text: str) -> Future[Utterance]:
+        return self.voice.synthesize(text)
 
     def play(self, utterance: Utterance, cancel: threading.Event,
              on_start: Callable[[], None] | None = None) -> None:

@@ -11,7 +11,14 @@ from PIL import Image
 from assistant.reading_order import reading_order
 from assistant.text_recognition.types import Line, RecognizedText, TextBlock, Word
 
-PPOCR_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "ro", "zh")
+# The languages of the multilingual PP-OCRv6 recognizer the rapidocr wheel ships (its model routes): Chinese,
+# Japanese and the Latin-script languages. It has no Cyrillic, Arabic, Hangul, Devanagari or Thai letters, and
+# only part of the Greek ones; the wheel holds no other recognizer.
+PPOCR_LANGUAGES = ("en", "zh", "ja", "af", "az", "bs", "ca", "cs", "cy", "da", "de", "es", "et", "eu", "fi", "fr",
+                   "ga", "gl", "hr", "hu", "id", "is", "it", "ku", "la", "lb", "lt", "lv", "mi", "ms", "mt", "nl",
+                   "no", "nb", "nn", "oc", "pl", "pt", "qu", "rm", "ro", "sk", "sl", "sq", "sv", "sw", "tl", "tr",
+                   "uz", "vi")
+AUTO = "auto"  # the language setting that lets the script found decide
 
 
 class TextRecognizer(ABC):
@@ -19,6 +26,7 @@ class TextRecognizer(ABC):
 
     name: str = ""
     languages: tuple[str, ...] = ()  # BCP-47 primary tags ("en", "de"); empty means any
+    notes: Sequence[str] = ()  # why engines tried before this one failed (a fallback's; empty otherwise)
 
     @abstractmethod
     def recognize(self, image: Image.Image, cancel: threading.Event | None = None) -> Iterator[TextBlock]:
@@ -29,8 +37,8 @@ class TextRecognizer(ABC):
         return RecognizedText(tuple(self.recognize(image, cancel)), image.size, self.name)
 
     def reads(self, language: str) -> bool:
-        """True when this engine reads the language (a BCP-47 tag such as "de-CH")."""
-        return not self.languages or language.split("-")[0].lower() in self.languages
+        """True when this engine reads the language (a BCP-47 tag such as "de-CH"; "auto": any)."""
+        return not self.languages or language == AUTO or language.split("-")[0].lower() in self.languages
 
 
 def cancelled(cancel: threading.Event | None) -> bool:

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 from PIL import Image
 
-from assistant.text_recognition.base import TextRecognizer, blocks_from_lines, cancelled, lines_from_words, split_words
+from assistant.text_recognition.base import (
+    AUTO,
+    TextRecognizer,
+    blocks_from_lines,
+    cancelled,
+    lines_from_words,
+    split_words,
+)
 from assistant.text_recognition.types import TextBlock
 from base.errors import TextRecognitionError
 
@@ -16,8 +23,12 @@ TESSERACT_CODES = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "it
                    "el": "ell", "he": "heb", "ja": "jpn", "ko": "kor", "zh": "chi_sim", "hi": "hin"}
 
 
+LATIN_CODES = ("eng", "deu", "fra", "spa", "ita", "por", "nld", "pol", "ces", "swe", "tur")  # "auto" reads these
+
+
 class TesseractRecognizer(TextRecognizer):
-    """Tesseract 5 through its command line, for the languages whose packs are installed."""
+    """Tesseract 5 through its command line, for the languages whose packs are installed ("auto": the
+    installed Latin-script packs together, English first; another script is read with its own language)."""
 
     name = "Tesseract"
 
@@ -30,10 +41,18 @@ class TesseractRecognizer(TextRecognizer):
         packs = installed_languages(program)
         codes = {tag: code for tag, code in TESSERACT_CODES.items() if code in packs}
         self.languages = tuple(codes)
+        self._program = program
+        if language == AUTO:
+            latin = [code for code in LATIN_CODES if code in packs][:3]  # each pack more is slower
+            if not latin:
+                raise TextRecognitionError("Tesseract has no language pack for Latin-script text.")
+            self._langs = "+".join(latin)
+            return
         wanted = codes.get(language.split("-")[0].lower())
         if wanted is None:
-            raise TextRecognitionError(f"Tesseract has no language pack for {language}.")
-        self._program = program
+            code = TESSERACT_CODES.get(language.split("-")[0].lower())
+            install = f" (install its {code} language data: tesseract-ocr-{code} on Debian and Ubuntu)" if code else ""
+            raise TextRecognitionError(f"Tesseract has no language pack for {language}{install}.")
         self._langs = wanted if wanted == "eng" or "eng" not in packs else f"{wanted}+eng"
 
     def recognize(self, image: Image.Image, cancel: threading.Event | None = None) -> Iterator[TextBlock]:
@@ -80,7 +99,7 @@ def apple_recognizer(language: str = "en") -> OSRecognizer:
     """Apple Vision for the language (TextRecognitionError where it is missing)."""
     from models.ocr_apple import AppleVisionOCR
 
-    return OSRecognizer(AppleVisionOCR((language,)), "Apple Vision")
+    return OSRecognizer(AppleVisionOCR(() if language == AUTO else (language,)), "Apple Vision")
 
 
 def _word(word):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +11,7 @@ from PIL import Image
 
 from assistant.reading_order import reading_order
 from assistant.text_recognition.base import PPOCR_LANGUAGES, TextRecognizer, cancelled
-from assistant.text_recognition.types import Box, Line, TextBlock, Word
+from assistant.text_recognition.types import Box, Line, ReadStats, TextBlock, Word
 
 if TYPE_CHECKING:
     from models.ocr_ppocr import RecognizedLine
@@ -36,33 +36,38 @@ class PPOCRRecognizer(TextRecognizer):
 
         self._ocr = PPOCR(Path(model_dir) if model_dir else None, threads=threads)
 
-    def recognize(self, image: Image.Image, cancel: threading.Event | None = None) -> Iterator[TextBlock]:
-        """Detects all boxes, orders them, then recognizes and yields one block at a time."""
+    def recognize(self, image: Image.Image, cancel: threading.Event | None = None
+                  ) -> Generator[TextBlock, None, ReadStats | None]:
+        """Detects all boxes, orders them, then recognizes and yields one block at a time; returns how many
+        boxes it found and how many of those it could not read (None when cancelled)."""
         if cancelled(cancel):
             return
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         boxes = [d.box for d in self._ocr.detect(rgb)]
         if not boxes or cancelled(cancel):
-            return
+            return None if boxes else ReadStats(0, 0)
         angle = self._orientation(rgb, boxes)
         work = rgb
         if angle:
             work = rgb.rotate(angle, expand=True)
             boxes = [d.box for d in self._ocr.detect(work)]
+        unreadable = 0
         for block in reading_order(boxes):
             if cancelled(cancel):
-                return
+                return None
             flat = [i for row in block.rows for i in row]
             recognized = dict(zip(flat, self._ocr.recognize(work, [boxes[i] for i in flat]), strict=True))
             rows = []
             for row in block.rows:
-                lines = [None if _is_outline(work, recognized[i]) else _line(recognized[i], angle, work.size)
-                         for i in row]
+                texts = [recognized[i] for i in row if not _is_outline(work, recognized[i])]
+                lines = [_line(result, angle, work.size) for result in texts]
                 kept = tuple(line for line in lines if line is not None)
+                unreadable += len(lines) - len(kept)
                 if kept:
                     rows.append(kept)
             if rows:
                 yield TextBlock(tuple(rows), block.kind)
+        return ReadStats(len(boxes), unreadable)
 
     def _orientation(self, image: Image.Image, boxes: Sequence[Box]) -> int:
         """0, or the rotation (90, 180, 270 degrees counter-clockwise) that makes a sample of lines readable."""

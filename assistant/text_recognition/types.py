@@ -50,6 +50,14 @@ class TextBlock:
 
 
 @dataclass(frozen=True)
+class ReadStats:
+    """What an engine returns when its blocks are done: text boxes it found, and those it could not read."""
+
+    detected: int
+    unreadable: int
+
+
+@dataclass(frozen=True)
 class RecognizedText:
     """Everything recognized in one image, in reading order."""
 

@@ -1,0 +1,59 @@
+"""The one model-loading place: sources checked before loading, lazy loads, slots that switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.model_loading import Ready, SpeechSlot, VisionModelLoader, VisionSlot, check_source
+from base.errors import ModelError
+from base.vocabulary import Role
+
+
+def test_check_source_names_a_model_of_the_wrong_role(tiny_moonshine_dir: Path) -> None:
+    assert check_source(str(tiny_moonshine_dir), Role.SPEECH) == tiny_moonshine_dir
+    with pytest.raises(ModelError) as caught:
+        check_source(str(tiny_moonshine_dir), Role.VISION)
+    assert "is a speech model, not a vision model" in caught.value.message
+    assert caught.value.hint
+
+
+def test_check_source_of_a_missing_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as caught:
+        check_source(str(tmp_path / "nowhere"), Role.VISION)
+    assert "does not exist" in caught.value.message and "smolvlm-256m" in caught.value.hint
+
+
+def test_a_loader_loads_on_first_call_once_and_again_after_unload(tiny_vlm_dir: Path) -> None:
+    loader = VisionModelLoader(str(tiny_vlm_dir), quantize=False, threads=1)
+    assert not loader.loaded
+    model = loader()
+    assert loader.loaded and loader() is model
+    loader.unload()
+    assert not loader.loaded and loader() is not model
+
+
+def test_a_slot_switches_only_when_the_model_changes() -> None:
+    slot = VisionSlot("smolvlm-256m", quantize=True, threads=None)
+    assert not slot.switch("smolvlm-256m", True, None)
+    assert slot.switch("smolvlm-256m", False, None) and slot.source == "smolvlm-256m"
+    assert slot.switch("smolvlm-500m", False, None) and slot.source == "smolvlm-500m"
+    assert not slot.loaded
+    speech = SpeechSlot("moonshine-tiny", threads=2)
+    assert not speech.switch("moonshine-tiny")
+    assert speech.switch("whisper-base") and speech.source == "whisper-base"
+
+
+def test_a_switched_slot_loads_the_new_model(tiny_vlm_dir: Path, tmp_path: Path) -> None:
+    slot = VisionSlot(str(tmp_path / "missing"), quantize=False, threads=1)
+    with pytest.raises(ModelError):
+        slot()
+    assert slot.switch(str(tiny_vlm_dir), False, 1)
+    assert slot() is slot() and slot.loaded
+
+
+def test_ready_is_a_provider_that_never_loads() -> None:
+    thing = object()
+    ready = Ready(thing)
+    assert ready.loaded and ready() is thing
