@@ -288,7 +288,7 @@ def test_the_app_refuses_to_describe_a_focused_password_field(sign_in_window, de
         entry = signal.args[0]
         assert entry.status == "done" and entry.answer == PASSWORD_MESSAGE
         assert slot().vision_encoder_calls == calls  # nothing was shown to the model
-        qtbot.waitUntil(lambda: PASSWORD_MESSAGE in " ".join(app.speaker.engine.texts()), timeout=10_000)
+        qtbot.waitUntil(lambda: PASSWORD_MESSAGE in " ".join(app.speaker.tts.texts()), timeout=10_000)
         _focus(sign_in_window, "user")
         assert _wait_for(detector, False) is False
         with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:

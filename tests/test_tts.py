@@ -237,7 +237,7 @@ def test_audio_out_resamples_and_reports_start() -> None:
 def test_silent_and_spy_engines() -> None:
     silent = make_tts_engine("silent")
     assert isinstance(silent, SilentEngine) and silent.voices() == []
-    quiet = wait_result(silent.prepare("Nothing to hear."), threading.Event())
+    quiet = wait_result(silent.synthesize("Nothing to hear."), threading.Event())
     assert quiet.text == "Nothing to hear." and quiet.clip is None  # nothing was synthesized
     started = []
     silent.play(quiet, threading.Event(), on_start=lambda: started.append(1))
