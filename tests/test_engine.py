@@ -113,33 +113,33 @@ def test_describe_streams_speaks_and_traces_every_stage(make_engine, spy):
     assert result.capture.source == "screen"
 
 
-def test_follow_up_questions_do_not_encode_again(make_engine, tiny_vlm):
+def test_follow_up_questions_do_not_encode_again(make_engine, uncached_vlm):
     engine, listener, _ = make_engine()
     engine.submit(Request(mode="describe", target="window", max_new_tokens=6, speak=False))
     assert engine.wait_idle(60)
-    calls = tiny_vlm.vision_encoder_calls
+    calls = uncached_vlm.vision_encoder_calls
     for question in ("What is the file called?", "Is there a Cancel button?"):
         engine.submit(Request(mode="ask", target=None, question=question, max_new_tokens=6,
                               speak=False))
         assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls
+    assert uncached_vlm.vision_encoder_calls == calls
     assert [t.question for t in engine.conversation.turns][-2:] == [
         "What is the file called?", "Is there a Cancel button?"]
     assert all(not r.cancelled and r.error is None for r in listener.results)
 
 
-def test_unchanged_screen_is_not_encoded_twice(make_engine, tiny_vlm):
+def test_unchanged_screen_is_not_encoded_twice(make_engine, uncached_vlm):
     engine, listener, _ = make_engine()
     engine.submit(Request(mode="describe", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
-    calls = tiny_vlm.vision_encoder_calls
+    calls = uncached_vlm.vision_encoder_calls
     engine.submit(Request(mode="read", read_with="model", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls
+    assert uncached_vlm.vision_encoder_calls == calls
     engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=4,
                           speak=False))
     assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls + 1
+    assert uncached_vlm.vision_encoder_calls == calls + 1
 
 
 @pytest.fixture
