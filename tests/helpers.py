@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,12 +31,31 @@ def dialog_picture(path: Path, text: str, size: tuple[int, int] = (800, 500)) ->
     return path
 
 
-def launch_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def launch_app(env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Popen, str]:
     """Start `python -m screensight -v` (the desktop app); once it says it is ready, return the
-    process and that log line."""
+    process and that log line. Fails the test, saying what the app wrote, if it exits first or is
+    not ready within `timeout` seconds."""
     app = subprocess.Popen([sys.executable, "-m", "screensight", "-v"], env=env, cwd=ROOT,
                            stderr=subprocess.PIPE, text=True)
-    for line in app.stderr:
-        if "ui.app: ready" in line:
-            return app, line
-    pytest.fail(f"the app did not start (exit code {app.wait(10)})")
+    fd = app.stderr.fileno()
+    seen, line = [], b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([fd], [], [], 0.5)
+        if not readable:
+            continue
+        # One byte at a time: nothing after the ready line is taken from the pipe, so a caller
+        # that goes on reading app.stderr gets every later line.
+        byte = os.read(fd, 1)
+        if not byte:  # the app closed its stderr: it ended
+            break
+        line += byte
+        if byte == b"\n":
+            text, line = line.decode(errors="replace"), b""
+            if "ui.app: ready" in text:
+                return app, text
+            seen.append(text)
+    if app.poll() is None:
+        app.kill()
+    tail = "".join(seen)[-3000:]
+    pytest.fail(f"the app was not ready within {timeout:.0f} s (exit code {app.wait(10)}); it wrote:\n{tail}")

@@ -140,7 +140,7 @@ class AppRun:
         if settings is not None:
             write_settings(home, **settings)
         full_env = app_env(session, home, **env)
-        # launch_app reads the app's stderr until "ready" and has no deadline of its own: a watchdog
+        # launch_app reads the app's stderr until "ready" (its own deadline is longer): a watchdog
         # ends an app that hangs while starting, and launch_app then fails the test. The app can
         # also be ready without saying so on stderr: `import sounddevice` on one of its threads
         # points fd 2 at /dev/null while PortAudio starts (sounddevice._initialize), and a line

@@ -47,6 +47,17 @@ def _walk(env: dict, timeout: float = 30) -> dict:
     return json.loads(out.stdout)
 
 
+def _walk_until_open(env: dict, wanted: tuple[tuple[str, str], ...], timeout: float = 60) -> dict:
+    """The tree, walked again until the dialogs just opened are on the bus (each holds one of
+    the (role, name) pairs in `wanted`); after `timeout` s the last walk, for the asserts to name."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tree = _walk(env)
+        names = {(n["role"], n["name"]) for n in tree["nodes"]}
+        if all(pair in names for pair in wanted) or time.monotonic() > deadline:
+            return tree
+
+
 def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, tiny_vlm_dir):
     home = tmp_path / "home"
     (home / "config" / "ScreenSight").mkdir(parents=True)
@@ -61,8 +72,7 @@ def test_every_focusable_control_has_a_role_and_a_name(session_bus, tmp_path, ti
         for action in ("settings", "setup-model"):
             subprocess.run([sys.executable, "-m", "screensight", "--trigger", action], env=env, cwd=ROOT,
                            check=True, capture_output=True, timeout=60)
-        time.sleep(1.0)
-        tree = _walk(env)
+        tree = _walk_until_open(env, (("page tab", "Hotkeys"), ("push button", "Download")))
     finally:
         subprocess.run([sys.executable, "-m", "screensight", "--trigger", "quit"], env=env, cwd=ROOT,
                        capture_output=True, timeout=60)

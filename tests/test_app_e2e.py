@@ -26,6 +26,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs xdotool, parec and the test PulseAudio")
 
 RATE = 16000
+QUIET_WINDOW_S = 0.8  # longer than espeak-ng's pause between sentences
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,6 +57,11 @@ class SinkRecorder:
     def seconds(self) -> float:
         return self.samples().size / RATE
 
+    def quiet_since(self, start: float, window: float) -> bool:
+        """True once the last `window` seconds recorded, all after `start`, are quiet."""
+        now = self.seconds()
+        return now - start >= window and self.loud_seconds(start=now - window) == 0.0
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(5)
@@ -72,6 +78,12 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None = 
             pytest.fail(f"the app exited while waiting for {what}: {proc.returncode}")
         time.sleep(0.1)
     pytest.fail(f"timed out waiting for {what}")
+
+
+def _focused_title() -> str:
+    """The name of the X window that has the keyboard focus ("" when none has)."""
+    out = subprocess.run(["xdotool", "getwindowfocus", "getwindowname"], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 def _entries(log: Path) -> list[dict]:
@@ -106,7 +118,7 @@ def test_hotkey_describes_speaks_and_stops(app_env, tmp_path):
         assert "hotkeys: pynput" in ready
         # The app's window took the focus when it opened; the user goes back to their window.
         subprocess.run(["xdotool", "search", "--name", TITLE, "windowraise", "windowfocus"], check=True)
-        time.sleep(0.3)
+        _wait(lambda: _focused_title() == TITLE, 10, "the scene window to have the keyboard focus", app)
         assert recorder.loud_seconds() == 0.0
 
         subprocess.run(["xdotool", "key", "ctrl+alt+shift+d"], check=True)
@@ -117,10 +129,13 @@ def test_hotkey_describes_speaks_and_stops(app_env, tmp_path):
         assert len(entry["answer"].split()) >= 3
         _wait(lambda: recorder.loud_seconds() >= 0.5, 60, "speech on the speaker sink", app)
 
+        stopped_at = recorder.seconds()
         subprocess.run(["xdotool", "key", "ctrl+alt+shift+x"], check=True)
-        time.sleep(1.5)  # what was already in the audio pipeline drains
+        # What was already in the audio pipeline drains: the sink goes quiet soon after the key.
+        _wait(lambda: recorder.quiet_since(stopped_at, QUIET_WINDOW_S), 10, "silence after the stop key", app)
         quiet_from = recorder.seconds()
-        time.sleep(1.5)
+        # Then 1.5 s of recorded sound (the time the check listens, not a wait for an event).
+        _wait(lambda: recorder.seconds() >= quiet_from + 1.5, 10, "1.5 s more of the speaker sink", app)
         assert recorder.loud_seconds(start=quiet_from) == 0.0, "speech went on after the stop key"
         assert app.poll() is None
     finally:

@@ -51,7 +51,10 @@ def test_describe_json_and_follow_up_questions(picture, tiny_vlm_dir):
     assert all(r["text"] and not r["cancelled"] for r in results)
     assert results[0]["capture"]["source"] == "file"
     assert results[0]["capture"]["size"] == [800, 500]
-    assert "encoded" in results[1]["trace"]
+    # The first question encoded the picture; the follow-up asked about the same encoding
+    # ("preprocessed" is traced only when a request runs the processor and the vision encoder).
+    assert "preprocessed" in results[0]["trace"] and "encoded" in results[0]["trace"]
+    assert "preprocessed" not in results[1]["trace"], results[1]["trace"]
 
 
 def test_speech_to_wav_is_real_audio(picture, tiny_vlm_dir, tmp_path):

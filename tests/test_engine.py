@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 
 import pytest
 from PIL import Image, ImageDraw
@@ -30,14 +32,33 @@ class Recorder(EngineListener):
     def __init__(self):
         self.results = []
         self.texts = {}
+        self.utterances = {}  # request id -> the sentences handed to the speaker
         self.finished = threading.Event()
+        self._changed = threading.Condition()
 
     def on_text(self, request_id, piece):
-        self.texts.setdefault(request_id, []).append(piece)
+        with self._changed:
+            self.texts.setdefault(request_id, []).append(piece)
+            self._changed.notify_all()
+
+    def on_utterance(self, request_id, text):
+        with self._changed:
+            self.utterances.setdefault(request_id, []).append(text)
+            self._changed.notify_all()
+
+    def wait_utterances(self, request_id, count, timeout):
+        """True once request `request_id` handed `count` sentences to the speaker."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.utterances.get(request_id, ())) >= count, timeout)
 
     def on_finished(self, result):
         self.results.append(result)
         self.finished.set()
+
+    def wait_text(self, request_id, timeout):
+        """True once request `request_id` has streamed text (False after `timeout` seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: request_id in self.texts, timeout)
 
 
 class FailingModel:
@@ -92,33 +113,65 @@ def test_describe_streams_speaks_and_traces_every_stage(make_engine, spy):
     assert result.capture.source == "screen"
 
 
-def test_follow_up_questions_do_not_encode_again(make_engine, tiny_vlm):
+def test_follow_up_questions_do_not_encode_again(make_engine, uncached_vlm):
     engine, listener, _ = make_engine()
     engine.submit(Request(mode="describe", target="window", max_new_tokens=6, speak=False))
     assert engine.wait_idle(60)
-    calls = tiny_vlm.vision_encoder_calls
+    calls = uncached_vlm.vision_encoder_calls
     for question in ("What is the file called?", "Is there a Cancel button?"):
         engine.submit(Request(mode="ask", target=None, question=question, max_new_tokens=6,
                               speak=False))
         assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls
+    assert uncached_vlm.vision_encoder_calls == calls
     assert [t.question for t in engine.conversation.turns][-2:] == [
         "What is the file called?", "Is there a Cancel button?"]
     assert all(not r.cancelled and r.error is None for r in listener.results)
 
 
-def test_unchanged_screen_is_not_encoded_twice(make_engine, tiny_vlm):
+def test_unchanged_screen_is_not_encoded_twice(make_engine, uncached_vlm):
     engine, listener, _ = make_engine()
     engine.submit(Request(mode="describe", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
-    calls = tiny_vlm.vision_encoder_calls
+    calls = uncached_vlm.vision_encoder_calls
     engine.submit(Request(mode="read", read_with="model", target="screen", max_new_tokens=4, speak=False))
     assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls
+    assert uncached_vlm.vision_encoder_calls == calls
     engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=4,
                           speak=False))
     assert engine.wait_idle(60)
-    assert tiny_vlm.vision_encoder_calls == calls + 1
+    assert uncached_vlm.vision_encoder_calls == calls + 1
+
+
+@pytest.fixture
+def uncached_vlm(tiny_vlm, monkeypatch):
+    """The shared tiny model with its own cache of encoded screenshots off for one test: each
+    encoder run the engine asks for is counted, none is hidden by the model's pixel cache."""
+    monkeypatch.setattr(tiny_vlm, "cache_size", 0)
+    monkeypatch.setattr(tiny_vlm, "_contexts", OrderedDict())
+    return tiny_vlm
+
+
+def test_the_engine_encodes_each_screenshot_once_for_all_its_requests(make_engine, uncached_vlm):
+    engine, listener, _ = make_engine()
+    encoder_runs = []
+
+    def run(**fields):
+        before = uncached_vlm.vision_encoder_calls
+        engine.submit(Request(max_new_tokens=3, speak=False, **fields))
+        assert engine.wait_idle(60)
+        result = listener.results[-1]
+        assert result.error is None and not result.cancelled, result.error
+        encoder_runs.append(uncached_vlm.vision_encoder_calls - before)
+        return result
+
+    first = run(mode="describe", target="screen")
+    run(mode="ask", target=None, question="What is the file called?")
+    run(mode="more", target=None)
+    again = run(mode="describe", target="screen")  # a new screenshot with the same pixels
+    run(mode="read", read_with="model", target="screen")
+    run(mode="describe", target="screen", detail="normal")  # another encoding of the same pixels
+    assert again.capture.image is not first.capture.image
+    assert encoder_runs == [1, 0, 0, 0, 0, 1]
 
 
 def test_newer_request_cancels_the_running_one(make_engine):
@@ -143,17 +196,31 @@ def test_newer_request_cancels_the_running_one(make_engine):
 
 
 def test_hotkey_storm_leaves_one_answer(make_engine, spy):
+    """100 presses; now and then one comes while the previous answer streams and is spoken:
+    each press cancels what runs, and only the last press is answered and heard."""
     engine, listener, speaker = make_engine()
-    ids = [engine.submit(Request(mode="describe", target="screen", max_new_tokens=6,
-                                 ignore_eos=True)) for _ in range(100)]
-    assert engine.wait_idle(120)
-    assert speaker.wait_idle(30)
+    spy.seconds_per_char = 0.02  # speech takes time: a press comes while sentences wait their turn
+    ids = []
+    for press in range(100):
+        last = press == 99
+        ids.append(engine.submit(Request(mode="describe", target="screen", max_new_tokens=6 if last else 1000,
+                                         ignore_eos=True)))
+        if press % 20 == 10:
+            assert listener.wait_utterances(ids[-1], 3, 60), \
+                f"press {press} was never answered: the one before still runs"
+        if press == 98:
+            last_press = time.monotonic()
+    assert engine.wait_idle(120), "a cancelled request kept running"
     assert len(listener.results) == 100
     answered = [r for r in listener.results if not r.cancelled and r.error is None]
-    assert [r.request_id for r in answered] == [ids[-1]]
-    # everything spoken belongs to the one answer: the 99 cancelled requests said nothing
-    answer = " ".join(answered[0].text.split())
-    assert spy.texts() and all(" ".join(text.split()) in answer for text in spy.texts())
+    assert [r.request_id for r in answered] == [ids[-1]], "a request the next press cancelled was answered"
+    streamed = [request_id for request_id in ids[:-1] if request_id in listener.texts]
+    assert len(streamed) == 5  # the presses waited for were cancelled while answering
+    assert speaker.wait_idle(30), "speech went on for 30 s: the cancelled answers' sentences still played"
+    # What is heard after the last presses is the last answer, word for word: none of the
+    # sentences the cancelled answers had queued (every answer reads alike, so count them all).
+    heard_after = " ".join(record.text for record in spy.spoken if record.started > last_press)
+    assert heard_after.split() == answered[0].text.split(), "a cancelled answer went on speaking"
 
 
 def test_black_screen_is_said_plainly_without_the_model(make_engine, tiny_vlm, spy):
@@ -205,14 +272,17 @@ def test_cancel_stops_speech_and_generation(make_engine, spy):
     engine, listener, speaker = make_engine()
     spy.seconds_per_char = 0.05
     engine.submit(Request(mode="describe", target="screen", max_new_tokens=3000, ignore_eos=True))
-    deadline = threading.Event()
-    while not spy.texts() and not deadline.wait(0.05):
-        pass
+    deadline = time.monotonic() + 60
+    while not spy.texts():
+        assert time.monotonic() < deadline, "nothing was spoken within 60 s"
+        time.sleep(0.05)  # polling interval of a wait with a deadline
     engine.cancel()
+    cancelled_at = time.monotonic()
     assert engine.wait_idle(30)
     assert speaker.wait_idle(5)
     assert listener.results[-1].cancelled
     assert not speaker.busy()
+    assert all(record.started < cancelled_at for record in spy.spoken), "speech went on after the cancel"
 
 
 def test_model_loader_loads_once_from_a_folder(tiny_vlm_dir):

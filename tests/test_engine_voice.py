@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import threading
+import time
 from concurrent.futures import Future
 
 import numpy as np
@@ -52,10 +52,10 @@ def test_image_is_encoded_while_the_user_talks(engine_with_voice, tiny_vlm):
     audio: Future = Future()
     calls = tiny_vlm.vision_encoder_calls
     engine.submit(Request(mode="ask", target="window", audio=audio, max_new_tokens=4, speak=False))
-    encoded = threading.Event()
-    while not encoded.wait(0.05):
-        if engine.conversation is not None and engine.conversation.context is not None:
-            encoded.set()
+    deadline = time.monotonic() + 60
+    while engine.conversation is None or engine.conversation.context is None:
+        assert time.monotonic() < deadline, "the screenshot was not encoded within 60 s"
+        time.sleep(0.05)  # polling interval of a wait with a deadline
     pcm = _spoken_question()
     audio.set_result(Recording(pcm=pcm, sample_rate=16000, started_at=0.0, ended_at=1.0, device="test",
                                peak=float(np.abs(pcm).max()), rms=float(np.sqrt(np.mean(pcm**2))),

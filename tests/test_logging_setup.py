@@ -107,7 +107,7 @@ def test_rotation_keeps_files_private_and_bounded(tmp_path, clean_root, monkeypa
 
 def test_existing_loose_file_is_made_private(tmp_path, clean_root):
     if os.name != "posix":
-        pytest.skip("POSIX file modes")
+        pytest.skip("file modes are POSIX only")
     path = tmp_path / "s.log"
     path.write_text("old\n")
     path.chmod(0o644)

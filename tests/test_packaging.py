@@ -252,7 +252,7 @@ def test_nsis_script_keeps_user_data_and_offers_to_delete_models():
 
 
 def test_installers_workflow_builds_on_each_os():
-    yaml = pytest.importorskip("yaml")
+    yaml = pytest.importorskip("yaml", reason="reading the workflow needs PyYAML (pip install pyyaml)")
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "installers.yml").read_text())
     jobs = workflow["jobs"]
     runners = " ".join(str(job["runs-on"]) for job in jobs.values())

@@ -379,7 +379,12 @@ def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
             recorder = Recorder(max_seconds=15)
             recorder.start()
             subprocess.run(["paplay", "--device=mic", str(question_wav)], check=True, timeout=30)
-            time.sleep(0.3)
+            played = time.monotonic()
+            # The recording holds the last word once a sample taken after paplay ended arrived.
+            deadline = played + 10
+            while recorder.taken_until <= played:
+                assert time.monotonic() < deadline, "the microphone stopped delivering"
+                time.sleep(0.02)  # polling interval of a wait with a deadline
             recording = recorder.stop()
             audio.set_result(recording)
             assert engine.wait_idle(120)

@@ -180,7 +180,9 @@ def test_unknown_voice_and_bad_settings_are_clear_errors(engine: Pyttsx3Engine) 
 def test_text_without_words_gives_an_empty_clip(engine: Pyttsx3Engine) -> None:
     utterance = wait_result(engine.synthesize(" ... "), threading.Event())
     assert utterance.clip is not None and utterance.clip.samples.size == 0
-    engine.play(utterance, threading.Event())  # nothing to play, returns
+    started = []
+    engine.play(utterance, threading.Event(), on_start=lambda: started.append(1))
+    assert started == []  # returned without opening the sound output: there was nothing to play
 
 
 def test_pyttsx3_engine_plays_into_the_speaker_sink(engine: Pyttsx3Engine, recorder) -> None:
@@ -235,7 +237,11 @@ def test_audio_out_resamples_and_reports_start() -> None:
 def test_silent_and_spy_engines() -> None:
     silent = make_tts_engine("silent")
     assert isinstance(silent, SilentEngine) and silent.voices() == []
-    silent.speak("Nothing to hear.", threading.Event())
+    quiet = wait_result(silent.synthesize("Nothing to hear."), threading.Event())
+    assert quiet.text == "Nothing to hear." and quiet.clip is None  # nothing was synthesized
+    started = []
+    silent.play(quiet, threading.Event(), on_start=lambda: started.append(1))
+    assert started == []  # and nothing was played
     spy = make_tts_engine("spy")
     assert isinstance(spy, SpyEngine)
     spy.configure(rate=200, voice="en")
@@ -262,7 +268,7 @@ def test_a_missing_driver_says_what_to_install() -> None:
 def test_a_closed_engine_refuses_work() -> None:
     eng = Pyttsx3Engine()
     eng.close()
-    eng.close()
+    eng.close()  # twice is harmless: no exception
     with pytest.raises(SpeechError, match="closed"):
         eng.synthesize("Too late.")
 

@@ -267,17 +267,30 @@ def test_manual_backend_only_fires_bound_actions():
 def test_pynput_backend_sees_keys_sent_by_xdotool():
     pressed, released = [], []
     done = threading.Event()
+    listening = threading.Event()
+    probe = "stop-speaking"  # pressed until the listener hears it: then it hears the X server
+
+    def on_press(action):
+        if action == probe:
+            listening.set()
+        else:
+            pressed.append(action)
 
     def on_release(action):
-        released.append(action)
+        if action != probe:
+            released.append(action)
         if action == "push-to-talk":
             done.set()
 
     backend = PynputHotkeys()
-    problems = backend.start(hotkey_bindings(Hotkeys()), pressed.append, on_release)
+    problems = backend.start(hotkey_bindings(Hotkeys()), on_press, on_release)
     try:
         assert problems == []
-        time.sleep(0.3)  # the RECORD context is live once start() returns; let X settle
+        deadline = time.monotonic() + 10
+        while not listening.is_set():
+            assert time.monotonic() < deadline, "the listener heard no key within 10 s"
+            subprocess.run(["xdotool", "key", "ctrl+alt+shift+x"], check=True)
+            listening.wait(0.5)
         subprocess.run(["xdotool", "key", "ctrl+alt+shift+d"], check=True)
         subprocess.run(["xdotool", "key", "ctrl+alt+d"], check=True)  # not bound: no event
         subprocess.run(["xdotool", "keydown", "ctrl+alt+shift+space"], check=True)

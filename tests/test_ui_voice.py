@@ -9,10 +9,13 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import time
 import wave
+from collections import OrderedDict
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from assistant import earcons
 from assistant.capture import ImageBackend
@@ -120,7 +123,7 @@ def _press_and_wait_until_listening(qtbot, app: AppController) -> None:
         app.hotkeys.press("push-to-talk")  # queued to the Qt thread, like the real listener's
 
 
-def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
+def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision, monkeypatch):
     app = make_app()
     levels = []
     app.window.level_bar.valueChanged.connect(levels.append)
@@ -142,13 +145,17 @@ def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     assert f"Q: {entry.question}" in app.window.history.item(0).text()
     assert _status(app) == "Done."
 
-    calls = vision().vision_encoder_calls
+    model = vision()
+    # The model's own cache of encoded screenshots off: an encoder run is counted, not hidden.
+    monkeypatch.setattr(model, "cache_size", 0)
+    monkeypatch.setattr(model, "_contexts", OrderedDict())
+    calls = model.vision_encoder_calls
     _press_and_wait_until_listening(qtbot, app)
     _say_into_microphone(question_wav)
     with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
         app.hotkeys.release("push-to-talk")
     assert signal.args[0].status == "done"
-    assert vision().vision_encoder_calls == calls  # the follow-up reused the screenshot
+    assert model.vision_encoder_calls == calls  # the follow-up reused the encoded screenshot
 
 
 def test_the_whole_question_reaches_the_recognizer_with_earcons_on(
@@ -227,15 +234,32 @@ def test_missing_microphone_is_explained_and_the_app_keeps_working(qtbot, make_a
     assert signal.args[0].status == "done"
 
 
-def test_stop_key_while_talking_drops_the_question(qtbot, make_app):
+def _voice_worker_done(app: AppController) -> None:
+    """Wait until push-to-talk's worker ran everything queued so far (closing the microphone,
+    handing a recording over): one worker thread runs them in order."""
+    app.voice._pool.submit(lambda: None).result(timeout=30)
+
+
+def test_stop_key_while_talking_drops_the_question(qtbot, make_app, question_wav):
     app = make_app()
+    recordings = []
+    # Direct: appended on push-to-talk's worker the moment a recording is handed to the engine.
+    app.voice.recorded.connect(recordings.append, Qt.ConnectionType.DirectConnection)
     _press_and_wait_until_listening(qtbot, app)
+    _say_into_microphone(question_wav)  # a whole question is in the recording when stop is pressed
     with qtbot.waitSignal(app.entry_finished, timeout=60_000) as signal:
         app.hotkeys.press("stop-speaking")
-    assert signal.args[0].status == "stopped"
+    entry = signal.args[0]
+    assert entry.status == "stopped" and entry.kind == "Question"
     assert not app.voice.recording
-    assert [e for e in app.window.entries() if e.status == "done"] == []
-    assert _status(app) == "Stopped."
+    _voice_worker_done(app)
+    assert recordings == [], "the recording was handed to the engine although stop was pressed"
+    # The app still works, and the question that was stopped was never transcribed nor answered.
+    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+        app.hotkeys.press("describe-window")
+    assert signal.args[0].status == "done"
+    assert [e.kind for e in app.window.entries() if e.status == "done"] == ["Active window"]
+    assert not any(e.question for e in app.window.entries()), "the stopped question was transcribed"
 
 
 def test_talk_key_without_a_speech_model_opens_the_speech_setup(qtbot, make_app, tmp_path,
@@ -310,12 +334,20 @@ def test_earcons_are_heard_on_the_speaker(tmp_path):
         try:
             assert earcons.play(earcons.START)
             assert earcons.play(earcons.STOP)
-            subprocess.run(["sleep", "0.5"], check=True)
+            deadline = time.monotonic() + 10  # parec writes what it heard a little later
+            while _peak(raw) <= 0.1 and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling interval of a wait with a deadline
         finally:
             rec.terminate()
             rec.wait(5)
-    pcm = np.frombuffer(raw.read_bytes()[: raw.stat().st_size // 2 * 2], dtype="<i2") / 32768
-    assert np.abs(pcm).max() > 0.1
+    assert _peak(raw) > 0.1, "the earcons did not reach the speaker"
+
+
+def _peak(raw) -> float:
+    """The loudest sample recorded so far in the 16-bit PCM file `raw` (0 when it is empty)."""
+    data = raw.read_bytes()
+    pcm = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2") / 32768
+    return float(np.abs(pcm).max()) if pcm.size else 0.0
 
 
 def np_image():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLineEdit, QListWidget, QPlainTextEdit, QWidget
 
@@ -128,7 +128,7 @@ def test_double_text_size_still_fits_every_label(qtbot, qapp):
         qapp.setFont(big)
         window = _window(qtbot)
         window.resize(window.sizeHint())
-        qtbot.wait(50)
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)  # the layout, laid out now
         for button in window.findChildren(QAbstractButton):
             if button.isVisibleTo(window):
                 text = button.text().replace("&", "")
