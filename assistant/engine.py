@@ -92,7 +92,6 @@ class Request:
     language: str | None = None
     speak: bool = True
     max_new_tokens: int | None = None
-    ignore_eos: bool = False               # benchmark: fixed-length answers
     prepare_only: bool = False             # background preparation: capture and encode, no answer
     load_only: bool = False                # warm-up at start: load the models, nothing else
     triggered_at: float = field(default_factory=time.monotonic)
@@ -802,10 +801,10 @@ class Engine:
                 self.listener.on_status(request_id, f"Only the first {audio.seconds:.0f} seconds of the "
                                                     "question were heard.")
             stream = model.answer_spoken(conversation.context, audio, prompt, cancel=cancel,
-                                         max_new_tokens=limit, history=history, ignore_eos=request.ignore_eos)
+                                         max_new_tokens=limit, history=history)
         else:
             stream = model.answer(conversation.context, prompt, cancel=cancel, max_new_tokens=limit,
-                                  history=history, ignore_eos=request.ignore_eos)
+                                  history=history)
         for piece in stream:
             if not isinstance(piece, str):  # answer_spoken ends with the words the model heard
                 question = piece.text

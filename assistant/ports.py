@@ -51,8 +51,7 @@ class VisionModel(Protocol):
         ...
 
     def answer(self, ctx: Any, prompt: str, cancel: threading.Event | None = None,
-               max_new_tokens: int = 256, history: Sequence[Turn] = (),
-               ignore_eos: bool = False) -> Iterator[str]:
+               max_new_tokens: int = 256, history: Sequence[Turn] = ()) -> Iterator[str]:
         """Text pieces of the answer to `prompt` about `ctx` (an EncodedImage this model made);
         stops within one token once `cancel` is set; `max_new_tokens=0` only pre-fills."""
         ...

@@ -51,6 +51,22 @@ def matmul_reference(encoder_kernel: str) -> str:
     return MATMUL_REFERENCE.get(encoder_kernel, "fp32_gflops")
 
 
+def vision_flops_per_tile(model: Any) -> float | None:
+    """Floating-point operations of one 512-pixel tile through a SmolVLM vision encoder (None for
+    other models)."""
+    from models.vision import VisionLanguageModel
+
+    if not isinstance(model, VisionLanguageModel):
+        return None
+    cfg = model.model.config.vision_config
+    d, ff, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    patches = (cfg.image_size // cfg.patch_size) ** 2
+    embed = 2 * patches * d * cfg.num_channels * cfg.patch_size ** 2
+    linear = 2 * patches * (4 * d * d + 2 * d * ff)
+    attention = 2 * 2 * patches * patches * d
+    return float(embed + layers * (linear + attention))
+
+
 def bench_pixels(model: Any, image: Any) -> Any:
     """One 512-pixel tile of `image` as the processor makes it for the quick detail level."""
     from models.vision import encoder_input
@@ -67,7 +83,7 @@ def peer_openvino(model: Any, image: Any, cache: Path, threads: int, runs: int,
 
     from models import openvino_encoder
 
-    flops = model.vision_flops_per_tile()
+    flops = vision_flops_per_tile(model) or 0.0
     say("Peer: converting the vision encoder to OpenVINO (cached after the first time) ...")
     peer, note = openvino_encoder.load(model, cache, threads, bf16=model.paths.encoder.kernel.value
                                        == "bfloat16")

@@ -53,6 +53,8 @@ from assistant.windows import (
 from base.errors import ScreenSightError
 from base.vocabulary import Detail, Mode, Target
 from benchmark import kernels
+from benchmark.fixed_length import FixedLengthProvider
+from benchmark.naive import generate_naive
 from benchmark.screens import Desktop, render_desktop
 
 SCENARIOS = ("screen", "window", "region", "followup", "voice", "background")
@@ -536,7 +538,7 @@ class Bench:
         return desktop
 
     def _request(self, **kwargs: Any) -> Request:
-        return Request(max_new_tokens=self.opts.tokens, ignore_eos=True, **kwargs)
+        return Request(max_new_tokens=self.opts.tokens, **kwargs)
 
     def _submit_and_measure(self, request: Request, start_from: float | None = None,
                             extra: dict[str, Any] | None = None) -> Run:
@@ -735,7 +737,7 @@ class Bench:
         trace.mark("captured")
         mode = Mode.ASK if question else Mode.DESCRIBE
         prompt = prompts.build_prompt(mode, question, "auto", capture.title)
-        naive = model.generate_naive(capture.image, prompt, self.opts.tokens, ignore_eos=True)
+        naive = generate_naive(model, capture.image, prompt, self.opts.tokens, ignore_eos=True)
         text = naive.text
         trace.mark("first_token")
         if naive.vision_tiles:
@@ -804,7 +806,7 @@ class Bench:
         loader = self.loader = VisionModelLoader(folder, quantize=opts.quantize, threads=opts.threads,
                                                  openvino=opts.openvino_encoder)
         model = loader()
-        flops = model.vision_flops_per_tile() if hasattr(model, "vision_flops_per_tile") else None
+        flops = kernels.vision_flops_per_tile(model)
         quantized = bool(getattr(model, "quantized", opts.quantize))
         weights = "int8" if quantized else str(getattr(model.model, "dtype", "float32")).removeprefix("torch.")
         paths = getattr(model, "paths", None)  # SmolVLM's kernel path per part (Gemma 4 runs as stored)
@@ -822,7 +824,7 @@ class Bench:
             self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
-        self.engine = Engine(loader, capture=lambda: self.desk, speaker=self.speaker,
+        self.engine = Engine(FixedLengthProvider(loader), capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
                              transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
                              segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),

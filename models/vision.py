@@ -8,6 +8,7 @@ cache and never run the vision encoder again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -80,21 +81,12 @@ class ImageContext:
 
 
 @dataclass
-class _VisionTiming:
+class VisionTiming:
     """What the vision encoder did during one call (filled by its forward hooks)."""
 
     started: float = 0.0
     tiles: int = 0
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class NaiveAnswer:
-    """The plain transformers path's answer and what its vision encoder cost."""
-
-    text: str
-    vision_tiles: int
-    vision_s: float
 
 
 def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
@@ -129,7 +121,7 @@ class VisionLanguageModel:
         if isinstance(end, int) and end != self.tokenizer.unk_token_id:
             self.eos_ids.add(end)
         self.vision_encoder_calls = 0  # a counter of vision encoder runs (tests, diagnostics)
-        self._timing = threading.local()  # the _VisionTiming of the call running on this thread
+        self._timing = threading.local()  # the VisionTiming of the call running on this thread
         self.quantized = False
         self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
         self._openvino: Any = None  # the compiled OpenVINO encoder, when the paths chose it
@@ -306,6 +298,15 @@ class VisionLanguageModel:
                              "This is a bug; please report it.")
         return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
+    @contextlib.contextmanager
+    def vision_timing(self) -> Iterator[VisionTiming]:
+        """Counts the vision encoder's tiles and seconds of the calls made on this thread inside."""
+        timing = self._timing.current = VisionTiming()
+        try:
+            yield timing
+        finally:
+            self._timing.current = None
+
     def _install_cancel_points(self) -> None:
         """Let a long forward pass (the vision encoder, a long prefill) stop between layers."""
 
@@ -336,16 +337,6 @@ class VisionLanguageModel:
         vision = self.model.model.vision_model
         vision.register_forward_pre_hook(before, with_kwargs=True)
         vision.register_forward_hook(after, with_kwargs=True)
-
-    def vision_flops_per_tile(self) -> float:
-        """Floating-point operations of one 512-pixel tile through the vision encoder."""
-        cfg = self.model.config.vision_config
-        d, ff, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-        patches = (cfg.image_size // cfg.patch_size) ** 2
-        embed = 2 * patches * d * cfg.num_channels * cfg.patch_size ** 2
-        linear = 2 * patches * (4 * d * d + 2 * d * ff)
-        attention = 2 * 2 * patches * patches * d
-        return float(embed + layers * (linear + attention))
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -397,16 +388,14 @@ class VisionLanguageModel:
         cache = DynamicCache(config=self.model.config.text_config)
         self._use_threads(self.threads)
         self._cancel_local.event = cancel
-        timing = self._timing.current = _VisionTiming()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self.vision_timing() as timing:
                 features = self.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
                 embeds = self._prefix_embeddings(inputs["input_ids"], features)
                 self.model(inputs_embeds=embeds, attention_mask=inputs.get("attention_mask"),
                            cache=cache, use_cache=True, logits_to_keep=1)
         finally:
             self._cancel_local.event = None
-            self._timing.current = None
         t2 = time.monotonic()
         ctx = ImageContext(
             cache=cache,
@@ -511,23 +500,3 @@ class VisionLanguageModel:
         ctx.tail = [(layer.keys[:, :, start:].clone(), layer.values[:, :, start:].clone())
                     for layer in layers]
         ctx.tail_ids = list(fed)
-
-    def generate_naive(self, image: Any, prompt: str, max_new_tokens: int,
-                       ignore_eos: bool = False) -> NaiveAnswer:
-        """The plain transformers path (processor defaults + model.generate), for the benchmark."""
-        import torch
-
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-        inputs = self.processor(text=text, images=[image], return_tensors="pt").to(self.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False}
-        if ignore_eos:
-            kwargs["min_new_tokens"] = max_new_tokens
-        timing = self._timing.current = _VisionTiming()
-        try:
-            with torch.inference_mode():
-                out = self.model.generate(**inputs, **kwargs)
-        finally:
-            self._timing.current = None
-        text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        return NaiveAnswer(text, timing.tiles, timing.seconds)

@@ -32,6 +32,7 @@ from assistant.engine import Engine, EngineListener, Request, Result  # noqa: E4
 from assistant.model_loading import Ready  # noqa: E402
 from assistant.speaker import Speaker  # noqa: E402
 from assistant.tts import make_tts_engine  # noqa: E402
+from benchmark.fixed_length import FixedLengthAnswers  # noqa: E402
 
 PICTURES = 6  # more than the model's context cache (4), so describes keep encoding
 QUESTIONS = ("What does the dialog ask?", "Is there a Cancel button?", "What colour is the bar?")
@@ -138,7 +139,7 @@ def run(model_dir: Path, pictures: list[Path], cycles: int, warmup: int, toleran
     report.threads_before = threading.active_count()  # after loading: tqdm keeps a monitor thread
     speaker = Speaker(make_tts_engine(speech))
     listener = _Listener()
-    engine = Engine(Ready(model), speaker=speaker, listener=listener)
+    engine = Engine(Ready(FixedLengthAnswers(model)), speaker=speaker, listener=listener)
 
     def ask(request: Request) -> None:
         listener.done.clear()
@@ -155,10 +156,9 @@ def run(model_dir: Path, pictures: list[Path], cycles: int, warmup: int, toleran
         for cycle in range(1, cycles + 1):
             started = time.monotonic()
             picture = pictures[cycle % len(pictures)]
-            ask(Request(mode="describe", target="file", image_path=picture, max_new_tokens=tokens,
-                        ignore_eos=True))
+            ask(Request(mode="describe", target="file", image_path=picture, max_new_tokens=tokens))
             ask(Request(mode="ask", target=None, question=QUESTIONS[cycle % len(QUESTIONS)],
-                        max_new_tokens=tokens, ignore_eos=True))
+                        max_new_tokens=tokens))
             now = sample(cycle, time.monotonic() - started)
             report.peak_rss_mb = max(report.peak_rss_mb, now.rss_mb)
             if cycle == warmup:

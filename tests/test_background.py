@@ -12,6 +12,7 @@ from assistant.capture import ImageBackend, capture_target
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready
 from assistant.windows import FixedWindowLocator, WindowInfo
+from benchmark.fixed_length import FixedLengthAnswers
 from benchmark.run import BenchDesktop
 from benchmark.screens import render_desktop
 
@@ -31,7 +32,7 @@ def engine(tiny_vlm):
     listener = Finished()
     desk = BenchDesktop(real_display=False)  # the synthetic desktop behind the capture interface
     desk.show(render_desktop(100))
-    engine = Engine(Ready(tiny_vlm), capture=lambda: desk, listener=listener)
+    engine = Engine(Ready(FixedLengthAnswers(tiny_vlm)), capture=lambda: desk, listener=listener)
     engine.desk, engine.finished = desk, listener
     yield engine
     engine.close()
@@ -64,7 +65,7 @@ def test_settled_window_is_encoded_once_and_describe_reuses_it(engine, tiny_vlm)
         _wait(lambda: watcher.polls >= 6)
         assert watcher.preparations == 1, "an unchanged window is not prepared again"
         assert tiny_vlm.vision_encoder_calls == before + 1
-        engine.submit(Request(target="window", speak=False, max_new_tokens=4, ignore_eos=True))
+        engine.submit(Request(target="window", speak=False, max_new_tokens=4))
         assert engine.finished.done.wait(30)
         result = engine.finished.results[-1]
         assert result.error is None and result.text
@@ -78,7 +79,7 @@ def test_settled_window_is_encoded_once_and_describe_reuses_it(engine, tiny_vlm)
 
 
 def test_preparation_never_interrupts_a_real_request(engine):
-    engine.submit(Request(target="window", speak=False, max_new_tokens=30, ignore_eos=True))
+    engine.submit(Request(target="window", speak=False, max_new_tokens=30))
     _wait(lambda: engine._current_id != 0 or engine.finished.done.is_set())
     if not engine.finished.done.is_set():
         assert engine.prepare_ahead(Request(target="window")) is None

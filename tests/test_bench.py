@@ -3,8 +3,39 @@
 import json
 
 import pytest
+from PIL import Image, ImageDraw
 
+from benchmark import kernels
+from benchmark.fixed_length import FixedLengthAnswers
+from benchmark.naive import generate_naive
 from benchmark.run import SCENARIOS, STAGES, format_table, main
+
+
+def _screenshot(size=(640, 480)):
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).text((60, 60), "Error: file not found", fill="black")
+    return image
+
+
+def test_naive_generate_runs(tiny_vlm):
+    naive = generate_naive(tiny_vlm, _screenshot(), "Describe.", max_new_tokens=4, ignore_eos=True)
+    assert isinstance(naive.text, str) and naive.text
+    assert naive.vision_tiles > 1 and naive.vision_s > 0  # processor defaults split 640x480 into tiles
+
+
+def test_vision_flops_are_counted_for_smolvlm_only(tiny_vlm):
+    assert kernels.vision_flops_per_tile(tiny_vlm) > 0
+    assert kernels.vision_flops_per_tile(object()) is None
+
+
+def test_fixed_length_answers_run_past_the_end_of_sequence(tiny_vlm, monkeypatch):
+    """Every token ends the answer for the plain model; the wrapper's answer still runs to its limit."""
+    monkeypatch.setattr(tiny_vlm, "eos_ids", set(range(tiny_vlm.model.config.text_config.vocab_size)))
+    ctx = tiny_vlm.encode(_screenshot(), "quick")
+    assert "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=6)) == ""
+    fixed = FixedLengthAnswers(tiny_vlm)
+    assert "".join(fixed.answer(ctx, "Describe.", max_new_tokens=6))
+    assert fixed.encode(_screenshot(), "quick").tiles == ctx.tiles  # the rest passes through
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from assistant.speaker import Speaker
 from assistant.trace import STAGES
 from assistant.tts import SpyEngine
 from assistant.windows import FixedWindowLocator, WindowInfo
+from benchmark.fixed_length import FixedLengthAnswers
 
 
 def _desktop(colour="white"):
@@ -82,7 +83,7 @@ def make_engine(tiny_vlm, spy):
         speaker = Speaker(spy)
         locator = FixedWindowLocator(window)
         backend = ImageBackend(image or _desktop(), locator)
-        engine = Engine(model or Ready(tiny_vlm), capture=lambda: backend, speaker=speaker,
+        engine = Engine(model or Ready(FixedLengthAnswers(tiny_vlm)), capture=lambda: backend, speaker=speaker,
                         listener=listener, **kwargs)
         made.append((engine, speaker))
         return engine, listener, speaker
@@ -95,8 +96,7 @@ def make_engine(tiny_vlm, spy):
 
 def test_describe_streams_speaks_and_traces_every_stage(make_engine, spy):
     engine, listener, speaker = make_engine()
-    request_id = engine.submit(Request(mode="describe", target="screen", max_new_tokens=12,
-                                       ignore_eos=True))
+    request_id = engine.submit(Request(mode="describe", target="screen", max_new_tokens=12))
     assert engine.wait_idle(60)
     assert speaker.wait_idle(30)
     (result,) = listener.results
@@ -185,10 +185,10 @@ def test_newer_request_cancels_the_running_one(make_engine):
 
     listener.on_text = on_text
     first = engine.submit(Request(mode="describe", target="screen", max_new_tokens=5000,
-                                  ignore_eos=True, speak=False))
+                                  speak=False))
     assert started.wait(60)
     second = engine.submit(Request(mode="describe", target="screen", max_new_tokens=4,
-                                   ignore_eos=True, speak=False))
+                                   speak=False))
     assert engine.wait_idle(60)
     by_id = {r.request_id: r for r in listener.results}
     assert by_id[first].cancelled
@@ -203,8 +203,7 @@ def test_hotkey_storm_leaves_one_answer(make_engine, spy):
     ids = []
     for press in range(100):
         last = press == 99
-        ids.append(engine.submit(Request(mode="describe", target="screen", max_new_tokens=6 if last else 1000,
-                                         ignore_eos=True)))
+        ids.append(engine.submit(Request(mode="describe", target="screen", max_new_tokens=6 if last else 1000)))
         if press % 20 == 10:
             assert listener.wait_utterances(ids[-1], 3, 60), \
                 f"press {press} was never answered: the one before still runs"
@@ -251,9 +250,9 @@ def test_model_failure_is_reported_and_the_next_request_works(make_engine, tiny_
     assert engine.wait_idle(60)
     assert listener.results[-1].error is not None
     assert "RuntimeError" in listener.results[-1].error.message
-    provider.model = tiny_vlm
+    provider.model = FixedLengthAnswers(tiny_vlm)
     engine.submit(Request(mode="describe", target="screen", detail="normal", max_new_tokens=3,
-                          ignore_eos=True, speak=False))
+                          speak=False))
     assert engine.wait_idle(60)
     assert listener.results[-1].error is None and listener.results[-1].text
 
@@ -271,7 +270,7 @@ def test_bad_image_file_is_a_clear_error(make_engine, tmp_path):
 def test_cancel_stops_speech_and_generation(make_engine, spy):
     engine, listener, speaker = make_engine()
     spy.seconds_per_char = 0.05
-    engine.submit(Request(mode="describe", target="screen", max_new_tokens=3000, ignore_eos=True))
+    engine.submit(Request(mode="describe", target="screen", max_new_tokens=3000))
     deadline = time.monotonic() + 60
     while not spy.texts():
         assert time.monotonic() < deadline, "nothing was spoken within 60 s"

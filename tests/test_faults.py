@@ -22,6 +22,7 @@ from assistant.model_loading import Ready
 from assistant.speaker import Speaker
 from assistant.tts import Pyttsx3Engine, SpyEngine
 from base.errors import AudioError, SpeechError
+from benchmark.fixed_length import FixedLengthAnswers
 from tests.helpers import dialog_picture, run_cli
 
 BLACK_MESSAGE = "The screen is black."
@@ -108,7 +109,8 @@ def make_engine(tiny_vlm):
         listener = Recorder()
         speaker = Speaker(tts, on_error=errors.append)
         backend = ImageBackend(image)
-        engine = Engine(Ready(tiny_vlm), capture=lambda: backend, speaker=speaker, listener=listener)
+        engine = Engine(Ready(FixedLengthAnswers(tiny_vlm)), capture=lambda: backend, speaker=speaker,
+                        listener=listener)
         made.append((engine, speaker))
         return engine, speaker, listener, errors, backend
 
@@ -129,8 +131,7 @@ def test_speech_failing_mid_answer_reports_once_and_delivers_the_text(make_engin
     spoken = spy.texts()
     assert spoken and all("black" not in s for s in spoken)  # the rest was still spoken
     # The next request is answered and spoken as usual.
-    engine.submit(Request(mode="describe", target="file", image_path=picture, max_new_tokens=6,
-                          ignore_eos=True))
+    engine.submit(Request(mode="describe", target="file", image_path=picture, max_new_tokens=6))
     assert engine.wait_idle(60) and speaker.wait_idle(30)
     last = listener.results[-1]
     assert last.error is None and last.text
@@ -143,7 +144,7 @@ def test_closed_speech_engine_reports_every_utterance_and_text_still_arrives(mak
     engine, speaker, listener, errors, _ = make_engine(tts, Image.open(picture).convert("RGB"))
     tts.close()  # the real engine dies under the speaker (e.g. espeak-ng crashed)
     for _ in range(2):
-        engine.submit(Request(mode="describe", target="screen", max_new_tokens=6, ignore_eos=True))
+        engine.submit(Request(mode="describe", target="screen", max_new_tokens=6))
         assert engine.wait_idle(60) and speaker.wait_idle(30)
     assert [r.error for r in listener.results] == [None, None]
     assert all(r.text for r in listener.results)

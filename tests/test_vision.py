@@ -6,6 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from base.turns import Turn
+from benchmark import kernels
 from models.cpu_features import Feature, Processor
 from models.kernel_paths import Kernel
 from models.vision import VisionLanguageModel, encoder_input, tiling_kwargs
@@ -79,13 +80,6 @@ def test_prompt_keeps_history_after_the_image(tiny_vlm):
     assert prefix.endswith("<image>")
     assert rest.index("First?") < rest.index("An answer.") < rest.index("Second?")
     assert rest.endswith("Assistant:")
-
-
-def test_naive_generate_runs(tiny_vlm):
-    naive = tiny_vlm.generate_naive(_screenshot((640, 480)), "Describe.", max_new_tokens=4,
-                                    ignore_eos=True)
-    assert isinstance(naive.text, str) and naive.text
-    assert naive.vision_tiles > 1 and naive.vision_s > 0  # processor defaults split 640x480 into tiles
 
 
 def test_quantized_model_answers(tiny_vlm_dir):
@@ -179,7 +173,7 @@ def test_quantized_load_on_avx2_converts_every_linear_layer(tiny_vlm_dir):
     assert plain == []
     assert all(p.dtype == torch.float32 for p in model.model.parameters())
     assert model.paths.encoder.kernel is Kernel.INT8_DYNAMIC
-    assert model.vision_flops_per_tile() > 0
+    assert kernels.vision_flops_per_tile(model) > 0
 
 
 def test_quantized_load_on_amx_keeps_a_bf16_encoder_beside_the_int8_language_model(tiny_vlm_dir):
