@@ -860,7 +860,7 @@ class Bench:
         if opts.naive and opts.variant not in GEMMA4_VARIANTS:  # the naive path is SmolVLM's
             self.say("Loading the naive path's model (float32, processor defaults) ...")
             naive_model = VisionModelLoader(folder, quantize=False, threads=opts.threads, dtype="float32")()
-            naive_model.cache_size = 0
+            naive_model.set_pixel_cache_size(0)
             for name in opts.scenarios:
                 if name in COMPARISONS:
                     continue  # our path against itself: the naive path has nothing to add

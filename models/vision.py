@@ -31,6 +31,7 @@ from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
 log = logging.getLogger(__name__)
 
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
+PIXEL_CACHE_SIZE = 2  # encoded screenshots kept (a few MB each): the last two targets
 
 
 def encoder_input(image: Any, detail: str) -> tuple[Any, dict[str, Any]]:
@@ -131,7 +132,7 @@ class VisionLanguageModel:
         # parallel regions, and measured on 2 cores one thread was as fast when idle (16-21 vs
         # 20-25 tokens/s) and 10x faster whenever anything else wanted the CPU.
         self.decode_threads = 1
-        self.cache_size = 2  # encoded screenshots kept (a few MB each): the last two targets
+        self._cache_size = PIXEL_CACHE_SIZE
         self._contexts: OrderedDict[tuple[str, str], ImageContext] = OrderedDict()
         self._cancel_local = threading.local()
 
@@ -298,6 +299,28 @@ class VisionLanguageModel:
                              "This is a bug; please report it.")
         return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
+    # -- the pixel cache: encoded screenshots kept by fingerprint and detail ---------------------
+
+    @property
+    def pixel_cache_size(self) -> int:
+        """How many encoded screenshots are kept for an encode of equal pixels (0: none)."""
+        return self._cache_size
+
+    def set_pixel_cache_size(self, size: int) -> None:
+        """Keep at most `size` encoded screenshots, the newest (0 turns the cache off and empties it)."""
+        if size < 0:
+            raise ValueError(f"pixel cache size must be 0 or more, not {size}")
+        self._cache_size = size
+        self._trim_pixel_cache()
+
+    def clear_pixel_cache(self) -> None:
+        """Forget the encoded screenshots kept: the next encode of any pixels runs the encoder."""
+        self._contexts.clear()
+
+    def _trim_pixel_cache(self) -> None:
+        while len(self._contexts) > self._cache_size:
+            self._contexts.popitem(last=False)
+
     @contextlib.contextmanager
     def vision_timing(self) -> Iterator[VisionTiming]:
         """Counts the vision encoder's tiles and seconds of the calls made on this thread inside."""
@@ -408,10 +431,9 @@ class VisionLanguageModel:
             vision_s=timing.seconds,
             vision_tiles=timing.tiles,
         )
-        if self.cache_size > 0:
+        if self._cache_size > 0:
             self._contexts[key] = ctx
-            while len(self._contexts) > self.cache_size:
-                self._contexts.popitem(last=False)
+            self._trim_pixel_cache()
         return ctx
 
     def answer(self, ctx: ImageContext, prompt: str, cancel: threading.Event | None = None,

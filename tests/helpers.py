@@ -7,12 +7,27 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def pixel_cache_off(model: Any) -> Iterator[Any]:
+    """`model` (a models.vision.VisionLanguageModel) with its cache of encoded screenshots off inside:
+    each encoder run asked for is counted, none is hidden by that cache; its size is restored after."""
+    kept = model.pixel_cache_size
+    model.set_pixel_cache_size(0)
+    try:
+        yield model
+    finally:
+        model.set_pixel_cache_size(kept)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 
 import pytest
 from PIL import Image, ImageDraw
@@ -17,6 +16,7 @@ from assistant.trace import STAGES
 from assistant.tts import SpyEngine
 from assistant.windows import FixedWindowLocator, WindowInfo
 from benchmark.fixed_length import FixedLengthAnswers
+from tests.helpers import pixel_cache_off
 
 
 def _desktop(colour="white"):
@@ -143,12 +143,11 @@ def test_unchanged_screen_is_not_encoded_twice(make_engine, uncached_vlm):
 
 
 @pytest.fixture
-def uncached_vlm(tiny_vlm, monkeypatch):
+def uncached_vlm(tiny_vlm):
     """The shared tiny model with its own cache of encoded screenshots off for one test: each
     encoder run the engine asks for is counted, none is hidden by the model's pixel cache."""
-    monkeypatch.setattr(tiny_vlm, "cache_size", 0)
-    monkeypatch.setattr(tiny_vlm, "_contexts", OrderedDict())
-    return tiny_vlm
+    with pixel_cache_off(tiny_vlm):
+        yield tiny_vlm
 
 
 def test_the_engine_encodes_each_screenshot_once_for_all_its_requests(make_engine, uncached_vlm):

@@ -15,6 +15,7 @@ from assistant.config import Hotkeys, Settings, load_settings
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
 from assistant.model_loading import VisionSlot
+from tests.helpers import pixel_cache_off
 from tests.ui_scene import show_scene
 from ui.controller import AppController
 from ui.main_window import MainWindow
@@ -55,15 +56,11 @@ def make_app(qtbot, tmp_path, monkeypatch, vision, tiny_vlm_dir):
 
 
 @pytest.fixture
-def uncached(vision, monkeypatch):
+def uncached(vision):
     """The shared model with its cache of encoded screenshots off for one test: an encoder run
     the app asks for again is counted, not hidden by the model's pixel cache."""
-    from collections import OrderedDict
-
-    model = vision()
-    monkeypatch.setattr(model, "cache_size", 0)
-    monkeypatch.setattr(model, "_contexts", OrderedDict())
-    return model
+    with pixel_cache_off(vision()) as model:
+        yield model
 
 
 def _finish(qtbot, app, action: str, timeout: int = 120_000):

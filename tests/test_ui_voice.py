@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import time
 import wave
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
 from assistant.model_loading import VisionSlot
 from base.errors import CaptureError
+from tests.helpers import pixel_cache_off
 from tests.ui_scene import show_scene
 from ui.controller import AppController
 from ui.main_window import MainWindow
@@ -123,7 +123,7 @@ def _press_and_wait_until_listening(qtbot, app: AppController) -> None:
         app.hotkeys.press("push-to-talk")  # queued to the Qt thread, like the real listener's
 
 
-def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision, monkeypatch):
+def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision):
     app = make_app()
     levels = []
     app.window.level_bar.valueChanged.connect(levels.append)
@@ -145,15 +145,13 @@ def test_hold_to_talk_asks_and_answers(qtbot, make_app, question_wav, vision, mo
     assert f"Q: {entry.question}" in app.window.history.item(0).text()
     assert _status(app) == "Done."
 
-    model = vision()
     # The model's own cache of encoded screenshots off: an encoder run is counted, not hidden.
-    monkeypatch.setattr(model, "cache_size", 0)
-    monkeypatch.setattr(model, "_contexts", OrderedDict())
-    calls = model.vision_encoder_calls
-    _press_and_wait_until_listening(qtbot, app)
-    _say_into_microphone(question_wav)
-    with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
-        app.hotkeys.release("push-to-talk")
+    with pixel_cache_off(vision()) as model:
+        calls = model.vision_encoder_calls
+        _press_and_wait_until_listening(qtbot, app)
+        _say_into_microphone(question_wav)
+        with qtbot.waitSignal(app.entry_finished, timeout=120_000) as signal:
+            app.hotkeys.release("push-to-talk")
     assert signal.args[0].status == "done"
     assert model.vision_encoder_calls == calls  # the follow-up reused the encoded screenshot
 

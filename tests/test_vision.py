@@ -145,6 +145,29 @@ def test_same_pixels_are_encoded_once(tiny_vlm):
     assert tiny_vlm.vision_encoder_calls == before + 2
 
 
+def test_pixel_cache_can_be_cleared_and_turned_off(tiny_vlm):
+    image = _screenshot((900, 500))
+    kept = tiny_vlm.pixel_cache_size
+    assert kept > 0
+    try:
+        tiny_vlm.encode(image, "quick")
+        before = tiny_vlm.vision_encoder_calls
+        tiny_vlm.encode(image, "quick")
+        assert tiny_vlm.vision_encoder_calls == before  # kept
+        tiny_vlm.clear_pixel_cache()
+        tiny_vlm.encode(image, "quick")
+        assert tiny_vlm.vision_encoder_calls == before + 1  # forgotten: encoded again
+        tiny_vlm.set_pixel_cache_size(0)
+        tiny_vlm.encode(image, "quick")
+        tiny_vlm.encode(image, "quick")
+        assert tiny_vlm.vision_encoder_calls == before + 3  # off: every encode runs the encoder
+        with pytest.raises(ValueError, match="0 or more"):
+            tiny_vlm.set_pixel_cache_size(-1)
+    finally:
+        tiny_vlm.set_pixel_cache_size(kept)
+    assert tiny_vlm.pixel_cache_size == kept
+
+
 def test_cancel_stops_the_vision_encoder_between_layers(tiny_vlm):
     cancel = threading.Event()
     layer = tiny_vlm.model.model.vision_model.encoder.layers[0]
