@@ -42,12 +42,12 @@ from assistant.ports import (
 from assistant.reply import Reply
 from assistant.request_types import Cancelled, EngineListener, EngineOptions, Request, Result, check_cancel
 from assistant.screen_grounding import GroundingWork, grounded_prompt
-from assistant.segmenter import Segmenter
-from assistant.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
+from assistant.speech_in.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
+from assistant.speech_in.voice_question import recorded_pcm, transcribe_question
+from assistant.speech_out.segmenter import Segmenter
 from assistant.text_path import NO_TEXT_MESSAGE, TextPath
 from assistant.text_recognition.types import RecognizedText
 from assistant.trace import Trace
-from assistant.voice_question import recorded_pcm, transcribe_question
 from base.errors import ScreenSightError
 from base.images import image_fingerprint
 from base.vocabulary import Detail, Mode, ReadWith

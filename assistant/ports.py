@@ -69,7 +69,7 @@ class SpeechToText(Protocol):
 
 @runtime_checkable
 class SpeechOutput(Protocol):
-    """Speaks queued utterances (assistant.speaker.Speaker) and tells when audio starts."""
+    """Speaks queued utterances (assistant.speech_out.speaker.Speaker) and tells when audio starts."""
 
     def say(self, text: str, tag: object = None) -> None:
         """Queue `text`; returns at once. `tag` comes back to the audio-start listeners."""

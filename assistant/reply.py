@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from assistant.ports import SpeechOutput
 from assistant.request_types import EngineListener, Request, check_cancel
-from assistant.segmenter import Segmenter
+from assistant.speech_out.segmenter import Segmenter
 from assistant.trace import Trace
 
 

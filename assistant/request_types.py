@@ -19,7 +19,7 @@ from base.errors import ScreenSightError
 from base.vocabulary import Detail, Mode, ReadWith, Target
 
 if TYPE_CHECKING:
-    from assistant.audio_in import Recording
+    from assistant.speech_in.audio_in import Recording
 
 
 @dataclass

@@ -103,7 +103,7 @@ def check_speaker(settings: Settings) -> Check:
     """A short silent clip plays through the default output device."""
     import numpy as np
 
-    from assistant import audio_out
+    from assistant.speech_out import audio_out
 
     name = "Sound output"
     required = settings.output in OWN_VOICE_OUTPUTS
@@ -121,7 +121,7 @@ def check_speaker(settings: Settings) -> Check:
 
 def check_microphone(settings: Settings) -> Check:
     """At least one input device exists, and the chosen one (if any) is among them."""
-    from assistant.audio_in import list_input_devices
+    from assistant.speech_in.audio_in import list_input_devices
 
     name = "Microphone"
     hint = ("Connect a microphone (or headset) and allow ScreenSight to use it; without one, "
@@ -144,7 +144,7 @@ def check_microphone(settings: Settings) -> Check:
 
 def check_voices(settings: Settings) -> Check:
     """The speech engine starts, lists voices, finds the chosen voice and speaks a word."""
-    from assistant.tts import make_tts_engine, resolve_voice
+    from assistant.speech_out.tts import make_tts_engine, resolve_voice
 
     name = "Speech voices"
     required = settings.output in OWN_VOICE_OUTPUTS

@@ -12,7 +12,7 @@ from assistant.pointer import PointerControl, screen_point
 from assistant.ports import TextReader
 from assistant.reply import Reply
 from assistant.request_types import Result, check_cancel
-from assistant.segmenter import Segmenter
+from assistant.speech_out.segmenter import Segmenter
 from assistant.text_recognition.types import Box, Line, RecognizedText, TextBlock, fold
 from base.vocabulary import Target
 

@@ -44,7 +44,7 @@ from assistant.capture import (
     capture_target,
 )
 from assistant.engine import EngineListener, Request, Result
-from assistant.segmenter import Segmenter
+from assistant.speech_out.segmenter import Segmenter
 from assistant.trace import Trace
 from assistant.windows import (
     FixedWindowLocator,
@@ -475,8 +475,8 @@ class Bench:
         return folder
 
     def make_speaker(self) -> Any:
-        from assistant.speaker import Speaker
-        from assistant.tts import make_tts_engine
+        from assistant.speech_out.speaker import Speaker
+        from assistant.speech_out.tts import make_tts_engine
 
         kinds = {"auto": ("pyttsx3", "wav", "silent")}.get(self.opts.tts, (self.opts.tts,))
         for kind in kinds:
@@ -508,8 +508,8 @@ class Bench:
         """The spoken question as 16 kHz PCM: espeak-ng's voice, cut or padded to the length."""
         import numpy as np
 
-        from assistant.audio_out import resample
-        from assistant.tts import clip_from_wav
+        from assistant.speech_out.audio_out import resample
+        from assistant.speech_out.tts import clip_from_wav
         from base.audio import SAMPLE_RATE
 
         count = int(self.opts.speech_seconds * SAMPLE_RATE)
@@ -601,7 +601,7 @@ class Bench:
                 self._request(mode=Mode.ASK, target=None, question=FOLLOW_UP, detail=detail))
         if scenario == "voice":
             self.next_desktop()
-            from assistant.audio_in import Recording
+            from assistant.speech_in.audio_in import Recording
 
             audio: Future[Recording] = Future()
             ended: list[float] = []
@@ -981,7 +981,7 @@ def format_grounding(entry: dict[str, Any]) -> str:
 
 
 def _check_audio_output() -> None:
-    from assistant.audio_out import _sounddevice
+    from assistant.speech_out.audio_out import _sounddevice
     from base.errors import AudioError
 
     sd = _sounddevice()

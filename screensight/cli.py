@@ -266,8 +266,8 @@ def _describe(args: argparse.Namespace) -> int:
 def _make_speaker(args: argparse.Namespace, settings: Any) -> Any:
     if args.no_speak and args.wav is None:
         return None
-    from assistant.speaker import Speaker
-    from assistant.tts import make_tts_engine
+    from assistant.speech_out.speaker import Speaker
+    from assistant.speech_out.tts import make_tts_engine
     from base.errors import SpeechError
 
     try:

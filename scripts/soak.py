@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:
 
 from assistant.engine import Engine, EngineListener, Request, Result  # noqa: E402
 from assistant.model_loading import Ready  # noqa: E402
-from assistant.speaker import Speaker  # noqa: E402
-from assistant.tts import make_tts_engine  # noqa: E402
+from assistant.speech_out.speaker import Speaker  # noqa: E402
+from assistant.speech_out.tts import make_tts_engine  # noqa: E402
 from benchmark.fixed_length import FixedLengthAnswers  # noqa: E402
 
 PICTURES = 6  # more than the model's context cache (4), so describes keep encoding

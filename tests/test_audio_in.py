@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.audio_in import (
+from assistant.speech_in.audio_in import (
     EndPointer,
     MicrophoneLostError,
     Recorder,
@@ -108,7 +108,7 @@ def test_no_sound_server_means_no_microphone_with_a_clear_message(tmp_path: Path
     env["PULSE_SERVER"] = f"unix:{tmp_path}/no-such-server"
     code = (
         "import json\n"
-        "from assistant.audio_in import Recorder, list_input_devices\n"
+        "from assistant.speech_in.audio_in import Recorder, list_input_devices\n"
         "from base.errors import AudioError\n"
         "names = [name for _, name in list_input_devices()]\n"
         "try:\n"
@@ -377,7 +377,7 @@ def test_endpointer_ignores_clicks_and_waits_through_pauses_between_words() -> N
 def test_a_stuttering_tone_is_found_whole_and_speech_after_it_is_kept() -> None:
     """As measured on a busy machine: the start tone arrives in pieces between digital silence
     (output underruns); all of them are the tone, the speech right after it is not."""
-    from assistant import earcons
+    from assistant.speech_out import earcons
 
     tone = resample(earcons.START, earcons.RATE, RATE)
     cut = [int(RATE * s) for s in (0.03, 0.04, 0.14)]

@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready, VisionModelLoader
-from assistant.speaker import Speaker
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import SpyEngine
 from assistant.trace import STAGES
-from assistant.tts import SpyEngine
 from assistant.windows import FixedWindowLocator, WindowInfo
 from benchmark.fixed_length import FixedLengthAnswers
 from tests.helpers import pixel_cache_off

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant import prompts
-from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, EngineOptions, Request, Result
 from assistant.model_loading import Ready
+from assistant.speech_in.audio_in import Recording
 from assistant.windows import FixedWindowLocator, WindowInfo
 from base.errors import AudioError, ModelError
 from tests.fakes import FixedPasswordField, RecordingSpeaker, ScriptedSpeechToText, ScriptedVisionModel

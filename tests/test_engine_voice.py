@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready, SpeechModelLoader
+from assistant.speech_in.audio_in import Recording
 
 
 class Listener(EngineListener):

@@ -19,8 +19,8 @@ from PIL import Image
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready
-from assistant.speaker import Speaker
-from assistant.tts import Pyttsx3Engine, SpyEngine
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import Pyttsx3Engine, SpyEngine
 from base.errors import AudioError, SpeechError
 from benchmark.fixed_length import FixedLengthAnswers
 from tests.helpers import dialog_picture, run_cli

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready, SpeechModelLoader, TextRecognizerLoader
 from assistant.pointer import RecordingPointer
-from assistant.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
+from assistant.speech_in.audio_in import Recording
+from assistant.speech_in.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
+from assistant.speech_in.voice_question import FIND_NOT_HEARD
 from assistant.text_recognition import Registry
-from assistant.voice_question import FIND_NOT_HEARD
 from assistant.windows import FixedWindowLocator, WindowInfo
 from base.transcript import Transcript
 from tests.scripted_ocr import ScriptedRecognizer, register

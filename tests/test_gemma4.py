@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from assistant.audio_in import Recording
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
 from assistant.model_loading import Ready
+from assistant.speech_in.audio_in import Recording
 from base.errors import AudioError, ModelError
 from base.transcript import Transcript
 from base.turns import Turn
@@ -459,7 +459,7 @@ def test_a_long_question_is_answered_and_the_user_told_what_was_heard(voice_engi
 def test_the_question_through_the_microphone_reaches_the_model(tiny_gemma4):
     """espeak-ng speaks into the PulseAudio "mic" sink; the recorder hears it as a microphone
     would, and the engine answers from that audio."""
-    from assistant.audio_in import EndPointer, Recorder
+    from assistant.speech_in.audio_in import EndPointer, Recorder
 
     recorder = Recorder(device="pulse")
     recorder.start()

@@ -22,9 +22,9 @@ from assistant.engine import Engine, EngineListener, Request
 from assistant.facts import FactsSource, FocusedControl, ScreenFacts, ScriptedFactsSource
 from assistant.grounding import UNCONFIRMED
 from assistant.model_loading import Ready, TextRecognizerLoader
-from assistant.speaker import Speaker
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import SpyEngine
 from assistant.text_recognition import Registry
-from assistant.tts import SpyEngine
 from assistant.windows import FixedWindowLocator, WindowInfo
 from tests.scripted_ocr import ScriptedRecognizer, register
 

@@ -15,7 +15,7 @@ from assistant.grounding import (
     check_stream,
     find_quotes,
 )
-from assistant.segmenter import Segmenter
+from assistant.speech_out.segmenter import Segmenter
 from assistant.text_recognition.base import blocks_from_lines, split_words
 from assistant.text_recognition.types import Line, RecognizedText
 

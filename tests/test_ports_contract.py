@@ -33,8 +33,8 @@ from assistant.ports import (
     VisionModel,
 )
 from assistant.secure_input import AtspiDetector, FixedDetector, NullDetector
-from assistant.speaker import Speaker
-from assistant.tts import SpyEngine
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import SpyEngine
 from base.transcript import Transcript
 from base.turns import Turn
 from tests.fakes import FixedPasswordField, RecordingSpeaker, ScriptedSpeechToText, ScriptedVisionModel

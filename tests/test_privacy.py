@@ -349,10 +349,10 @@ def _spoken_question(folder: Path) -> Path:
 
 def test_voice_question_opens_no_network_and_keeps_the_recording_in_memory(
         desktop, tiny_vlm, tiny_moonshine_dir, tmp_path_factory, one_thread, online_env, monkeypatch):
-    from assistant.audio_in import Recorder
     from assistant.capture import default_backend
-    from assistant.speaker import Speaker
-    from assistant.tts import Pyttsx3Engine
+    from assistant.speech_in.audio_in import Recorder
+    from assistant.speech_out.speaker import Speaker
+    from assistant.speech_out.tts import Pyttsx3Engine
     from models.speech import SpeechRecognizer
 
     question_wav = _spoken_question(tmp_path_factory.mktemp("voice"))

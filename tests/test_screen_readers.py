@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.screen_readers import NO_READER_MESSAGE, ReaderWatch, ScreenReaders, default_readers
-from assistant.screen_readers.jaws import JAWSReader, braille_call
-from assistant.screen_readers.linux import _command_names, find_processes, parse_version, speechd_reader_running
-from assistant.screen_readers.nvda import NVDAReader, dll_name
-from assistant.screen_readers.platforms import AnnouncementSupport
-from assistant.screen_readers.recording import RecordingReader
-from assistant.screen_readers.speechd import SpeechDispatcherReader
-from assistant.screen_readers.ssip import SSIPConnection, escape_data, socket_path
-from assistant.tts import SpyEngine
+from assistant.speech_out.screen_readers import NO_READER_MESSAGE, ReaderWatch, ScreenReaders, default_readers
+from assistant.speech_out.screen_readers.jaws import JAWSReader, braille_call
+from assistant.speech_out.screen_readers.linux import (
+    _command_names,
+    find_processes,
+    parse_version,
+    speechd_reader_running,
+)
+from assistant.speech_out.screen_readers.nvda import NVDAReader, dll_name
+from assistant.speech_out.screen_readers.platforms import AnnouncementSupport
+from assistant.speech_out.screen_readers.recording import RecordingReader
+from assistant.speech_out.screen_readers.speechd import SpeechDispatcherReader
+from assistant.speech_out.screen_readers.ssip import SSIPConnection, escape_data, socket_path
+from assistant.speech_out.tts import SpyEngine
 from tests.speechd_service import speech_dispatcher_available, start_speech_dispatcher
 
 needs_speechd = pytest.mark.skipif(not speech_dispatcher_available(), reason="speech-dispatcher not installed")
@@ -256,7 +261,7 @@ def window_reader(qtbot):
 
 
 def _speaker(window_reader, reader, notices, errors, output="screen_reader"):
-    from assistant.output import make_speaker
+    from assistant.speech_out.output import make_speaker
 
     watch = ReaderWatch(ScreenReaders([reader]), interval=0)
     return make_speaker(Settings(output=output), window_reader, errors.append,
@@ -330,7 +335,7 @@ def test_both_speaks_with_the_own_voice_and_brailles_through_the_reader(qtbot, w
 @needs_speechd
 def test_screen_reader_output_speaks_through_orcas_speech_dispatcher(qtbot, window_reader, speechd, fake_orca,
                                                                      monkeypatch):
-    from assistant.output import make_speaker
+    from assistant.speech_out.output import make_speaker
 
     monkeypatch.setenv("SCREENSIGHT_TTS", "spy")
     readers = default_readers(platform="linux", env=speechd.env)

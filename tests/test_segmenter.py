@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.segmenter import Segmenter, normalize, word_count
+from assistant.speech_out.segmenter import Segmenter, normalize, word_count
 
 
 def segment(text: str, chunk: int | None = None, **kwargs: int) -> list[str]:

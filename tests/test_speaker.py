@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from assistant.speaker import Speaker
-from assistant.tts import Pyttsx3Engine, SpyEngine
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import Pyttsx3Engine, SpyEngine
 from base.errors import SpeechError
 from tests.test_tts import LONG_TEXT, SILENCE_RMS, SinkRecorder, rms
 

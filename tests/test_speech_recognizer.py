@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.audio_in import resample
+from assistant.speech_in.audio_in import resample
 from base.errors import ConfigError, ModelError
 from models.speech import SpeechRecognizer, max_new_tokens_for
 

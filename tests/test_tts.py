@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import audio_out
-from assistant.tts import (
+from assistant.speech_out import audio_out
+from assistant.speech_out.tts import (
     Pyttsx3Engine,
     SilentEngine,
     SpyEngine,

@@ -232,9 +232,9 @@ def test_prepare_in_background_follows_the_setting(make_app):
 def test_messages_and_errors_reach_the_screen_reader_when_it_speaks(qtbot, tmp_path, tiny_vlm_dir, vision):
     """Output "screen reader": short messages (not only answers) go to the detected reader;
     Qt's announcement event alone reaches no Orca before version 46."""
-    from assistant.screen_readers import ReaderWatch
-    from assistant.screen_readers.recording import RecordingReader
-    from assistant.screen_readers.registry import ScreenReaders
+    from assistant.speech_out.screen_readers import ReaderWatch
+    from assistant.speech_out.screen_readers.recording import RecordingReader
+    from assistant.speech_out.screen_readers.registry import ScreenReaders
     from base.errors import ScreenSightError
 
     reader = RecordingReader()

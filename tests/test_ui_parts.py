@@ -6,8 +6,8 @@ import threading
 
 from assistant import autostart
 from assistant.history import HistoryEntry, HistoryStore, kind_label
-from assistant.screen_readers import ReaderWatch, ScreenReaders
-from assistant.tts import SpyEngine, Utterance
+from assistant.speech_out.screen_readers import ReaderWatch, ScreenReaders
+from assistant.speech_out.tts import SpyEngine, Utterance
 from ui.main_window import MainWindow
 from ui.screen_reader import AnnouncementReader, Announcer, BothEngine, ScreenReaderEngine, announcements_supported
 from ui.tray import MENU_ACTIONS, Tray

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QDialogButtonBox, QLineEdit, QSpinBox, QWidget
 
 from assistant.config import Hotkeys, Settings, load_settings, save_settings
-from assistant.tts import Voice
+from assistant.speech_out.tts import Voice
 from ui.settings_dialog import SettingsDialog
 
 VOICES = [Voice("en-us", "English (America)", ["en-us"]), Voice("de", "German", ["de"])]

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from assistant import earcons
 from assistant.capture import ImageBackend
 from assistant.config import Settings
 from assistant.history import HistoryStore
 from assistant.hotkeys import ManualHotkeys
 from assistant.model_loading import VisionSlot
+from assistant.speech_out import earcons
 from base.errors import CaptureError
 from tests.helpers import pixel_cache_off
 from tests.ui_scene import show_scene

@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load_sound_library() -> None:
     """Load PortAudio on this thread before any worker does: sounddevice points the process's
     stderr at /dev/null while PortAudio starts, which swallowed other threads' log lines."""
-    from assistant import audio_out
+    from assistant.speech_out import audio_out
     from base.errors import AudioError
 
     try:

@@ -21,7 +21,7 @@ from assistant.history import HistoryEntry, HistoryStore, kind_label
 from assistant.hotkeys import HotkeyBackend
 from assistant.messages import error_text
 from assistant.model_loading import SpeechSlot, TextRecognizerLoader, VisionSlot
-from assistant.output import make_speaker
+from assistant.speech_out.output import make_speaker
 from base.errors import ScreenSightError
 from base.vocabulary import OWN_VOICE_OUTPUTS, Mode, Output, ReadWith, Target
 from ui.bridge import EngineBridge, HotkeyRelay, MessageRelay
@@ -80,7 +80,7 @@ class AppController(QObject):
         threads = settings.threads or None
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
         self.speech = SpeechSlot(settings.speech_model, threads)
-        # Makes the assistant.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
+        # Makes the assistant.speech_out.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
         self.speaker = make_speaker(settings, AnnouncementReader(self.announcer),
                                     self.messages.report_speech_error, self._speech_notice,

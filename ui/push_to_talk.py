@@ -23,9 +23,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from assistant import earcons
 from assistant.config import Settings
 from assistant.engine import Request, Result
+from assistant.speech_out import earcons
 from base.errors import AudioError, ModelError
 from base.vocabulary import TalkMode
 from ui.bridge import MessageRelay
@@ -214,7 +214,7 @@ class PushToTalk(QObject):
     # -- worker thread -----------------------------------------------------------------------
 
     def _start(self, session: _Session, settings: Settings) -> None:
-        from assistant.audio_in import Recorder
+        from assistant.speech_in.audio_in import Recorder
 
         if session.future.done():
             return  # cancelled before the microphone opened
@@ -241,7 +241,7 @@ class PushToTalk(QObject):
         PortAudio on PulseAudio), which must not eat the first question. Nothing is kept.
         (Measured since: on a PulseAudio null sink a stream opened after another closed can stall
         as long again; push-to-talk waits for `Recorder.live` before the tone and "speak now".)"""
-        from assistant.audio_in import Recorder
+        from assistant.speech_in.audio_in import Recorder
 
         recorder = Recorder(device=settings.microphone or None, max_seconds=5.0)
         try:
@@ -270,7 +270,7 @@ class PushToTalk(QObject):
 
     def _wait_for_pause(self, session: _Session) -> None:
         """Toggle mode: listen until speech then a pause, a second press, or nothing said."""
-        from assistant.audio_in import EndPointer
+        from assistant.speech_in.audio_in import EndPointer
 
         recorder = session.recorder
         pointer = EndPointer(sample_rate=recorder.rate)
@@ -342,7 +342,7 @@ def _stop_tone(session: _Session) -> None:
 def _hear_start_tone(session: _Session) -> tuple[int, int] | None:
     """Worker thread: wait until the tone was played and the recording covers it and its echo;
     where the microphone heard it (16 kHz samples), None where it did not (headphones)."""
-    from assistant.audio_in import tone_span
+    from assistant.speech_in.audio_in import tone_span
     from base.audio import SAMPLE_RATE
 
     tone, recorder = session.tone, session.recorder
@@ -396,7 +396,7 @@ def _tone_end_sample(session: _Session) -> int:
 
 def _remove_start_tone(recording: Any, session: _Session) -> None:
     """Zero the start tone where the microphone heard it (only where it really matches)."""
-    from assistant.audio_in import mute_tone
+    from assistant.speech_in.audio_in import mute_tone
 
     tone = session.tone
     if tone is None or tone.started_at is None:

@@ -3,8 +3,8 @@
 Qt turns an announcement into a UIA notification on Windows (Narrator and other UIA readers),
 an NSAccessibility announcement on macOS (VoiceOver) and an AT-SPI Announcement signal on Linux,
 which only at-spi2-core 2.50+ with Orca 46+ present. `AnnouncementReader` is the backend of
-assistant.screen_readers for that path; it says it runs only where the stack handles it
-(assistant.screen_readers.platforms). The announcement is posted on the Qt thread; other
+assistant.speech_out.screen_readers for that path; it says it runs only where the stack handles it
+(assistant.speech_out.screen_readers.platforms). The announcement is posted on the Qt thread; other
 threads only emit a queued signal.
 """
 
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAccessible
 
-from assistant.screen_readers.base import ScreenReader, Spoken
-from assistant.screen_readers.engine import BothEngine, ScreenReaderEngine
-from assistant.screen_readers.platforms import AnnouncementSupport
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.engine import BothEngine, ScreenReaderEngine
+from assistant.speech_out.screen_readers.platforms import AnnouncementSupport
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from assistant.actions import HOTKEY_ACTIONS, LABELS, hotkey_field
 from assistant.config import Hotkeys, Settings
 from assistant.hotkeys import parse_bindings
 from assistant.prompts import LANGUAGE_NAMES
-from assistant.tts import Voice
+from assistant.speech_out.tts import Voice
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
 from base.vocabulary import Detail, Output, ReadWith, Role, TalkMode
@@ -368,7 +368,7 @@ def _microphones() -> list[tuple[str, str]]:
     from base.errors import AudioError
 
     try:
-        from assistant.audio_in import list_input_devices
+        from assistant.speech_in.audio_in import list_input_devices
 
         return list_input_devices()
     except (ImportError, AudioError):

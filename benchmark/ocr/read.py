@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from assistant.segmenter import Segmenter
+from assistant.speech_out.segmenter import Segmenter
 from assistant.trace import Trace
 
 IMAGES = {"window 1280x800": "chromium-table-light.png", "screen 1920x1080": "chromium-screen-1920.png"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from assistant.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from assistant.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
 
 log = logging.getLogger(__name__)
 

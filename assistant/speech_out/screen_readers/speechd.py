@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from assistant.screen_readers.base import ScreenReader, Spoken
-from assistant.screen_readers.linux import speechd_reader_running
-from assistant.screen_readers.ssip import SSIPConnection, SSIPError, socket_path, spawn_server
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.linux import speechd_reader_running
+from assistant.speech_out.screen_readers.ssip import SSIPConnection, SSIPError, socket_path, spawn_server
 
 log = logging.getLogger(__name__)
 

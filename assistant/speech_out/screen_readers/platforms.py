@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 
-from assistant.screen_readers import linux
+from assistant.speech_out.screen_readers import linux
 
 SPI_GETSCREENREADER = 0x0046
 ORCA_ANNOUNCEMENTS = (46,)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistant.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ def play(samples: np.ndarray, device: int | str | None = None,
          cancel: threading.Event | None = None,
          on_start: Callable[[], None] | None = None) -> bool:
     """Play a tone and wait for it (call off the Qt thread); False when no sound could be played."""
-    from assistant import audio_out
+    from assistant.speech_out import audio_out
 
     try:
         return audio_out.play(samples, RATE, cancel or threading.Event(), device=device,

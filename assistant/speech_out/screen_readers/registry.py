@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from assistant.screen_readers.base import ScreenReader
+from assistant.speech_out.screen_readers.base import ScreenReader
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,12 @@ class ScreenReaders:
 def platform_backends(platform: str = sys.platform, env: Mapping[str, str] | None = None) -> list[ScreenReader]:
     """The backends that need no Qt, in order of preference, for this platform."""
     if platform == "win32":
-        from assistant.screen_readers.jaws import JAWSReader
-        from assistant.screen_readers.nvda import NVDAReader
+        from assistant.speech_out.screen_readers.jaws import JAWSReader
+        from assistant.speech_out.screen_readers.nvda import NVDAReader
 
         return [NVDAReader(), JAWSReader()]
     if platform.startswith("linux") or "bsd" in platform:
-        from assistant.screen_readers.speechd import SpeechDispatcherReader
+        from assistant.speech_out.screen_readers.speechd import SpeechDispatcherReader
 
         return [SpeechDispatcherReader(env)]
     return []

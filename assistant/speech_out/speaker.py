@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from assistant.tts import TTSEngine, Utterance, wait_result
+from assistant.speech_out.tts import TTSEngine, Utterance, wait_result
 from base.errors import ScreenSightError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""TTS engines that speak through the user's screen reader (assistant.tts.TTSEngine).
+"""TTS engines that speak through the user's screen reader (assistant.speech_out.tts.TTSEngine).
 
 ScreenReaderEngine plays an utterance by handing it to the running reader and waiting until the
 reader is done with it (or for about its speaking time where the reader cannot tell), so stop
@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from assistant.screen_readers.base import ScreenReader, Spoken
-from assistant.screen_readers.registry import ReaderWatch
-from assistant.tts import TTSEngine, Utterance, Voice, wait_result
+from assistant.speech_out.screen_readers.base import ScreenReader, Spoken
+from assistant.speech_out.screen_readers.registry import ReaderWatch
+from assistant.speech_out.tts import TTSEngine, Utterance, Voice, wait_result
 
 log = logging.getLogger(__name__)
 

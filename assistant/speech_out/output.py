@@ -1,6 +1,6 @@
 """Builds the speaker for the output setting: own voice, the screen reader, both, or text only.
 
-"screen_reader": the detected reader speaks (assistant.screen_readers); with none running or
+"screen_reader": the detected reader speaks (assistant.speech_out.screen_readers); with none running or
 reachable, the own voice says so once and speaks until one is found. "both": the own voice
 speaks and the reader gets the text on its braille display where it can show it without
 speaking it a second time (NVDA, JAWS).
@@ -14,9 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.screen_readers import BothEngine, ReaderWatch, ScreenReader, ScreenReaderEngine, default_readers
-from assistant.speaker import Speaker
-from assistant.tts import SilentEngine, TTSEngine, make_tts_engine
+from assistant.speech_out.screen_readers import (
+    BothEngine,
+    ReaderWatch,
+    ScreenReader,
+    ScreenReaderEngine,
+    default_readers,
+)
+from assistant.speech_out.speaker import Speaker
+from assistant.speech_out.tts import SilentEngine, TTSEngine, make_tts_engine
 from base.errors import ScreenSightError
 from base.vocabulary import Output
 

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from assistant import audio_out
+from assistant.speech_out import audio_out
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError, SpeechError
 
