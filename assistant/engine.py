@@ -7,8 +7,8 @@ token and speech stops at once.
 
 Its parts: request_types (what is asked and answered), reply (one request's text shown and
 spoken), answer_check (the truth check on an answer), screen_grounding (facts and recognized
-text gathered beside the encoder), text_path (Read text and Find text), voice_question (a
-spoken question's recording and transcription).
+text gathered beside the encoder), text_path (Read text and Find text), speech_in.voice_question
+(a spoken question's recording and transcription).
 """
 
 from __future__ import annotations
