@@ -747,6 +747,18 @@ class Engine:
         """The vision model takes spoken questions as audio (then no recognizer runs)."""
         return bool(getattr(self._model(), "hears_audio", False))
 
+    def _speech_recognizer(self) -> SpeechToText:
+        """The speech recognizer; without one set up, a vision model that hears audio writes down
+        what was said (Find text by voice on the quality tier)."""
+        try:
+            if self._transcriber is None:
+                raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
+            return self._transcriber()
+        except ScreenSightError:
+            if self._hears_audio():
+                return self._model()
+            raise
+
     def _recording(self, request: Request, trace: Trace, cancel: threading.Event) -> np.ndarray:
         """Wait for the recording (the image was encoded meanwhile); its PCM."""
         assert request.audio is not None
@@ -768,9 +780,7 @@ class Engine:
                     conversation: Conversation | None) -> str:
         """Wait for the recording, then turn it into text."""
         pcm = self._recording(request, trace, cancel)
-        if self._transcriber is None:
-            raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
-        recognizer = self._transcriber()
+        recognizer = self._speech_recognizer()
         language = request.language or self._options.language
         text = recognizer.transcribe(pcm, None if language == "auto" else language, cancel).text.strip()
         trace.mark("transcribed")

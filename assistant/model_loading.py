@@ -36,6 +36,25 @@ def check_source(source: str | Path, role: Role) -> Path:
     return folder
 
 
+def hears_audio(source: str | Path) -> bool:
+    """The vision model `source` (a catalog id or a folder) takes spoken questions as audio
+    (Gemma 4), so voice questions need no speech recognizer; read from the catalog or the
+    folder's config.json without loading anything. False when it cannot be told."""
+    from base.errors import ScreenSightError
+    from models import catalog
+
+    try:
+        return catalog.get_model(str(source)).family == "gemma4"
+    except ScreenSightError:
+        pass
+    from models.loader import vision_family
+
+    try:
+        return vision_family(Path(source)) == "gemma4"
+    except ScreenSightError:
+        return False
+
+
 class Ready(Generic[T]):
     """A model that is loaded already (tests, the benchmark): a provider that never loads."""
 

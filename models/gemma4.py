@@ -417,6 +417,30 @@ class Gemma4Model:
                          TranscriptionStats(audio_seconds=audio.seconds, windows=1,
                                             token_budget=transcript_tokens))
 
+    def transcribe(self, pcm: Any, language: str | None = None,
+                   cancel: threading.Event | None = None,
+                   max_new_tokens: int = TRANSCRIPT_TOKENS) -> Transcript:
+        """The words spoken in `pcm` (16 kHz mono), written down by the model from its audio
+        encoder alone (no image): the SpeechToText interface, for Find text by voice without a
+        speech recognizer. Bad audio raises AudioError; `language` is a hint passed on as is."""
+        from transformers import DynamicCache
+
+        audio = check_audio(pcm)
+        parts = self.parts
+        text = parts.chat([{"role": "user", "content": [{"type": "audio"},
+                                                        {"type": "text", "text": TRANSCRIBE_PROMPT}]}])
+        if text.count(parts.audio_token) != 1:
+            raise ModelError("The prompt must hold exactly one recording.", "This is a bug; please report it.")
+        features, count = parts.audio_inputs(audio)
+        text = text.replace(parts.audio_token, parts.boa + parts.audio_token * count + parts.eoa)
+        extra = {"input_features": features["input_features"].to(self.device, self.model.dtype),
+                 "input_features_mask": features["input_features_mask"].to(self.device)}
+        cache = DynamicCache(config=self.model.config.get_text_config())
+        heard = "".join(self._stream(cache, parts.ids(text), extra, cancel, max_new_tokens, False, None))
+        return Transcript(" ".join(heard.split()), language,
+                          TranscriptionStats(audio_seconds=audio.seconds, windows=1,
+                                             token_budget=max_new_tokens))
+
     def _stream(self, cache: Any, ids: list[int], extra: dict[str, Any] | None,
                 cancel: threading.Event | None, max_new_tokens: int, ignore_eos: bool,
                 on_token: Callable[[int], None] | None) -> Iterator[str]:

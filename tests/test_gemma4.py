@@ -281,6 +281,25 @@ def test_a_cancelled_spoken_answer_gives_no_transcript(tiny_gemma4, speech):
     assert len(items) == 1 and isinstance(items[0], str)
 
 
+def test_the_model_writes_down_speech_from_the_audio_alone(tiny_gemma4, speech):
+    """The SpeechToText interface (Find text by voice without a recognizer): audio encoder once, no image."""
+    audio_calls, vision_calls = tiny_gemma4.audio_encoder_calls, tiny_gemma4.vision_encoder_calls
+    first = tiny_gemma4.transcribe(speech, "de", max_new_tokens=8)
+    assert isinstance(first, Transcript) and first.text and first.language == "de"
+    assert first.stats.token_budget == 8 and first.stats.audio_seconds > 1.0
+    assert tiny_gemma4.audio_encoder_calls == audio_calls + 1
+    assert tiny_gemma4.vision_encoder_calls == vision_calls, "no image goes in"
+    assert tiny_gemma4.transcribe(speech, "de", max_new_tokens=8) == first  # greedy: the same words
+    other = tiny_gemma4.transcribe(_speech("refund the order now please"), max_new_tokens=8)
+    assert other.text != first.text, "the words come from the audio"
+    with pytest.raises(AudioError):
+        tiny_gemma4.transcribe(np.zeros(RATE, dtype=np.float32))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(InterruptedError):  # stops between layers, as encoding does
+        tiny_gemma4.transcribe(speech, cancel=cancel)
+
+
 def test_silence_is_refused_with_what_to_do():
     for pcm in (np.zeros(RATE * 2, dtype=np.float32),
                 (1e-4 * np.random.default_rng(0).standard_normal(RATE * 2)).astype(np.float32)):
