@@ -10,6 +10,10 @@ scripts/venv.sh test
 # -rsx lists every skip and expected failure with its reason at the end of each run; on this
 # machine, where this script installed every part, a skip fails the run (tests/conftest.py).
 export SCREENSIGHT_NO_SKIPS=1
+# A runtime folder of this run's own: the AT-SPI bus socket lives there, and another AT-SPI bus
+# launcher on this machine (another run, a desktop session) cannot delete it.
+XDG_RUNTIME_DIR=$(mktemp -d)
+export XDG_RUNTIME_DIR
 pytest=(dbus-run-session -- .venv/bin/python -m pytest -q -rsx -p no:cacheprovider)
 if [ $# -gt 0 ]; then
   exec "${pytest[@]}" "$@"

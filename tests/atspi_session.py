@@ -7,6 +7,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -38,16 +39,28 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def private_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a private D-Bus daemon or AT-SPI launcher: a runtime folder of its own.
+
+    at-spi-bus-launcher puts its bus socket at $XDG_RUNTIME_DIR/at-spi/bus (~/.cache/at-spi/bus
+    without one) and deletes it on exit: two launchers sharing the folder delete each other's
+    socket, and every AT-SPI client (Orca too) of the survivor loses its accessibility bus."""
+    env = dict(os.environ if base is None else base)
+    env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="atspi-run-")
+    env.pop("AT_SPI_BUS_ADDRESS", None)
+    return env
+
+
 def private_atspi_bus() -> Iterator[str]:
     """A private D-Bus session bus with the AT-SPI bus launched on it (its address); the
     `atspi_bus` fixture of tests/conftest.py."""
     if not shutil.which("dbus-daemon") or not os.path.exists(LAUNCHER):
         pytest.skip("needs dbus-daemon and at-spi2-core")
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+    env = private_env()
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     address = bus.stdout.readline().strip()
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
-    env.pop("AT_SPI_BUS_ADDRESS", None)
+    env["DBUS_SESSION_BUS_ADDRESS"] = address
     launcher = subprocess.Popen([LAUNCHER, "--launch-immediately"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

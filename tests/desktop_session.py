@@ -70,18 +70,26 @@ def missing_binaries() -> list[str]:
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str,
-             proc: subprocess.Popen | None = None, interval: float = 0.05) -> object:
-    """Poll `predicate` until it returns something true; raise TimeoutError naming `what`."""
+             proc: subprocess.Popen | None = None, interval: float = 0.05, log: Path | None = None) -> object:
+    """Poll `predicate` until it returns something true; raise TimeoutError naming `what` (with the
+    end of the process's `log`, when given)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with {proc.returncode}")
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode}{_log_tail(log)}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{_log_tail(log)}")
         time.sleep(interval)
+
+
+def _log_tail(log: Path | None, lines: int = 25) -> str:
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"; the end of {log.name}:\n" + "\n".join(tail)
 
 
 class SpeechLog:
@@ -300,7 +308,7 @@ class DesktopSession:
         proc = self._spawn([*_own_pid_namespace(), "orca", "--debug-file", str(self.orca_log)], "orca.log")
 
         wait_for(lambda: any("screen reader on" in m.lower() for m in self.speech.since(mark)), 60,
-                 "Orca to say 'Screen reader on' through speech-dispatcher", proc)
+                 "Orca to say 'Screen reader on' through speech-dispatcher", proc, log=self.root / "orca.log")
 
     # -- the key-echo window -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.atspi_session import private_env
 from tests.helpers import launch_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ UNNAMED_OK = {"scroll bar", "filler", "panel", "page tab list", "viewport", "unk
 def session_bus():
     """A private D-Bus session bus (the AT-SPI bus is activated on it on demand)."""
     proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env=private_env())
     address = proc.stdout.readline().strip()
     assert address, "dbus-daemon gave no address"
     yield address

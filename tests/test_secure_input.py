@@ -21,7 +21,7 @@ from assistant.secure_input import (
     default_detector,
     has_state,
 )
-from tests.atspi_session import LAUNCHER, read_line, stop
+from tests.atspi_session import LAUNCHER, private_env, read_line, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,11 +140,12 @@ def _wait_for_atspi_bus(session_bus: str, seconds: float = 10.0) -> str:
 def test_no_accessible_application_means_cannot_tell(monkeypatch):
     monkeypatch.delenv("AT_SPI_BUS_ADDRESS", raising=False)
     # Nothing on this bus exposes a focused object until a window appears: not a "no".
-    other = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+    env = private_env()
+    other = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         address = other.stdout.readline().strip()
-        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
+        env["DBUS_SESSION_BUS_ADDRESS"] = address
         launcher = subprocess.Popen([LAUNCHER, "--launch-immediately"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
