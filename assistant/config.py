@@ -13,11 +13,12 @@ import tomli_w
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
 from base.paths import config_dir
-from base.vocabulary import Detail, Output, ReadWith, TalkMode, choices
+from base.vocabulary import Detail, Device, Output, ReadWith, TalkMode, choices
 
 # The settings that take one word of a vocabulary, and what the word is called in messages.
 _WORDS = (("detail", Detail, "detail level"), ("output", Output, "output"),
-          ("read_with", ReadWith, "way to read text"), ("push_to_talk_mode", TalkMode, "push-to-talk mode"))
+          ("read_with", ReadWith, "way to read text"), ("push_to_talk_mode", TalkMode, "push-to-talk mode"),
+          ("device", Device, "device"))
 
 
 def settings_path() -> Path:
@@ -61,6 +62,7 @@ class Settings:
     prepare_in_background: bool = False
     quantize: bool = True
     threads: int = 0
+    device: Device = Device.AUTO      # where the vision model runs; auto: a GPU when there is one
     debug_log_content: bool = False
     read_with: ReadWith = ReadWith.OCR
     text_engine: str = "automatic"    # "automatic" or a text recognition engine's name

@@ -482,10 +482,22 @@ class Engine:
         """The vision model takes spoken questions as audio (then no recognizer runs)."""
         return bool(getattr(self._model(), "hears_audio", False))
 
+    def _speech_recognizer(self) -> SpeechToText:
+        """The speech recognizer; without one set up, a vision model that hears audio writes down
+        what was said (Find text by voice on the quality tier)."""
+        try:
+            if self._transcriber is None:
+                raise ScreenSightError("Speech recognition is not set up.", "Type the question instead.")
+            return self._transcriber()
+        except ScreenSightError:
+            if self._hears_audio():
+                return self._model()
+            raise
+
     def _transcribe(self, reply: Reply, cancel: threading.Event) -> str:
         """The spoken question (or text to find) as text, shown to the listener."""
         request = reply.request
-        text = transcribe_question(request, self._transcriber, request.language or self._options.language,
+        text = transcribe_question(request, self._speech_recognizer, request.language or self._options.language,
                                    reply.trace, cancel)
         self.listener.on_question(reply.request_id, text)
         return text

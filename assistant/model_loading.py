@@ -36,6 +36,25 @@ def check_source(source: str | Path, role: Role) -> Path:
     return folder
 
 
+def hears_audio(source: str | Path) -> bool:
+    """The vision model `source` (a catalog id or a folder) takes spoken questions as audio
+    (Gemma 4), so voice questions need no speech recognizer; read from the catalog or the
+    folder's config.json without loading anything. False when it cannot be told."""
+    from base.errors import ScreenSightError
+    from models import catalog
+
+    try:
+        return catalog.get_model(str(source)).family == "gemma4"
+    except ScreenSightError:
+        pass
+    from models.loader import vision_family
+
+    try:
+        return vision_family(Path(source)) == "gemma4"
+    except ScreenSightError:
+        return False
+
+
 class Ready(Generic[T]):
     """A model that is loaded already (tests, the benchmark): a provider that never loads."""
 
@@ -60,6 +79,11 @@ class LazyModel(Generic[M]):
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def loaded_model(self) -> M | None:
+        """The model when it is loaded, else None (never loads)."""
+        return self._model
 
     def unload(self) -> None:
         """Drop the loaded model (it is loaded again on next use)."""
@@ -87,7 +111,7 @@ class VisionModelLoader(LazyModel[VisionModel]):
 
     def __init__(self, source: str | Path, quantize: bool = True, threads: int | None = None,
                  device: str = "auto", openvino: bool = False, dtype: str | None = None) -> None:
-        super().__init__(source, threads, device)
+        super().__init__(source, threads, str(device))  # a Device word or a torch device name
         self.quantize = quantize
         self.openvino = openvino  # the vision encoder in OpenVINO where it is installed and faster
         self.dtype = dtype  # every float part in this dtype ("float32"...); None: chosen per processor
@@ -144,11 +168,25 @@ class ModelSlot(Generic[M]):
 class VisionSlot(ModelSlot[VisionModel]):
     """The vision-language model of the settings."""
 
-    def __init__(self, source: str, quantize: bool = True, threads: int | None = None) -> None:
-        super().__init__(VisionModelLoader(source, quantize=quantize, threads=threads))
+    def __init__(self, source: str, quantize: bool = True, threads: int | None = None,
+                 device: str = "auto") -> None:
+        super().__init__(VisionModelLoader(source, quantize=quantize, threads=threads, device=device))
 
-    def switch(self, source: str, quantize: bool, threads: int | None) -> bool:
-        return self._switch(VisionModelLoader(source, quantize=quantize, threads=threads))
+    def switch(self, source: str, quantize: bool, threads: int | None, device: str = "auto") -> bool:
+        return self._switch(VisionModelLoader(source, quantize=quantize, threads=threads, device=device))
+
+    def placement(self) -> str:
+        """Where the loaded model runs, in words ("the CPU, bfloat16"); "" before it is loaded."""
+        with self._lock:
+            model = self._loader.loaded_model
+        if model is None:
+            return ""
+        from models.runtime import DEVICE_NAMES
+
+        device = str(getattr(model, "device", "cpu"))
+        dtype = str(getattr(model, "dtype", "")).removeprefix("torch.")
+        where = DEVICE_NAMES.get(device.split(":", 1)[0], device)
+        return f"{where}, {dtype}" if dtype else where
 
 
 class SpeechSlot(ModelSlot[SpeechToText]):

@@ -227,12 +227,12 @@ def check_model(settings: Settings, role: Role, load: bool = True) -> Check:
     paths = ""
     if load:
         try:
-            paths = _load_model(folder, role, settings.quantize)
+            paths = _load_model(folder, role, settings.quantize, str(settings.device))
         except ScreenSightError as exc:
             return Check(name, False, exc.message, exc.hint, required)
     state = "intact and loads" if load else "intact"
     where = f"The model folder {folder}" if _is_path(source) else f"{source} (in {folder})"
-    return Check(name, True, f"{where} is {state}." + (f" Kernel paths: {paths}." if paths else ""))
+    return Check(name, True, f"{where} is {state}." + (f" {paths}." if paths else ""))
 
 
 def _is_path(source: str) -> bool:
@@ -247,16 +247,29 @@ def _first_run_hint(hint: str) -> str:
             f"({cache_dir() / 'models'}).").strip()
 
 
-def _load_model(folder: Path, role: Role, quantize: bool) -> str:
-    """Load the model as the app does; the vision model's kernel paths in words ("" for speech)."""
+def _load_model(folder: Path, role: Role, quantize: bool, device: str = "auto") -> str:
+    """Load the model as the app does; for the vision model, where it runs, in which dtype and
+    why, and its kernel paths, in words ("" for speech)."""
     from assistant.model_loading import SpeechModelLoader, VisionModelLoader
 
     if role == Role.VISION:
-        model = VisionModelLoader(folder, quantize=quantize)()
-        paths = getattr(model, "paths", None)
-        return paths.describe() if paths is not None else ""
+        model = VisionModelLoader(folder, quantize=quantize, device=device)()
+        return _placement(model, device)
     SpeechModelLoader(folder)()
     return ""
+
+
+def _placement(model: object, requested: str) -> str:
+    """"Runs on the CPU in bfloat16 (automatic: no GPU was found; ...). Kernel paths: ..." """
+    from models.runtime import DEVICE_NAMES, placement_reason
+
+    device = str(getattr(model, "device", "cpu"))
+    dtype = str(getattr(model, "dtype", "")).removeprefix("torch.")
+    gpu_first = bool(getattr(model, "hears_audio", False))  # Gemma 4 takes a GPU; SmolVLM the CPU
+    where = DEVICE_NAMES.get(device.split(":", 1)[0], device)
+    text = f"Runs on {where} in {dtype} ({placement_reason(requested, device, dtype, gpu_first)})"
+    paths = getattr(model, "paths", None)
+    return text + (f". Kernel paths: {paths.describe()}" if paths is not None else "")
 
 
 def check_processor(settings: Settings) -> Check:

@@ -34,6 +34,15 @@ class Tier(StrEnum):
     QUALITY = "quality"    # Gemma 4: many languages, hears spoken questions
 
 
+class Device(StrEnum):
+    """Where the vision model runs."""
+
+    AUTO = "auto"  # a CUDA GPU, then Apple's GPU (MPS), then the CPU
+    CPU = "cpu"
+    CUDA = "cuda"  # an NVIDIA GPU
+    MPS = "mps"    # Apple's GPU
+
+
 class Detail(StrEnum):
     """How many pixels of the picture go into the vision model."""
 

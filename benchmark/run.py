@@ -844,7 +844,7 @@ class Bench:
                 self.say("  " + _short(scenarios[name]["ours"]))
             if "background" in opts.scenarios:
                 report["background_cost"] = self.idle_cpu()
-            if opts.peer:
+            if opts.peer and paths is not None:  # the peer converts SmolVLM's encoder (Gemma 4 has none)
                 report["peer"] = kernels.peer_openvino(model, self.next_desktop().image, opts.cache, threads,
                                                        opts.runs, self.say)
         finally:

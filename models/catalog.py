@@ -68,6 +68,10 @@ TIER_LABELS = MappingProxyType({
 })
 
 
+# Where the catalog's first_word_s figures were measured (README, "The quality tier").
+MEASURED_ON = "a 2-core CPU"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One downloadable model. Sizes are in MB of 10**6 bytes."""
@@ -87,6 +91,10 @@ class ModelInfo:
     allow_patterns: tuple[str, ...] = DEFAULT_ALLOW_PATTERNS
     tier: Tier | None = None          # vision models: the setup choice this model is
     tier_default: bool = False        # the tier's first choice (others are options)
+    # The benchmark's first spoken word for a 900x600 active window (random weights at the real
+    # size, detail quick), in seconds, measured on MEASURED_ON; None: not measured yet.
+    first_word_s: float | None = None
+    languages_label: str = ""         # the languages in words where the list is not all of them
 
     def expected_sha256(self, filename: str) -> str | None:
         """The pinned sha256 of a file, or None where the catalog does not pin one."""
@@ -115,6 +123,7 @@ _MODELS: tuple[ModelInfo, ...] = (
                 "74dea5904032e5ae99a2e0eef5179e6ac0f1dedc3ab0c7c2a5d4d387c843203e"),),
         tier=Tier.FAST,
         tier_default=True,
+        first_word_s=1.07,
     ),
     ModelInfo(
         id="smolvlm-500m",
@@ -132,6 +141,7 @@ _MODELS: tuple[ModelInfo, ...] = (
                 "d05b567eeaf534e83d375551f068ed57b5f52d37c657197f644af5ef9db091a2"),),
         tier=Tier.BALANCED,
         tier_default=True,
+        first_word_s=1.24,
     ),
     # Gemma 4 (bfloat16 weights, loaded as stored: no float32 copy). ram_mb: what loading and
     # answering need with the per-layer embedding table (46% of the weights, read a few rows
@@ -158,6 +168,8 @@ _MODELS: tuple[ModelInfo, ...] = (
                 "2db5482b20d746879bb3ef79b5203e9075a2e2b98f54ec7c2f281c1477ddc550"),),
         tier=Tier.QUALITY,
         tier_default=True,
+        first_word_s=13.5,
+        languages_label="over 140 languages",
     ),
     ModelInfo(
         id="gemma4-e4b",
@@ -173,6 +185,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         good_for="The most accurate answers in many languages, spoken questions included; about "
                  "twice the work of E2B per word. Needs 12 GB of RAM; a GPU is recommended.",
         tier=Tier.QUALITY,
+        languages_label="over 140 languages",
     ),
     ModelInfo(
         id="moonshine-tiny",
@@ -216,6 +229,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         languages=_WHISPER_LANGUAGES,
         good_for="Questions in about 100 languages; slower on short questions (30-second windows).",
+        languages_label="about 100 languages",
         files=(("model.safetensors",
                 "07cadb9f25677c8d50df603e66a98fbd842cce45047139baeb16e6219a1e807b"),),
     ),
@@ -231,6 +245,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         languages=_WHISPER_LANGUAGES,
         good_for="Better accuracy in languages other than English; needs a faster computer.",
+        languages_label="about 100 languages",
         files=(("model.safetensors",
                 "1d7734884874f1a1513ed9aa760a4f8e97aaa02fd6d93a3a85d27b2ae9ca596b"),),
     ),
@@ -270,13 +285,53 @@ def tier_models(tier: Tier) -> tuple[ModelInfo, ...]:
 
 
 def recommended_tier(total_ram_mb: int, has_gpu: bool) -> Tier:
-    """The tier to offer first on a machine: the quality tier needs 8 GB of RAM with a GPU
-    (16 GB on a CPU alone), balanced 8 GB, fast runs anywhere."""
-    if total_ram_mb >= 8000 and has_gpu or total_ram_mb >= 16000:
+    """The tier to offer first on a machine: the quality tier needs 8 GB of RAM and a GPU (on a CPU
+    alone its first word takes over ten seconds: offered, not recommended), balanced 8 GB, fast
+    runs anywhere."""
+    if total_ram_mb >= 8000 and has_gpu:
         return Tier.QUALITY
     if total_ram_mb >= 8000:
         return Tier.BALANCED
     return Tier.FAST
+
+
+def languages_text(info: ModelInfo) -> str:
+    """The model's languages in words: "English", "over 140 languages"."""
+    if info.languages_label:
+        return info.languages_label
+    if info.languages == ("en",):
+        return "English"
+    return f"{len(info.languages)} languages"
+
+
+def first_word_text(info: ModelInfo) -> str:
+    """The measured time to a first answer, in words, with where it was measured."""
+    if info.first_word_s is None:
+        return "first spoken word: not measured yet"
+    return f"first spoken word for a window after {info.first_word_s:.1f} s (measured on {MEASURED_ON})"
+
+
+def tier_choice_label(info: ModelInfo) -> str:
+    """What a setup list shows for a vision model: "Fast (any laptop): SmolVLM 256M (fast, default)"."""
+    if info.tier is None:
+        return info.label
+    return f"{TIER_LABELS[info.tier]}: {info.label}"
+
+
+def model_facts(info: ModelInfo) -> str:
+    """Size, licence, languages, memory and the measured first answer, as one sentence."""
+    facts = (f"{info.size_mb} MB download, licence {info.licence}, {languages_text(info)}, needs "
+             f"about {info.ram_mb} MB of memory")
+    if info.role == Role.VISION:
+        facts += f", {first_word_text(info)}"
+    return facts + "."
+
+
+def tier_ordered(models: tuple[ModelInfo, ...] | list[ModelInfo]) -> list[ModelInfo]:
+    """Vision models in tier order (fast, balanced, quality; each tier's first choice first),
+    the others after them in catalog order."""
+    order = {tier: i for i, tier in enumerate(Tier)}
+    return sorted(models, key=lambda m: (order.get(m.tier, len(order)), not m.tier_default))
 
 
 def family_of_model_type(model_type: str) -> tuple[str, Role] | None:

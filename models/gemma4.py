@@ -107,6 +107,25 @@ def _trim_edges(samples: np.ndarray, frame: int = SAMPLE_RATE // 50) -> np.ndarr
     return samples[start:end]
 
 
+def _holds_states(layer: Any) -> bool:
+    """A cache layer with keys and values of its own (not one that shares another layer's)."""
+    return getattr(layer, "is_initialized", False) and hasattr(layer, "get_seq_length")
+
+
+def _can_cut(cache: Any, remove: int) -> bool:
+    """`cache` can lose its last `remove` tokens and still hold, in every sliding-window layer,
+    the window the next token needs (a layer cut back before keeps only its window)."""
+    for layer in getattr(cache, "layers", ()):
+        if not getattr(layer, "is_sliding", False) or not _holds_states(layer):
+            continue
+        if not getattr(layer, "record_past", False):
+            return False
+        length = layer.get_seq_length() - remove
+        if layer.keys.shape[-2] < min(length, layer.sliding_window - 1) + remove:
+            return False
+    return True
+
+
 def image_budget(detail: Detail, size: tuple[int, int], patch: int = 16, pooling: int = 3) -> int:
     """Soft tokens for an image of `size` at `detail`: the level's budget, never more than the
     smallest supported budget that holds the image at its own resolution (no upscaling)."""
@@ -184,6 +203,7 @@ class Gemma4Model:
         self.last_vision_s = 0.0
         self.last_audio_s = 0.0
         self.last_image_tokens = 0
+        self.last_prefill_tokens = 0  # tokens the last prompt's prefill ran on (kept ones excluded)
         self.quantized = False
         self.threads = 0
         self.decode_threads = 1
@@ -315,7 +335,9 @@ class Gemma4Model:
         cached = self._contexts.get(key)
         if cached is not None:
             self._contexts.move_to_end(key)
-            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
+            # A context of its own: the last answer's cache stays with the context it ran on.
+            return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0,
+                                       kept=None, tail_ids=[])
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
         if image.mode != "RGB":
@@ -368,10 +390,46 @@ class Gemma4Model:
         if max_new_tokens <= 0:
             return  # nothing to pre-fill ahead: each answer runs on its own copy of the prefix
         _, suffix = self._render(prompt, history)
+        ids = self.parts.ids(suffix)
+        cache, reused = self._answer_cache(ctx, ids)
+        fed: list[int] = list(ids[:reused])
+        try:
+            yield from self._stream(cache, ids[reused:], None, cancel, max_new_tokens,
+                                    ignore_eos, on_token, fed)
+        finally:
+            self._keep(ctx, cache, fed)
+
+    def _answer_cache(self, ctx: ImageContext, ids: Sequence[int]) -> tuple[Any, int]:
+        """The cache this answer runs on and how many of `ids` it holds already.
+
+        The cache the last answer left (its tokens in ctx.tail_ids) is taken and cut back to
+        the tokens `ids` starts with (a follow-up replays the last question and answer), when
+        every layer still holds what it needs for that; otherwise a fresh copy of the prefix.
+        The copy records the past of its sliding-window layers, so it can be cut back later.
+        """
         with ctx.lock:
+            kept, kept_ids = ctx.kept, ctx.tail_ids
+            ctx.kept, ctx.tail_ids = None, []
+            if kept is not None:
+                same = 0
+                limit = min(len(kept_ids), len(ids) - 1)  # at least one token runs for the logits
+                while same < limit and kept_ids[same] == ids[same]:
+                    same += 1
+                if same > 0 and _can_cut(kept, len(kept_ids) - same):
+                    kept.crop(-(len(kept_ids) - same))
+                    return kept, same
             cache = copy.deepcopy(ctx.cache)
-        yield from self._stream(cache, self.parts.ids(suffix), None, cancel, max_new_tokens,
-                                ignore_eos, on_token)
+        cache.activate_past_recording()
+        return cache, 0
+
+    def _keep(self, ctx: ImageContext, cache: Any, fed: list[int]) -> None:
+        """Keep the answer's cache for the next prompt when it holds exactly the prefix and `fed`
+        (an answer stopped inside a forward pass leaves layers out of step: not kept)."""
+        expected = ctx.prefix_len + len(fed)
+        layers = [layer for layer in getattr(cache, "layers", ()) if _holds_states(layer)]
+        if fed and layers and all(layer.get_seq_length() == expected for layer in layers):
+            with ctx.lock:
+                ctx.kept, ctx.tail_ids = cache, list(fed)
 
     def hear(self, pcm: Any, sample_rate: int = SAMPLE_RATE) -> SpokenAudio:
         """The recording checked for the audio encoder (see check_audio)."""
@@ -417,10 +475,36 @@ class Gemma4Model:
                          TranscriptionStats(audio_seconds=audio.seconds, windows=1,
                                             token_budget=transcript_tokens))
 
-    def _stream(self, cache: Any, ids: list[int], extra: dict[str, Any] | None,
+    def transcribe(self, pcm: Any, language: str | None = None,
+                   cancel: threading.Event | None = None,
+                   max_new_tokens: int = TRANSCRIPT_TOKENS) -> Transcript:
+        """The words spoken in `pcm` (16 kHz mono), written down by the model from its audio
+        encoder alone (no image): the SpeechToText interface, for Find text by voice without a
+        speech recognizer. Bad audio raises AudioError; `language` is a hint passed on as is."""
+        from transformers import DynamicCache
+
+        audio = check_audio(pcm)
+        parts = self.parts
+        text = parts.chat([{"role": "user", "content": [{"type": "audio"},
+                                                        {"type": "text", "text": TRANSCRIBE_PROMPT}]}])
+        if text.count(parts.audio_token) != 1:
+            raise ModelError("The prompt must hold exactly one recording.", "This is a bug; please report it.")
+        features, count = parts.audio_inputs(audio)
+        text = text.replace(parts.audio_token, parts.boa + parts.audio_token * count + parts.eoa)
+        extra = {"input_features": features["input_features"].to(self.device, self.model.dtype),
+                 "input_features_mask": features["input_features_mask"].to(self.device)}
+        cache = DynamicCache(config=self.model.config.get_text_config())
+        heard = "".join(self._stream(cache, parts.ids(text), extra, cancel, max_new_tokens, False, None))
+        return Transcript(" ".join(heard.split()), language,
+                          TranscriptionStats(audio_seconds=audio.seconds, windows=1,
+                                             token_budget=max_new_tokens))
+
+    def _stream(self, cache: Any, ids: Sequence[int], extra: dict[str, Any] | None,
                 cancel: threading.Event | None, max_new_tokens: int, ignore_eos: bool,
-                on_token: Callable[[int], None] | None) -> Iterator[str]:
-        """Prefill `ids` (with audio features in `extra`) onto `cache`, then decode greedily."""
+                on_token: Callable[[int], None] | None,
+                fed: list[int] | None = None) -> Iterator[str]:
+        """Prefill `ids` (with audio features in `extra`) onto `cache`, then decode greedily;
+        `fed` gets every token once its forward pass has put it into the cache."""
         import torch
 
         generated: list[int] = []
@@ -428,10 +512,13 @@ class Gemma4Model:
         self._cancel_local.event = cancel
         try:
             with torch.inference_mode():
-                first = torch.tensor([ids], device=self.device)
+                first = torch.tensor([list(ids)], device=self.device)
                 self._use_threads(self.threads)
+                self.last_prefill_tokens = len(ids)
                 out = self.model(input_ids=first, cache=cache, use_cache=True, logits_to_keep=1,
                                  **(extra or {}))
+                if fed is not None:
+                    fed.extend(ids)
                 self._use_threads(self.decode_threads)
                 for _ in range(max_new_tokens):
                     if cancel is not None and cancel.is_set():
@@ -450,6 +537,8 @@ class Gemma4Model:
                         return
                     step = torch.tensor([[token]], device=self.device)
                     out = self.model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1)
+                    if fed is not None:
+                        fed.append(token)
         finally:
             self._cancel_local.event = None
             self._use_threads(self.threads)

@@ -39,8 +39,14 @@ def load_vision_model(folder: str | Path, device: str = "auto", threads: int | N
     SmolVLM stays on the CPU, where its speed work was done. Any other device is used as given.
     openvino: SmolVLM's vision encoder through OpenVINO where it is installed (Gemma 4 ignores it).
     """
+    from models import runtime
+
     folder = Path(folder)
-    if vision_family(folder) == "gemma4":
+    family = vision_family(folder)
+    runtime.prefer_passive_openmp()  # before torch is imported
+    if device != "auto":
+        device = runtime.pick_device(device)  # a device not usable here is refused with what to do
+    if family == "gemma4":
         from models.gemma4 import Gemma4Model
 
         return Gemma4Model.load(folder, device=device, dtype=dtype, threads=threads, quantize=quantize)

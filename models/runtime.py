@@ -54,18 +54,56 @@ def configure_threads(threads: int | None) -> int:
     return wanted
 
 
+DEVICE_NAMES = {"cpu": "the CPU", "cuda": "an NVIDIA GPU (CUDA)", "mps": "Apple's GPU (MPS)"}
+
+
 def pick_device(requested: str = "auto") -> str:
-    """"auto": CUDA when a GPU is usable, then Apple MPS, then the CPU; anything else as given."""
-    if requested and requested != "auto":
-        return requested
+    """"auto": CUDA when a GPU is usable, then Apple MPS, then the CPU; a device asked for by
+    name is checked to be usable here (ModelError saying what to choose otherwise)."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda"
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    usable = {"cpu": True, "cuda": torch.cuda.is_available(),
+              "mps": mps is not None and mps.is_available()}
+    if requested and requested != "auto":
+        kind = requested.split(":", 1)[0]
+        if kind in usable and not usable[kind]:
+            from base.errors import ModelError
+
+            raise ModelError(f"The vision model is set to run on {DEVICE_NAMES[kind]}, but there is "
+                             "none this program can use on this computer.",
+                             "Choose Automatic or CPU for the device in Settings > Advanced.")
+        return requested
+    if usable["cuda"]:
+        return "cuda"
+    if usable["mps"]:
         return "mps"
     return "cpu"
+
+
+def placement_reason(requested: str, device: str, dtype: str, gpu_first: bool = True) -> str:
+    """Why the model runs on `device` in `dtype` ("bfloat16"...), in words for the self-test.
+
+    gpu_first: the family takes a GPU when "auto" finds one (SmolVLM stays on the CPU)."""
+    kind = device.split(":", 1)[0]
+    if requested and requested != "auto":
+        where = "chosen in Settings"
+    elif kind == "cpu":
+        where = ("automatic: no GPU was found" if gpu_first else
+                 "automatic: this model's fast paths are on the CPU")
+    else:
+        where = f"automatic: {DEVICE_NAMES.get(kind, device)} was found"
+    if kind == "cuda":
+        why = "the GPU computes it natively" if dtype == "bfloat16" else "the GPU has no bfloat16"
+    elif kind == "mps":
+        why = "Apple's GPU computes it fastest"
+    elif dtype == "bfloat16":
+        why = "the processor computes it natively"
+    elif dtype == "float32":
+        why = "the processor has no native bfloat16"
+    else:
+        why = "chosen for this model's kernel paths"
+    return f"{where}; {dtype} because {why}"
 
 
 def pick_dtype(device: str, requested: str | None = None):

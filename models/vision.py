@@ -79,6 +79,7 @@ class ImageContext:
     tail_ids: list[int] = field(default_factory=list, repr=False)
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
     image_tokens: int = 0  # soft tokens the image became (families with an image budget)
+    kept: Any = field(default=None, repr=False)  # Gemma 4: the whole cache after the last answer (tail_ids)
 
 
 @dataclass

@@ -323,11 +323,7 @@ def _models(args: argparse.Namespace) -> int:
     from models import catalog, store
 
     if args.models_command == "list":
-        for info in catalog.all_models():
-            where = "downloaded" if store.is_downloaded(info) else "not downloaded"
-            print(f"{info.id:<16} {info.role:<7} {info.size_mb:>6} MB  RAM {info.ram_mb:>5} MB  "
-                  f"{info.licence:<11} {','.join(info.languages)[:20]:<20} {where}")
-            print(f"{'':<16} {info.label}: {info.good_for}")
+        _list_models()
         return EXIT_OK
     if args.models_command == "path":
         print(store.resolve(args.id))
@@ -347,6 +343,31 @@ def _models(args: argparse.Namespace) -> int:
         print(path)
         return EXIT_OK
     return EXIT_USAGE
+
+
+def _list_models() -> None:
+    """The vision tiers (the one recommended for this computer marked), then the speech models."""
+    from models import catalog
+    from models.machine import recommended_tier_here
+
+    recommended = recommended_tier_here()
+    print("Vision models, by tier (* = recommended for this computer):")
+    for info in catalog.tier_ordered([m for m in catalog.all_models() if m.role == Role.VISION]):
+        mark = "*" if info.tier == recommended and info.tier_default else " "
+        _print_model(info, f"{mark} {catalog.tier_choice_label(info)}")
+    print("Speech models (for spoken questions to the SmolVLM tiers):")
+    for info in catalog.all_models():
+        if info.role == Role.SPEECH:
+            _print_model(info, f"  {info.label}")
+
+
+def _print_model(info: Any, title: str) -> None:
+    from models import catalog, store
+
+    where = "downloaded" if store.is_downloaded(info) else "not downloaded"
+    print(f"{title}  [{info.id}, {where}]")
+    print(f"    {catalog.model_facts(info)}")
+    print(f"    {info.good_for}")
 
 
 def _progress_bar():

@@ -168,7 +168,56 @@ def test_tiers_name_the_models_a_user_chooses_from():
 @pytest.mark.parametrize(("ram_mb", "gpu", "tier"), [
     (4096, False, catalog.Tier.FAST), (4096, True, catalog.Tier.FAST),
     (8192, False, catalog.Tier.BALANCED), (8192, True, catalog.Tier.QUALITY),
-    (16384, False, catalog.Tier.QUALITY), (32768, True, catalog.Tier.QUALITY),
+    (16384, False, catalog.Tier.BALANCED), (65536, False, catalog.Tier.BALANCED),
+    (32768, True, catalog.Tier.QUALITY),
 ])
 def test_recommended_tier_follows_ram_and_gpu(ram_mb: int, gpu: bool, tier: catalog.Tier):
     assert catalog.recommended_tier(ram_mb, gpu) == tier
+
+
+def _readme_first_words() -> dict[str, float]:
+    """The README's table of each tier's measured first spoken word: model id -> seconds."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| tier | model | first spoken word, window |"):].split("\n\n")[0]
+    rows = [line.split("|") for line in table.splitlines()[2:]]
+    return {row[2].strip(): float(row[3].strip().removesuffix(" s")) for row in rows}
+
+
+def test_the_measured_first_answers_are_the_benchmarks_figures_in_the_readme():
+    measured = _readme_first_words()
+    assert set(measured) == {"smolvlm-256m", "smolvlm-500m", "gemma4-e2b"}
+    for model_id, seconds in measured.items():
+        assert catalog.get_model(model_id).first_word_s == seconds
+    assert catalog.MEASURED_ON == "a 2-core CPU"
+
+
+def test_each_tier_shows_size_licence_languages_memory_and_first_answer():
+    fast = catalog.model_facts(catalog.get_model("smolvlm-256m"))
+    assert fast == ("518 MB download, licence Apache-2.0, English, needs about 1500 MB of memory, "
+                    "first spoken word for a window after 1.1 s (measured on a 2-core CPU).")
+    quality = catalog.model_facts(catalog.get_model("gemma4-e2b"))
+    assert "over 140 languages" in quality and "after 13.5 s (measured on a 2-core CPU)" in quality
+    assert "after 1.2 s" in catalog.model_facts(catalog.get_model("smolvlm-500m"))
+    assert "not measured yet" in catalog.model_facts(catalog.get_model("gemma4-e4b"))
+    assert "first spoken word" not in catalog.model_facts(catalog.get_model("moonshine-tiny"))
+    assert (catalog.tier_choice_label(catalog.get_model("smolvlm-500m"))
+            == "Balanced: SmolVLM 500M (balanced)")
+    ordered = catalog.tier_ordered(list(reversed(catalog.all_models())))
+    assert [m.id for m in ordered][:4] == ["smolvlm-256m", "smolvlm-500m", "gemma4-e2b", "gemma4-e4b"]
+
+
+def test_the_machine_survey_reads_memory_and_gpu_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from models import machine; print(machine.total_memory_mb(), "
+            "machine.has_gpu(), machine.recommended_tier_here().value, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    total = int(out[0])
+    meminfo = next(int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    assert 0 < total <= meminfo
+    assert out[1] == str(Path("/proc/driver/nvidia/version").exists())
+    assert out[2] == catalog.recommended_tier(total, out[1] == "True").value
+    assert out[3] == "False"

@@ -163,6 +163,16 @@ def test_models_commands(tiny_vlm_dir):
     listed = run("models", "list")
     assert listed.returncode == 0, listed.stderr
     assert "smolvlm-256m" in listed.stdout and "moonshine-tiny" in listed.stdout
+    lines = listed.stdout.splitlines()
+    fast = next(i for i, line in enumerate(lines) if "Fast (any laptop): SmolVLM 256M" in line)
+    assert "[smolvlm-256m, " in lines[fast]
+    assert lines[fast + 1].strip() == (
+        "518 MB download, licence Apache-2.0, English, needs about 1500 MB of memory, "
+        "first spoken word for a window after 1.1 s (measured on a 2-core CPU).")
+    quality = next(line for line in lines if "[gemma4-e2b, " in line)
+    assert quality[2:].startswith("Best quality, many languages (8 GB+ RAM, a GPU helps): Gemma 4 E2B")
+    marked = [line for line in lines if line.startswith("* ")]
+    assert len(marked) == 1, marked  # the recommended tier for this computer
     verified = run("models", "verify", str(tiny_vlm_dir))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     missing = run("models", "path", "smolvlm-500m")

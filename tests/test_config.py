@@ -9,7 +9,7 @@ import pytest
 from assistant.config import Settings, load_settings, save_settings
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
-from base.vocabulary import Detail, Output, ReadWith, TalkMode
+from base.vocabulary import Detail, Device, Output, ReadWith, TalkMode
 
 # A settings file as an earlier version wrote it: every vocabulary setting a plain string.
 OLD_FILE = """\
@@ -51,6 +51,7 @@ def test_saved_settings_hold_plain_strings_and_load_back_equal(tmp_path):
     ("output", "loud", "Unknown output 'loud'."),
     ("read_with", "magic", "Unknown way to read text 'magic'."),
     ("push_to_talk_mode", "shout", "Unknown push-to-talk mode 'shout'."),
+    ("device", "tpu", "Unknown device 'tpu'."),
 ])
 def test_an_unknown_word_in_the_file_is_named_with_the_choices(tmp_path, field, value, named):
     path = tmp_path / "settings.toml"
@@ -78,3 +79,10 @@ def test_the_speech_rate_range_is_enforced(rate):
         Settings(rate=rate).validate()
     Settings(rate=MIN_SPEECH_RATE).validate()
     Settings(rate=MAX_SPEECH_RATE).validate()
+
+
+def test_the_device_setting_round_trips_and_defaults_to_automatic(tmp_path):
+    assert Settings().device is Device.AUTO
+    path = save_settings(Settings(device="cuda"), tmp_path / "settings.toml")
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["device"] == "cuda"
+    assert load_settings(path).device is Device.CUDA

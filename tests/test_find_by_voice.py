@@ -14,7 +14,7 @@ from PIL import Image
 
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, Request
-from assistant.model_loading import Ready, SpeechModelLoader, TextRecognizerLoader
+from assistant.model_loading import Ready, SpeechModelLoader, TextRecognizerLoader, VisionModelLoader
 from assistant.pointer import RecordingPointer
 from assistant.speech_in.audio_in import Recording
 from assistant.speech_in.spoken_find import FindPhrase, SpokenFind, spoken_find, text_to_find
@@ -195,3 +195,53 @@ def test_where_is_without_such_text_is_answered_by_the_model(tiny_vlm):
         assert pointer.moves == [result.point]
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("recognizer", ["none", "not downloaded"])
+def test_words_said_at_the_find_prompt_are_written_down_by_a_model_that_hears(tiny_gemma4_dir, tmp_path,
+                                                                             recognizer):
+    """The quality tier without a speech recognizer: the tiny Gemma 4 writes down what was said (its
+    audio encoder, no image), and Find text looks for that."""
+    model = VisionModelLoader(str(tiny_gemma4_dir), quantize=False, threads=1, device="cpu")
+    pcm = _speech("Save")
+    heard = model().transcribe(pcm).text
+    word = (spoken_find(heard) or SpokenFind(text_to_find(heard), FindPhrase.COMMAND)).text
+    assert word, "the seeded model writes some words"
+    speech = None if recognizer == "none" else SpeechModelLoader(str(tmp_path / "no-speech-model"))
+    engine, listener, pointer, scripted = _engine(
+        [("File Edit View", (10, 5, 200, 25)), (f"{word} changes", (300, 200, 420, 220))], speech, model=model)
+    audio_calls = model().audio_encoder_calls
+    try:
+        result = _run(engine, listener, Request(mode="find", target="window", audio=_recording(pcm)))
+        assert result.error is None, result.error
+        assert listener.questions == [heard] and result.question == word
+        assert result.found is not None and result.found.text == f"{word} changes"
+        assert pointer.moves == [result.point]
+        assert model().audio_encoder_calls == audio_calls + 1 and model().vision_encoder_calls == 0
+    finally:
+        engine.close()
+
+
+def test_without_a_recognizer_a_model_that_does_not_hear_says_to_type(tiny_vlm):
+    engine, listener, pointer, _ = _engine([("Save", (500, 360, 560, 385))], None, model=Ready(tiny_vlm))
+    try:
+        result = _run(engine, listener, Request(mode="find", target="window", audio=_recording(_speech("Save"))))
+        assert result.error is not None and result.error.message == "Speech recognition is not set up."
+        assert pointer.moves == []
+    finally:
+        engine.close()
+
+
+def test_the_talk_key_needs_no_speech_model_when_the_model_hears(tiny_gemma4_dir, tiny_vlm_dir, tmp_path,
+                                                                  monkeypatch):
+    from assistant.config import Settings
+    from assistant.model_loading import hears_audio
+    from ui.push_to_talk import speech_model_missing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no speech model downloaded
+    assert hears_audio("gemma4-e2b") and hears_audio(tiny_gemma4_dir)
+    assert not hears_audio("smolvlm-256m") and not hears_audio(tiny_vlm_dir)
+    assert not hears_audio(tmp_path / "nowhere")
+    assert speech_model_missing(Settings(vision_model="gemma4-e2b")) == ""
+    assert speech_model_missing(Settings(vision_model=str(tiny_gemma4_dir))) == ""
+    assert "not downloaded" in speech_model_missing(Settings(vision_model="smolvlm-256m"))

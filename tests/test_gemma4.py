@@ -175,6 +175,59 @@ def test_answers_from_the_cache_equal_a_full_recompute(tiny_gemma4):
             == _reference_tokens(tiny_gemma4, image, "normal", "Where is it?", history, 4))
 
 
+def test_a_follow_up_prefills_only_what_the_last_answer_did_not_compute(tiny_gemma4):
+    """The last answer's cache is kept and cut back to what the follow-up's prompt starts with
+    (the replayed question and answer), also past the sliding window and back into an earlier
+    turn; the tokens equal those of a fresh copy of the prefix, which prefills everything."""
+    import dataclasses
+
+    def fresh(prompt: str, history: list[Turn], count: int) -> tuple[list[int], int]:
+        tokens = _tokens(tiny_gemma4, dataclasses.replace(ctx, kept=None, tail_ids=[]), prompt, count, history)
+        return tokens, tiny_gemma4.last_prefill_tokens
+
+    def suffix_length(prompt: str, history: list[Turn]) -> int:
+        return len(tiny_gemma4.parts.ids(tiny_gemma4._render(prompt, history)[1]))
+
+    ctx = tiny_gemma4.encode(_screen(seed=11), "normal")
+    assert ctx.prefix_len > tiny_gemma4.model.config.text_config.sliding_window
+    first = _tokens(tiny_gemma4, ctx, "Describe it.", 6)
+    assert tiny_gemma4.last_prefill_tokens == suffix_length("Describe it.", [])
+    one = [Turn("Describe it.", tiny_gemma4.tokenizer.decode(first))]
+    second = _tokens(tiny_gemma4, ctx, "Where is it?", 4, one)
+    reused_prefill = tiny_gemma4.last_prefill_tokens
+    assert fresh("Where is it?", one, 4) == (second, suffix_length("Where is it?", one))
+    assert reused_prefill < suffix_length("Where is it?", one) - 6, "the first turn is not prefilled again"
+    two = [*one, Turn("Where is it?", tiny_gemma4.tokenizer.decode(second))]
+    third = _tokens(tiny_gemma4, ctx, "And then?", 4, two)
+    assert tiny_gemma4.last_prefill_tokens < suffix_length("And then?", two) // 2
+    assert fresh("And then?", two, 4)[0] == third
+    back = _tokens(tiny_gemma4, ctx, "Something else?", 4, one)  # cut back into the first turn
+    assert fresh("Something else?", one, 4)[0] == back
+    assert ctx.cache.get_seq_length() == ctx.prefix_len, "the prefix itself is never changed"
+
+
+def test_an_answer_cancelled_inside_a_forward_pass_is_not_kept(tiny_gemma4):
+    """Stopped between layers, the cache's layers are out of step: the next answer starts from a
+    fresh copy of the prefix and answers as before."""
+    import dataclasses
+
+    ctx = tiny_gemma4.encode(_screen(seed=12), "quick")
+    expected = _tokens(tiny_gemma4, dataclasses.replace(ctx, kept=None, tail_ids=[]), "Describe it.", 3)
+    _tokens(tiny_gemma4, ctx, "Other words first.", 3)
+    assert ctx.kept is not None and ctx.tail_ids
+    cancel = threading.Event()
+    layers = tiny_gemma4.model.model.language_model.layers
+    handle = layers[1].register_forward_hook(lambda *_: cancel.set())  # layer 2's check stops it
+    try:
+        with pytest.raises(InterruptedError):
+            list(tiny_gemma4.answer(ctx, "Describe it.", cancel=cancel, max_new_tokens=3))
+    finally:
+        handle.remove()
+    assert ctx.kept is None and ctx.tail_ids == []
+    assert _tokens(tiny_gemma4, ctx, "Describe it.", 3) == expected
+    assert tiny_gemma4.last_prefill_tokens == len(tiny_gemma4.parts.ids(tiny_gemma4._render("Describe it.", [])[1]))
+
+
 def test_history_is_replayed_as_turns_after_the_image(tiny_gemma4):
     history = [Turn("What is this?", "A settings window."), Turn("Which tab?", "The Privacy tab.")]
     prefix, suffix = tiny_gemma4._render("Is it on?", history)
@@ -279,6 +332,25 @@ def test_a_cancelled_spoken_answer_gives_no_transcript(tiny_gemma4, speech):
         items.append(item)
         cancel.set()
     assert len(items) == 1 and isinstance(items[0], str)
+
+
+def test_the_model_writes_down_speech_from_the_audio_alone(tiny_gemma4, speech):
+    """The SpeechToText interface (Find text by voice without a recognizer): audio encoder once, no image."""
+    audio_calls, vision_calls = tiny_gemma4.audio_encoder_calls, tiny_gemma4.vision_encoder_calls
+    first = tiny_gemma4.transcribe(speech, "de", max_new_tokens=8)
+    assert isinstance(first, Transcript) and first.text and first.language == "de"
+    assert first.stats.token_budget == 8 and first.stats.audio_seconds > 1.0
+    assert tiny_gemma4.audio_encoder_calls == audio_calls + 1
+    assert tiny_gemma4.vision_encoder_calls == vision_calls, "no image goes in"
+    assert tiny_gemma4.transcribe(speech, "de", max_new_tokens=8) == first  # greedy: the same words
+    other = tiny_gemma4.transcribe(_speech("refund the order now please"), max_new_tokens=8)
+    assert other.text != first.text, "the words come from the audio"
+    with pytest.raises(AudioError):
+        tiny_gemma4.transcribe(np.zeros(RATE, dtype=np.float32))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(InterruptedError):  # stops between layers, as encoding does
+        tiny_gemma4.transcribe(speech, cancel=cancel)
 
 
 def test_silence_is_refused_with_what_to_do():

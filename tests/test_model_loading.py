@@ -57,3 +57,32 @@ def test_ready_is_a_provider_that_never_loads() -> None:
     thing = object()
     ready = Ready(thing)
     assert ready.loaded and ready() is thing
+
+
+def test_a_slot_switches_when_the_device_changes() -> None:
+    slot = VisionSlot("smolvlm-256m", quantize=True, threads=None)
+    assert not slot.switch("smolvlm-256m", True, None, "auto")
+    assert slot.switch("smolvlm-256m", True, None, "cpu")
+    assert slot.placement() == ""  # nothing is loaded yet
+
+
+def test_the_loader_runs_the_model_on_the_device_chosen(tiny_gemma4_dir: Path) -> None:
+    slot = VisionSlot(str(tiny_gemma4_dir), quantize=False, threads=1, device="cpu")
+    model = slot()
+    assert model.device == "cpu"
+    assert str(next(model.model.parameters()).device) == "cpu"
+    assert slot.placement() == f"the CPU, {str(model.dtype).removeprefix('torch.')}"
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_a_device_this_computer_lacks_is_refused_with_what_to_choose(tiny_gemma4_dir: Path,
+                                                                    device: str) -> None:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    if torch.cuda.is_available() if device == "cuda" else (mps is not None and mps.is_available()):
+        pytest.skip(f"this computer has {device}")
+    with pytest.raises(ModelError) as caught:
+        VisionModelLoader(str(tiny_gemma4_dir), quantize=False, threads=1, device=device)()
+    assert "there is none this program can use" in caught.value.message
+    assert "Settings > Advanced" in caught.value.hint

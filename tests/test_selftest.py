@@ -57,6 +57,9 @@ def test_ready_machine_passes_every_check(desktop, tiny_settings: Settings, user
     assert results["Screen capture"].ok
     assert "loads" in results["Vision model"].message
     assert "Kernel paths: encoder " in results["Vision model"].message
+    # SmolVLM stays on the CPU on "auto", and the line says so.
+    assert "Runs on the CPU in " in results["Vision model"].message
+    assert "automatic: this model's fast paths are on the CPU" in results["Vision model"].message
     assert results["Processor"].ok and "decode int8-dynamic on 1 thread" in results["Processor"].message
     assert results["Speech model"].ok and "loads" in results["Speech model"].message
     assert results["Speech voices"].ok and "test word" in results["Speech voices"].message
@@ -197,3 +200,19 @@ def test_microphone_found_and_a_missing_chosen_one_is_a_note():
     missing = selftest.check_microphone(Settings(microphone="Studio Mic 3000"))
     assert missing.status == "note"
     assert "Studio Mic 3000" in missing.message
+
+
+
+@pytest.mark.parametrize(("device", "why"), [("cpu", "chosen in Settings"), ("auto", "automatic: no GPU was found")])
+def test_the_vision_line_says_where_the_model_runs_in_which_dtype_and_why(
+        tiny_gemma4_dir: Path, user_home: Path, device: str, why: str):
+    from models.runtime import pick_device, pick_dtype
+
+    if pick_device("auto") != "cpu":
+        pytest.skip("this computer has a GPU; the line names it instead")
+    dtype = str(pick_dtype("cpu")).removeprefix("torch.")
+    because = ("the processor computes it natively" if dtype == "bfloat16" else
+               "the processor has no native bfloat16")
+    check = selftest.check_model(Settings(vision_model=str(tiny_gemma4_dir), device=device), "vision")
+    assert check.ok, check.message
+    assert f"Runs on the CPU in {dtype} ({why}; {dtype} because {because})." in check.message

@@ -301,3 +301,49 @@ def qtbot_left():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+# -- tiers ----------------------------------------------------------------------------------------
+
+
+def _tier_dialog(qtbot, current: str, recommended) -> ModelSetupDialog:
+    dialog = ModelSetupDialog(current, recommended=recommended)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+@pytest.mark.parametrize(("tier", "model_id"), [(catalog.Tier.FAST, "smolvlm-256m"),
+                                                (catalog.Tier.BALANCED, "smolvlm-500m"),
+                                                (catalog.Tier.QUALITY, "gemma4-e2b")])
+def test_the_tiers_are_listed_with_the_recommended_one_preselected(qtbot, tmp_path, monkeypatch,
+                                                                  tier, model_id):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing downloaded
+    dialog = _tier_dialog(qtbot, "smolvlm-256m", tier)
+    labels = [dialog.model_combo.itemText(i) for i in range(dialog.model_combo.count())]
+    assert [label.split(":")[0] for label in labels] == [
+        "Fast (any laptop)", "Balanced", catalog.TIER_LABELS[catalog.Tier.QUALITY],
+        catalog.TIER_LABELS[catalog.Tier.QUALITY]]
+    assert sum("(recommended for this computer)" in label for label in labels) == 1
+    assert dialog.selected().id == model_id
+    assert "(recommended for this computer)" in dialog.model_combo.currentText()
+    text = dialog.details.text()
+    info = catalog.get_model(model_id)
+    assert catalog.model_facts(info) in text and "Recommended for this computer." in text
+    assert f"{info.size_mb} MB" in text and info.licence in text and f"{info.ram_mb} MB" in text
+
+
+def test_the_details_say_languages_memory_and_the_measured_first_answer(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    dialog = _tier_dialog(qtbot, "smolvlm-256m", catalog.Tier.FAST)
+    dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("gemma4-e2b"))
+    text = dialog.details.text()
+    assert "over 140 languages" in text and "about 8000 MB of memory" in text
+    assert "first spoken word for a window after 13.5 s (measured on a 2-core CPU)" in text
+    assert "Recommended" not in text
+
+
+def test_a_model_the_user_chose_stays_selected_over_the_recommendation(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    dialog = _tier_dialog(qtbot, "gemma4-e4b", catalog.Tier.FAST)
+    assert dialog.selected().id == "gemma4-e4b"

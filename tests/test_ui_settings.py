@@ -28,7 +28,7 @@ def test_controls_round_trip_every_setting(qtbot, tmp_path):
                         voice="de", rate=230, volume=0.55, output="both", language="de",
                         start_with_system=True, keep_history=True, earcons=False,
                         microphone="pulse:mic", push_to_talk_mode="toggle",
-                        prepare_in_background=True, quantize=False, threads=3,
+                        prepare_in_background=True, quantize=False, threads=3, device="cpu",
                         hotkeys=Hotkeys(describe_window="<ctrl>+<alt>+w", repeat_last=""))
     dialog = _dialog(qtbot, settings)
     assert dialog.collect() == settings
@@ -97,3 +97,23 @@ def test_every_control_has_a_name_and_a_description(qtbot):
             continue  # the editor inside a spin box or combo box: the box carries the name
         assert widget.accessibleName(), f"{widget!r} has no accessible name"
         assert widget.accessibleDescription(), f"{widget!r} {widget.accessibleName()} has no description"
+
+
+def test_the_device_is_chosen_by_keyboard_and_the_one_in_use_is_shown(qtbot):
+    dialog = SettingsDialog(Settings(), voices=VOICES, microphones=MICS, running_on="the CPU, bfloat16")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.device.accessibleName() == "Model device"
+    assert dialog.device.currentData() == "auto"
+    assert dialog.device_in_use.text() == "In use now: the CPU, bfloat16."
+    dialog.tabs.setCurrentIndex(dialog.tabs.count() - 1)  # Advanced
+    qtbot.waitUntil(dialog.device.isVisible, timeout=5000)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=5000)
+    focused = dialog.focusWidget()
+    qtbot.keyClick(focused, Qt.Key.Key_V, Qt.KeyboardModifier.AltModifier)  # Model de&vice
+    qtbot.waitUntil(dialog.device.hasFocus, timeout=2000)
+    qtbot.keyClick(dialog.device, Qt.Key.Key_Down)
+    assert dialog.collect().device == "cpu"
+    assert "not loaded yet" in _dialog(qtbot, Settings()).device_in_use.text()

@@ -126,7 +126,8 @@ class Application:
             from ui.settings_dialog import SettingsDialog
 
             dialog = SettingsDialog(self.controller.settings, self.window,
-                                    voices=_voices(self.controller))
+                                    voices=_voices(self.controller),
+                                    running_on=self.controller.vision.placement())
             dialog.applied.connect(self._apply)
             for edit in dialog.hotkey_edits.values():  # a key pressed into a field is not a global key
                 edit.capturing.connect(self.controller.set_key_capture)

@@ -78,7 +78,7 @@ class AppController(QObject):
         self._note_ids = itertools.count(-1, -1)  # history entries that are messages, not requests
 
         threads = settings.threads or None
-        self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads)
+        self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads, settings.device)
         self.speech = SpeechSlot(settings.speech_model, threads)
         # Makes the assistant.speech_out.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
@@ -498,7 +498,7 @@ class AppController(QObject):
                                             grounding=new.ground_descriptions))
         self.text_recognizer.switch(new.text_engine, new.language)
         threads = new.threads or None
-        if self.vision.switch(new.vision_model, new.quantize, threads):
+        if self.vision.switch(new.vision_model, new.quantize, threads, new.device):
             self.engine.new_conversation()
             self.start_loading()
         self.speech.switch(new.speech_model)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from assistant.messages import error_text
 from base.errors import ModelError, ScreenSightError
-from base.vocabulary import Role
+from base.vocabulary import Role, Tier
 from ui.a11y import ReadableText, describe, readable_label
 from ui.bridge import MessageRelay
 from ui.screen_reader import Announcer
@@ -98,9 +98,10 @@ class ModelSetupDialog(QDialog):
 
     def __init__(self, current: str = "", parent: QWidget | None = None,
                  models: Sequence[object] | None = None, role: Role = Role.VISION,
-                 speech_model: str | None = None) -> None:
+                 speech_model: str | None = None, recommended: Tier | None = None) -> None:
         """`role`: which model is set up; `speech_model` (vision only): the speech model of
-        the settings, offered as a second step when it is not on disk."""
+        the settings, offered as a second step when it is not on disk; `recommended` (vision
+        only): the tier to preselect, by default the one for this computer's RAM and GPU."""
         super().__init__(parent)
         from models import catalog
 
@@ -109,8 +110,13 @@ class ModelSetupDialog(QDialog):
         self.role = role
         self.setWindowTitle(TITLES[role])
         self.setAccessibleName(TITLES[role])
-        self.models = list(models) if models is not None else [
-            m for m in catalog.all_models() if m.role == role]
+        self.models = catalog.tier_ordered(list(models) if models is not None else [
+            m for m in catalog.all_models() if m.role == role])
+        if role == Role.VISION and recommended is None:
+            from models.machine import recommended_tier_here
+
+            recommended = recommended_tier_here()
+        self.recommended = recommended if role == Role.VISION else None
         self.announcer = Announcer(self, self)
         self.relay = MessageRelay(self)
         self._cancel: threading.Event | None = None
@@ -125,8 +131,12 @@ class ModelSetupDialog(QDialog):
         choose = QLabel("&Model:", self)
         self.model_combo = QComboBox(self)
         for info in self.models:
-            self.model_combo.addItem(info.label, info.id)
-        describe(self.model_combo, "Model", "Which model to download.")
+            label = catalog.tier_choice_label(info)
+            if self.recommended is not None and info.tier == self.recommended and info.tier_default:
+                label += " (recommended for this computer)"
+            self.model_combo.addItem(label, info.id)
+        describe(self.model_combo, "Model", "Which model to download: the tiers from fast to best "
+                 "quality, with the one recommended for this computer marked.")
         choose.setBuddy(self.model_combo)
         row.addWidget(choose)
         row.addWidget(self.model_combo, 1)
@@ -170,9 +180,23 @@ class ModelSetupDialog(QDialog):
         self.relay.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self.relay.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self.relay.message.connect(self._on_retry, Qt.ConnectionType.QueuedConnection)
-        index = self.model_combo.findData(current)
-        self.model_combo.setCurrentIndex(max(index, 0))
+        self.model_combo.setCurrentIndex(self._preselected(current))
         self._show_details()
+
+    def _preselected(self, current: str) -> int:
+        """The row to start on: the current model when the user chose it (it is on disk or not
+        the default), else the recommended tier's first choice."""
+        from models import catalog, store
+
+        index = self.model_combo.findData(current)
+        if index >= 0:
+            info = self.models[index]
+            if store.is_downloaded(info) or info.id != catalog.default_model(self.role).id:
+                return index
+        for row, info in enumerate(self.models):
+            if self.recommended is not None and info.tier == self.recommended and info.tier_default:
+                return row
+        return max(index, 0)
 
     def _speech_offer(self, layout: QVBoxLayout, role: Role,
                       speech_model: str | None) -> tuple[ReadableText | None, QPushButton | None]:
@@ -196,12 +220,14 @@ class ModelSetupDialog(QDialog):
         return self.models[self.model_combo.currentIndex()]
 
     def _show_details(self) -> None:
-        from models import store
+        from models import catalog, store
 
         info = self.selected()
+        recommended = (" Recommended for this computer." if self.recommended is not None
+                       and info.tier == self.recommended and info.tier_default else "")
         self.details.setText(
-            f"{info.label}: {info.size_mb} MB download, licence {info.licence}, needs about "
-            f"{info.ram_mb} MB of memory. {info.good_for}\nIt will be saved in {store.model_dir(info)}.")
+            f"{catalog.tier_choice_label(info)}: {catalog.model_facts(info)}{recommended} "
+            f"{info.good_for}\nIt will be saved in {store.model_dir(info)}.")
         if store.is_downloaded(info):
             self.progress.setValue(1000)
             self.progress.setFormat("Downloaded")

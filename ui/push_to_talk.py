@@ -51,9 +51,13 @@ _TOO_SHORT_HINT = "Hold the talk key while you speak, and release it when you ar
 
 
 def speech_model_missing(settings: Settings) -> str:
-    """Why the speech model of the settings cannot be used ("" when it is on disk)."""
+    """Why the speech model of the settings cannot be used ("" when it is on disk, or when the
+    vision model hears spoken questions itself)."""
+    from assistant.model_loading import hears_audio
     from models.store import resolve
 
+    if hears_audio(settings.vision_model):
+        return ""
     try:
         resolve(settings.speech_model)
     except ModelError as exc:

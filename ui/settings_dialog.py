@@ -34,7 +34,7 @@ from assistant.prompts import LANGUAGE_NAMES
 from assistant.speech_out.tts import Voice
 from base.audio import MAX_SPEECH_RATE, MIN_SPEECH_RATE
 from base.errors import ConfigError
-from base.vocabulary import Detail, Output, ReadWith, Role, TalkMode
+from base.vocabulary import Detail, Device, Output, ReadWith, Role, TalkMode
 from ui.a11y import describe, fitting_size
 from ui.key_capture import DESCRIPTION as KEY_CAPTURE_HELP
 from ui.key_capture import KeyCaptureEdit
@@ -46,6 +46,9 @@ READ_WITH_LABELS = MappingProxyType({ReadWith.OCR: "Text recognition (exact)",
                                      ReadWith.MODEL: "The vision model (for handwriting-like content)"})
 OUTPUT_LABELS = MappingProxyType({Output.VOICE: "ScreenSight's own voice", Output.SCREEN_READER: "My screen reader",
                                   Output.BOTH: "Both", Output.TEXT: "Text only (nothing spoken)"})
+DEVICE_LABELS = MappingProxyType({Device.AUTO: "Automatic (a GPU when there is one, else the CPU)",
+                                  Device.CPU: "The CPU", Device.CUDA: "An NVIDIA GPU (CUDA)",
+                                  Device.MPS: "Apple's GPU (MPS)"})
 TALK_MODE_LABELS = MappingProxyType({TalkMode.HOLD: "Hold the key while talking",
                                      TalkMode.TOGGLE: "Press once; a pause ends the question"})
 
@@ -80,7 +83,8 @@ class SettingsDialog(QDialog):
     speech_setup_requested = Signal()  # Voice questions > Download or choose…
 
     def __init__(self, settings: Settings, parent: QWidget | None = None,
-                 voices: Sequence[Voice] = (), microphones: Sequence[tuple[str, str]] | None = None) -> None:
+                 voices: Sequence[Voice] = (), microphones: Sequence[tuple[str, str]] | None = None,
+                 running_on: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("ScreenSight settings")
         self.setAccessibleName("ScreenSight settings")
@@ -223,6 +227,20 @@ class SettingsDialog(QDialog):
         self._row(form, "CPU &threads:", self.threads, "CPU threads",
                   "How many processor threads the model uses; Automatic uses the physical cores.")
 
+        self.device = QComboBox(advanced)
+        for device in Device:
+            self.device.addItem(DEVICE_LABELS[device], device.value)
+        self._row(form, "Model de&vice:", self.device, "Model device",
+                  "Where the vision model runs. Automatic takes an NVIDIA GPU, then Apple's GPU, "
+                  "then the CPU; the change applies when the model loads next.")
+        self.device_in_use = QLabel(f"In use now: {running_on}." if running_on else
+                                    "In use now: the model is not loaded yet.", advanced)
+        self.device_in_use.setWordWrap(True)
+        self.device_in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        describe(self.device_in_use, "Device in use", "Where the vision model runs now, and in which "
+                 "number format.")
+        form.addRow(self.device_in_use)
+
         self.error_label = QLabel("", self)
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard)
@@ -312,6 +330,7 @@ class SettingsDialog(QDialog):
         self.prepare_in_background.setChecked(settings.prepare_in_background)
         self.ground_descriptions.setChecked(settings.ground_descriptions)
         self.threads.setValue(settings.threads)
+        _select(self.device, settings.device)
 
     def collect(self) -> Settings:
         """The settings the controls show; ConfigError naming the first problem."""
@@ -331,7 +350,7 @@ class SettingsDialog(QDialog):
             earcons=self.earcons.isChecked(), quantize=self.quantize.isChecked(),
             prepare_in_background=self.prepare_in_background.isChecked(), threads=self.threads.value(),
             read_with=self.read_with.currentData(), text_engine=self.text_engine.currentData(),
-            ground_descriptions=self.ground_descriptions.isChecked(),
+            ground_descriptions=self.ground_descriptions.isChecked(), device=self.device.currentData(),
         )
         settings.validate()
         return settings

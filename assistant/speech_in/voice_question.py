@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from assistant.ports import ModelProvider, SpeechToText
+from assistant.ports import SpeechToText
 from assistant.request_types import Cancelled, Request, check_cancel
 from assistant.trace import Trace
 from base.errors import AudioError, ScreenSightError
@@ -40,7 +41,7 @@ def recorded_pcm(request: Request, trace: Trace, cancel: threading.Event) -> np.
     return recorded.pcm
 
 
-def transcribe_question(request: Request, transcriber: ModelProvider[SpeechToText] | None, language: str,
+def transcribe_question(request: Request, transcriber: Callable[[], SpeechToText] | None, language: str,
                         trace: Trace, cancel: threading.Event) -> str:
     """Wait for the recording, then turn it into text (`language` "auto": detect it)."""
     pcm = recorded_pcm(request, trace, cancel)
