@@ -22,7 +22,6 @@ import json
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,10 @@ import numpy as np
 
 from base.audio import SAMPLE_RATE
 from base.errors import AudioError, ModelError
-from base.images import image_fingerprint
 from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
+from models.pixel_cache import KeepsEncodedImages, PixelCache
 from models.vision import ImageContext
 
 # Soft tokens per image the model was trained with (Gemma4ImageProcessor's supported budgets).
@@ -182,7 +181,7 @@ class Gemma4Parts:
         return dict(features), count
 
 
-class Gemma4Model:
+class Gemma4Model(KeepsEncodedImages):
     """Gemma 4 E2B/E4B loaded from a folder of safetensors, with the VisionLanguageModel contract."""
 
     hears_audio = True  # the engine sends push-to-talk audio here instead of a recognizer
@@ -207,8 +206,7 @@ class Gemma4Model:
         self.quantized = False
         self.threads = 0
         self.decode_threads = 1
-        self.cache_size = 2
-        self._contexts: OrderedDict[tuple[str, str], ImageContext] = OrderedDict()
+        self.pixel_cache: PixelCache[ImageContext] = PixelCache()
         self._cancel_local = threading.local()
 
     @property
@@ -331,10 +329,9 @@ class Gemma4Model:
         import torch
         from transformers import DynamicCache
 
-        key = (image_fingerprint(image), detail)
-        cached = self._contexts.get(key)
+        key = PixelCache.key(image, detail)
+        cached = self.pixel_cache.get(key)
         if cached is not None:
-            self._contexts.move_to_end(key)
             # A context of its own: the last answer's cache stays with the context it ran on.
             return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0,
                                        kept=None, tail_ids=[])
@@ -371,10 +368,7 @@ class Gemma4Model:
                            image_size=tuple(image.size), preprocess_s=t1 - t0, encode_s=t2 - t1,
                            vision_s=self.last_vision_s if ran else 0.0, vision_tiles=int(ran),
                            image_tokens=soft)
-        if self.cache_size > 0:
-            self._contexts[key] = ctx
-            while len(self._contexts) > self.cache_size:
-                self._contexts.popitem(last=False)
+        self.pixel_cache.put(key, ctx)
         return ctx
 
     def answer(self, ctx: ImageContext, prompt: str, cancel: threading.Event | None = None,

@@ -15,23 +15,21 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from base.errors import ModelError
-from base.images import image_fingerprint
 from base.turns import Turn
 from base.vocabulary import Detail, choices
 from models.cpu_features import Processor
 from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
+from models.pixel_cache import KeepsEncodedImages, PixelCache
 
 log = logging.getLogger(__name__)
 
 TILE = 512  # SigLIP tile side used by SmolVLM's processor
-PIXEL_CACHE_SIZE = 2  # encoded screenshots kept (a few MB each): the last two targets
 
 
 def encoder_input(image: Any, detail: str) -> tuple[Any, dict[str, Any]]:
@@ -108,7 +106,7 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
 
 
-class VisionLanguageModel:
+class VisionLanguageModel(KeepsEncodedImages):
     """A SmolVLM-class (Idefics3) model loaded from a folder of safetensors."""
 
     def __init__(self, model: Any, processor: Any, device: str, source: str) -> None:
@@ -133,8 +131,7 @@ class VisionLanguageModel:
         # parallel regions, and measured on 2 cores one thread was as fast when idle (16-21 vs
         # 20-25 tokens/s) and 10x faster whenever anything else wanted the CPU.
         self.decode_threads = 1
-        self._cache_size = PIXEL_CACHE_SIZE
-        self._contexts: OrderedDict[tuple[str, str], ImageContext] = OrderedDict()
+        self.pixel_cache: PixelCache[ImageContext] = PixelCache()
         self._cancel_local = threading.local()
 
     @classmethod
@@ -300,28 +297,6 @@ class VisionLanguageModel:
                              "This is a bug; please report it.")
         return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
-    # -- the pixel cache: encoded screenshots kept by fingerprint and detail ---------------------
-
-    @property
-    def pixel_cache_size(self) -> int:
-        """How many encoded screenshots are kept for an encode of equal pixels (0: none)."""
-        return self._cache_size
-
-    def set_pixel_cache_size(self, size: int) -> None:
-        """Keep at most `size` encoded screenshots, the newest (0 turns the cache off and empties it)."""
-        if size < 0:
-            raise ValueError(f"pixel cache size must be 0 or more, not {size}")
-        self._cache_size = size
-        self._trim_pixel_cache()
-
-    def clear_pixel_cache(self) -> None:
-        """Forget the encoded screenshots kept: the next encode of any pixels runs the encoder."""
-        self._contexts.clear()
-
-    def _trim_pixel_cache(self) -> None:
-        while len(self._contexts) > self._cache_size:
-            self._contexts.popitem(last=False)
-
     @contextlib.contextmanager
     def vision_timing(self) -> Iterator[VisionTiming]:
         """Counts the vision encoder's tiles and seconds of the calls made on this thread inside."""
@@ -395,10 +370,9 @@ class VisionLanguageModel:
         import torch
         from transformers import DynamicCache
 
-        key = (image_fingerprint(image), detail)
-        cached = self._contexts.get(key)
+        key = PixelCache.key(image, detail)
+        cached = self.pixel_cache.get(key)
         if cached is not None:
-            self._contexts.move_to_end(key)
             # Same cache and lock; no preprocessing or encoding happened for this request.
             return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0)
         prefix_text, _ = self._render("", [])
@@ -432,9 +406,7 @@ class VisionLanguageModel:
             vision_s=timing.seconds,
             vision_tiles=timing.tiles,
         )
-        if self._cache_size > 0:
-            self._contexts[key] = ctx
-            self._trim_pixel_cache()
+        self.pixel_cache.put(key, ctx)
         return ctx
 
     def answer(self, ctx: ImageContext, prompt: str, cancel: threading.Event | None = None,

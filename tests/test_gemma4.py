@@ -160,6 +160,22 @@ def test_the_screenshot_is_encoded_once_and_follow_ups_reuse_it(tiny_gemma4):
     assert _tokens(tiny_gemma4, again, "What is on the screen?", 5) == first
 
 
+def test_the_pixel_cache_can_be_turned_off_and_cleared(tiny_gemma4):
+    """The same public control as SmolVLM's: off means equal pixels are encoded again."""
+    image, kept = _screen(seed=7), tiny_gemma4.pixel_cache_size
+    try:
+        tiny_gemma4.encode(image, "quick")
+        calls = tiny_gemma4.vision_encoder_calls
+        tiny_gemma4.clear_pixel_cache()
+        tiny_gemma4.encode(image, "quick")
+        assert tiny_gemma4.vision_encoder_calls == calls + 1
+        tiny_gemma4.set_pixel_cache_size(0)
+        tiny_gemma4.encode(image, "quick")
+        assert tiny_gemma4.vision_encoder_calls == calls + 2
+    finally:
+        tiny_gemma4.set_pixel_cache_size(kept)
+
+
 def test_answers_from_the_cache_equal_a_full_recompute(tiny_gemma4):
     """The prefix (longer than the tiny model's sliding window) answers exactly as no cache does,
     first and after other answers have run on it, with history too."""
