@@ -49,17 +49,20 @@ def speaker(desktop, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hub(tiny_vlm_dir):
-    """A local hub serving the tiny model as the catalog's default model, slowly (a slow link).
+    """A local hub serving the tiny model as the catalog's SmolVLM models, slowly (a slow link).
 
     The catalog pins the real weights' sha256, and the app refuses a listing that differs: the
     listing here names the pinned sha256 (the bytes served differ, which the app would only find
     after the download, long after these tests quit)."""
-    info = catalog.get_model("smolvlm-256m")
     server = HubServer()
-    server.add_repo(info.repo_id, Path(tiny_vlm_dir), commit=info.revision)
-    repo = server._repos[info.repo_id]  # noqa: SLF001 - a test helper's listing, not app code
-    for name, sha in info.files:
-        repo.files[name] = dataclasses.replace(repo.files[name], sha256=sha)
+    # Setup starts on the tier recommended for the machine (fast or balanced without a GPU): both
+    # SmolVLM repositories are served, with the tiny model's files.
+    for model_id in ("smolvlm-256m", "smolvlm-500m"):
+        info = catalog.get_model(model_id)
+        server.add_repo(info.repo_id, Path(tiny_vlm_dir), commit=info.revision)
+        repo = server._repos[info.repo_id]  # noqa: SLF001 - a test helper's listing, not app code
+        for name, sha in info.files:
+            repo.files[name] = dataclasses.replace(repo.files[name], sha256=sha)
     server.faults.throttle_s = 0.5  # per 64 KiB: the download runs for many seconds
     with server:
         yield server

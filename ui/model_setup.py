@@ -130,6 +130,10 @@ class ModelSetupDialog(QDialog):
         row = QHBoxLayout()
         choose = QLabel("&Model:", self)
         self.model_combo = QComboBox(self)
+        # The tier labels are long: the box keeps a sensible width (its list shows them whole), so the
+        # dialog fits a 1280x800 screen at 200 % text.
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(28)
         for info in self.models:
             label = catalog.tier_choice_label(info)
             if self.recommended is not None and info.tier == self.recommended and info.tier_default:
