@@ -36,7 +36,7 @@ from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
 from models.pixel_cache import KeepsEncodedImages, PixelCache
-from models.vision import ImageContext
+from models.vision import ImageContext, split_at_image
 
 # Soft tokens per image the model was trained with (Gemma4ImageProcessor's supported budgets).
 SOFT_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
@@ -312,11 +312,7 @@ class Gemma4Model(KeepsEncodedImages):
                 messages.append({"role": "assistant",
                                  "content": [{"type": "text", "text": turn.answer.strip()}]})
         text = self.parts.chat(messages)
-        marker = self.parts.image_token
-        if text.count(marker) != 1:
-            raise ModelError("The prompt must hold exactly one image.", "This is a bug; please report it.")
-        cut = text.index(marker) + len(marker)
-        return text[:cut], text[cut:]
+        return split_at_image(text, self.parts.image_token)
 
     # -- the two steps ---------------------------------------------------------------------------
 

@@ -106,6 +106,15 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
 
 
+def split_at_image(text: str, marker: str) -> tuple[str, str]:
+    """A rendered chat prompt cut right after its one image marker: the prefix that is encoded
+    once, and the rest that each question adds."""
+    if text.count(marker) != 1:
+        raise ModelError("The prompt must hold exactly one image.", "This is a bug; please report it.")
+    cut = text.index(marker) + len(marker)
+    return text[:cut], text[cut:]
+
+
 class VisionLanguageModel(KeepsEncodedImages):
     """A SmolVLM-class (Idefics3) model loaded from a folder of safetensors."""
 
@@ -353,11 +362,7 @@ class VisionLanguageModel(KeepsEncodedImages):
                 messages.append({"role": "assistant",
                                  "content": [{"type": "text", "text": turn.answer.strip()}]})
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-        marker = "<image>"
-        if text.count(marker) != 1:
-            raise ModelError("The prompt must hold exactly one image.", "This is a bug; please report it.")
-        cut = text.index(marker) + len(marker)
-        return text[:cut], text[cut:]
+        return split_at_image(text, "<image>")
 
     # -- the two steps ---------------------------------------------------------------------------
 
