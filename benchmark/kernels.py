@@ -85,8 +85,10 @@ def peer_openvino(model: Any, image: Any, cache: Path, threads: int, runs: int,
 
     flops = vision_flops_per_tile(model) or 0.0
     say("Peer: converting the vision encoder to OpenVINO (cached after the first time) ...")
-    peer, note = openvino_encoder.load(model, cache, threads, bf16=model.paths.encoder.kernel.value
-                                       == "bfloat16")
+    from models.cpu_features import detect
+
+    # The peer at its best here: bf16 compute wherever the processor has it, whatever ours uses.
+    peer, note = openvino_encoder.load(model, cache, threads, bf16=detect().native_bf16)
     out: dict[str, Any] = {"engine": note}
     if peer is None:
         return out

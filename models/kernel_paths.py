@@ -5,8 +5,11 @@ decode need not agree: the encoder is one large batch of matmuls, decode is matr
 work bound by memory. Rules measured on a 2-core Xeon (AMX, AVX-512 BF16/VNNI/FP16), one
 512-pixel tile, 2 threads, capping the ISA with ONEDNN_MAX_CPU_ISA for the lower levels:
 
-- encoder: bf16 0.29 s vs int8 dynamic 0.52 s with AMX; without AMX (AVX-512 BF16 only)
-  bf16 was slower than int8 dynamic (1.07 vs 0.71 s), on AVX2 far slower (5.9 vs 0.58 s).
+- encoder: bf16 0.29 s vs int8 dynamic 0.52 s with AMX; on AVX2 bf16 is far slower (5.9 vs
+  0.58 s). On a real AVX-512 BF16 processor without AMX (2-core EPYC) torch's bf16 encoder with
+  SDPA took 0.57 s against int8 dynamic's 0.50 s, and the prepacked bf16 kernels
+  (models.encoder_kernels: oneDNN layout, GELU fused into fc1, attention as bf16 matmuls)
+  0.37 s, so those are chosen there.
 - prefill and decode share the KV cache, so one dtype: int8 dynamic decodes at 40 tokens/s on
   one thread against 19.5 for bf16; the 80-token prefill is about the same (0.12 vs 0.10 s).
 """
@@ -48,11 +51,13 @@ class PartPath:
     threads: int = 0
     reason: str = ""
     runtime: Runtime = Runtime.TORCH
+    packed: bool = False  # bf16 weights prepacked for oneDNN, fused GELU, matmul attention
 
     def describe(self) -> str:
         threads = f" on {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
         via = "" if self.runtime is Runtime.TORCH else f" via {self.runtime.value}"
-        return f"{self.kernel.value}{threads}{via}"
+        packed = " prepacked" if self.packed else ""
+        return f"{self.kernel.value}{packed}{threads}{via}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class ModelPaths:
     def as_dict(self) -> dict[str, object]:
         return {"device": self.device, **{
             name: {"kernel": part.kernel.value, "threads": part.threads, "reason": part.reason,
-                   "runtime": part.runtime.value}
+                   "runtime": part.runtime.value, "packed": part.packed}
             for name, part in (("encoder", self.encoder), ("prefill", self.prefill),
                                ("decode", self.decode))}}
 
@@ -91,7 +96,8 @@ def choose_paths(processor: Processor, device: str = "cpu", quantize: bool = Tru
 
     `quantize` allows int8 dynamic kernels on the CPU; `dtype` ("float32", "bfloat16"...) forces
     the float format of every part that is not int8; `openvino` allows the encoder in OpenVINO
-    where it was measured faster (bf16 on AMX: 0.17-0.22 s per tile against torch's 0.27-0.41 s).
+    where it was measured faster (bf16 on AMX: 0.17-0.22 s per tile against torch's 0.27-0.41 s;
+    on AVX-512 BF16 0.31 s against the prepacked torch kernels' 0.37 s).
     """
     if device.startswith("cuda") or device == "mps":
         kernel = Kernel(dtype) if dtype else (Kernel.BFLOAT16 if device.startswith("cuda")
@@ -102,10 +108,10 @@ def choose_paths(processor: Processor, device: str = "cpu", quantize: bool = Tru
         forced = Kernel(dtype)
         encoder = PartPath(forced, reason=f"{dtype} asked for")
         lm_float = PartPath(forced, reason=f"{dtype} asked for")
-    elif processor.has(Feature.AMX_BF16) and openvino:
-        encoder = PartPath(Kernel.BFLOAT16, reason="OpenVINO's bf16 AMX kernels, measured faster than torch's",
+    elif processor.native_bf16 and openvino:
+        encoder = PartPath(Kernel.BFLOAT16, reason="OpenVINO's bf16 kernels, measured faster than torch's",
                            runtime=Runtime.OPENVINO)
-        lm_float = PartPath(Kernel.BFLOAT16, reason="AMX computes bf16 matmuls in hardware")
+        lm_float = PartPath(Kernel.BFLOAT16, reason="bf16 matmuls in hardware")
     elif processor.has(Feature.AMX_BF16):
         encoder = PartPath(Kernel.BFLOAT16, reason="AMX computes bf16 matmuls in hardware")
         lm_float = PartPath(Kernel.BFLOAT16, reason="AMX computes bf16 matmuls in hardware")
@@ -114,7 +120,10 @@ def choose_paths(processor: Processor, device: str = "cpu", quantize: bool = Tru
         lm_float = PartPath(Kernel.BFLOAT16 if bf16 else Kernel.FLOAT32,
                             reason="AVX-512 BF16" if bf16 else "no native bf16 on this processor")
         encoder = lm_float
-        if quantize:
+        if bf16:
+            encoder = PartPath(Kernel.BFLOAT16, packed=True,
+                               reason="AVX-512 BF16: prepacked bf16 kernels, measured faster than int8 dynamic")
+        elif quantize:
             encoder = PartPath(Kernel.INT8_DYNAMIC, reason=_int8_reason(processor))
     if quantize:
         reason = "int8 weights halve the memory read per token; " + _int8_reason(processor)

@@ -24,11 +24,21 @@ def test_amx_runs_the_encoder_in_bf16_and_the_language_model_in_int8():
     assert "AMX" in paths.encoder.reason
 
 
-@pytest.mark.parametrize("processor", [AVX2, AVX2_VNNI, ZEN4, NEON])
-def test_without_amx_everything_is_int8_dynamic(processor):
+@pytest.mark.parametrize("processor", [AVX2, AVX2_VNNI, NEON])
+def test_without_native_bf16_everything_is_int8_dynamic(processor):
     paths = choose_paths(processor, quantize=True)
     assert {p.kernel for p in (paths.encoder, paths.prefill, paths.decode)} == {Kernel.INT8_DYNAMIC}
-    assert not paths.mixed
+    assert not paths.mixed and not paths.encoder.packed
+
+
+def test_avx512_bf16_without_amx_runs_the_encoder_on_prepacked_bf16_kernels():
+    paths = choose_paths(ZEN4, quantize=True)
+    assert paths.encoder.kernel is Kernel.BFLOAT16 and paths.encoder.packed
+    assert paths.prefill.kernel is Kernel.INT8_DYNAMIC and paths.decode.kernel is Kernel.INT8_DYNAMIC
+    assert paths.mixed
+    assert paths.describe() == "encoder bfloat16 prepacked, prefill int8-dynamic, decode int8-dynamic on 1 thread"
+    assert paths.as_dict()["encoder"]["packed"] is True
+    assert not choose_paths(AMX).encoder.packed  # AMX keeps the measured SDPA path
 
 
 def test_int8_reasons_name_the_instructions():
@@ -74,6 +84,7 @@ def test_openvino_encoder_only_where_it_was_measured_faster():
     assert paths.decode.runtime is Runtime.TORCH and paths.decode.kernel is Kernel.INT8_DYNAMIC
     assert paths.describe().startswith("encoder bfloat16 via openvino,")
     assert choose_paths(AMX).encoder.runtime is Runtime.TORCH
-    for other in (AVX2, ZEN4, NEON):
+    assert choose_paths(ZEN4, openvino=True).encoder.runtime is Runtime.OPENVINO
+    for other in (AVX2, NEON):
         assert choose_paths(other, openvino=True).encoder.runtime is Runtime.TORCH
     assert choose_paths(AMX, openvino=True, dtype="float32").encoder.runtime is Runtime.TORCH
