@@ -66,6 +66,16 @@ GROUNDING_RSS_TARGET_MB = 1300  # the recognizer beside the default vision model
 OCR_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "ocr"
 TARGET_SECONDS = {"screen": 2.5, "window": 2.0, "followup": 0.8, "voice": 1.5, "background": 0.8}
 PEAK_RSS_TARGET_MB = 1200
+# The quality tier's own goals on a 2-core CPU (issue 14): Gemma 4 E2B, audio into the model.
+QUALITY_TARGET_SECONDS = {"window": 6.0, "followup": 1.5, "voice": 4.0}
+QUALITY_PEAK_RSS_TARGET_MB = {"gemma4-e2b": 6000}
+
+
+def targets(variant: str) -> tuple[dict[str, float], int | None]:
+    """The first-audio goal per scenario and the peak-RSS goal for the built `variant`."""
+    if variant in GEMMA4_VARIANTS:
+        return QUALITY_TARGET_SECONDS, QUALITY_PEAK_RSS_TARGET_MB.get(variant)
+    return TARGET_SECONDS, PEAK_RSS_TARGET_MB
 NAIVE_SPEEDUP_TARGET = {"screen": 15.0}
 STAGES = ("captured", "preprocessed", "encoded", "first_token", "first_utterance", "first_audio")
 SPOKEN_QUESTION = "What does the dialog on the screen say, and which button is selected?"
@@ -875,12 +885,13 @@ class Bench:
                 self.say("  " + _short(scenarios[name]["naive"]))
             del naive_model
         self.speaker.close()
+        target_seconds, rss_target = targets(opts.variant)
         for name, entry in scenarios.items():
             ours_total = entry["ours"]["median"].get("total_s")
             naive_total = entry.get("naive", {}).get("median", {}).get("total_s")
             entry["naive_over_ours"] = (round(naive_total / ours_total, 1)
                                         if ours_total and naive_total else None)
-            entry["target_s"] = TARGET_SECONDS.get(name)
+            entry["target_s"] = target_seconds.get(name)
             entry["met"] = (None if entry["target_s"] is None or ours_total is None
                             else ours_total <= entry["target_s"]
                             and (entry["naive_over_ours"] or 0) >= NAIVE_SPEEDUP_TARGET.get(name, 0))
@@ -898,8 +909,8 @@ class Bench:
                 "grounding": opts.grounding,
             },
             "load": load,
-            "peak_rss_mb": {"ours": peak, "target": PEAK_RSS_TARGET_MB,
-                            "met": peak <= PEAK_RSS_TARGET_MB,
+            "peak_rss_mb": {"ours": peak, "target": rss_target,
+                            "met": None if rss_target is None else peak <= rss_target,
                             "with_speech_model": voice_peak},
             "compute": compute_report(matmul, flops, ours_vision, self.vision_samples_naive,
                                       encoder_reference),
@@ -1050,8 +1061,9 @@ def format_table(report: dict[str, Any]) -> str:
         "",
         f"voice: every time counted from the end of speech ({s['speech_seconds']:.0f} s question; "
         "negative = done while the user was still talking).",
-        f"model load {load['seconds']:.1f} s, peak RSS {peak['ours']:.0f} MB with the vision "
-        f"model (target <= {peak['target']} MB: {'ok' if peak['met'] else 'MISSED'})"
+        f"model load {load['seconds']:.1f} s, peak RSS {peak['ours']:.0f} MB with the vision model"
+        + ("" if peak["target"] is None else
+           f" (target <= {peak['target']} MB: {'ok' if peak['met'] else 'MISSED'})")
         + (f", {peak['with_speech_model']:.0f} MB with the speech model too"
            if peak.get("with_speech_model") else ""),
     ]

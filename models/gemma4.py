@@ -35,6 +35,7 @@ from base.errors import AudioError, ModelError
 from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
+from models.decode_threads import DecodeThreads
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 from models.vision import ImageContext, split_at_image
 
@@ -205,7 +206,7 @@ class Gemma4Model(KeepsEncodedImages):
         self.last_prefill_tokens = 0  # tokens the last prompt's prefill ran on (kept ones excluded)
         self.quantized = False
         self.threads = 0
-        self.decode_threads = 1
+        self.decode_threads = DecodeThreads(1)  # per-step thread count, from the steps' times
         self.pixel_cache: PixelCache[ImageContext] = PixelCache()
         self._cancel_local = threading.local()
 
@@ -248,9 +249,13 @@ class Gemma4Model(KeepsEncodedImages):
                              "Download the model again in ScreenSight > Set up the model….") from exc
         model.eval()
         model.to(device)
+        from models.encoder_kernels import scalar_clamp_linears
+
+        scalar_clamp_linears(model)
         vlm = cls(model, parts, device, str(folder))
         vlm.quantized = int8
         vlm.threads = used_threads
+        vlm.decode_threads = DecodeThreads(used_threads if device == "cpu" else 1)
         vlm._install_hooks()
         return vlm
 
@@ -509,7 +514,6 @@ class Gemma4Model(KeepsEncodedImages):
                                  **(extra or {}))
                 if fed is not None:
                     fed.extend(ids)
-                self._use_threads(self.decode_threads)
                 for _ in range(max_new_tokens):
                     if cancel is not None and cancel.is_set():
                         return
@@ -526,7 +530,11 @@ class Gemma4Model(KeepsEncodedImages):
                     if cancel is not None and cancel.is_set():
                         return
                     step = torch.tensor([[token]], device=self.device)
+                    threads = self.decode_threads.next()
+                    self._use_threads(threads)
+                    started = time.perf_counter()
                     out = self.model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1)
+                    self.decode_threads.record(threads, time.perf_counter() - started)
                     if fed is not None:
                         fed.append(token)
         finally:

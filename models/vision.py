@@ -117,7 +117,8 @@ def _pack_encoder(model: Any, paths: ModelPaths) -> ModelPaths:
             paths.encoder, packed=False, reason=f"bf16 without prepacking, because {why}"))
     vision_config = model.config.vision_config
     tokens = (vision_config.image_size // vision_config.patch_size) ** 2
-    encoder_kernels.pack_encoder(model.model.vision_model, model.model.connector, tokens)
+    encoder_kernels.pack_encoder(model.model.vision_model, model.model.connector, tokens,
+                                 tokens // model.config.scale_factor ** 2)
     return paths
 
 

@@ -137,3 +137,12 @@ def test_grounding_comparison_reports_interleaved_pairs(tiny_vlm_dir, tmp_path):
     assert entry["delay_s"]["target"] == 0.3 and entry["peak_rss_mb"]["target"] == 1300
     assert entry["peak_rss_mb"]["grounded"] > 0 and entry["peak_rss_mb"]["plain"] > 0
     assert "grounding: first audio" in format_table(json.loads(out.read_text()))
+
+
+def test_the_quality_tier_is_judged_by_its_own_goals():
+    from benchmark.run import PEAK_RSS_TARGET_MB, TARGET_SECONDS, targets
+
+    seconds, rss = targets("gemma4-e2b")
+    assert (seconds["window"], seconds["followup"], seconds["voice"], rss) == (6.0, 1.5, 4.0, 6000)
+    assert targets("gemma4-e4b")[1] is None  # no memory goal was set for E4B
+    assert targets("256m") == (TARGET_SECONDS, PEAK_RSS_TARGET_MB)

@@ -1,0 +1,53 @@
+"""How many threads each decode step of a large model uses, chosen from the steps' own times.
+
+A large model's decode step is a few big matrix-vector products: on an idle 2-core EPYC Gemma 4
+E2B took 0.23 s per token on 2 threads against 0.37 s on 1, but with one core busy elsewhere
+(speech synthesis, a screen reader, another program) 0.89 s on 2 against 0.43 s on 1. The load
+changes within one answer (speech starts after the first sentence), so the count is chosen per
+step: the one whose recent steps were faster, with the other one tried again now and then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SMOOTHING = 0.3  # weight of the newest step in a count's running time
+RETRY_EVERY = 12  # steps between tries of the count that is not in use
+
+
+@dataclass
+class DecodeThreads:
+    """Picks the thread count of the next decode step; `record` the time each step took."""
+
+    most: int
+    _seconds: dict[int, float] = field(default_factory=dict)
+    _steps: int = 0
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return (self.most, 1) if self.most > 1 else (1,)
+
+    def next(self) -> int:
+        """The thread count for the next step."""
+        untried = [count for count in self.counts if count not in self._seconds]
+        if untried:
+            return untried[0]
+        best = min(self.counts, key=self._seconds.__getitem__)
+        if len(self.counts) > 1 and self._steps % RETRY_EVERY == RETRY_EVERY - 1:
+            return next(count for count in self.counts if count != best)
+        return best
+
+    def record(self, count: int, seconds: float) -> None:
+        """One step on `count` threads took `seconds`.
+
+        The count in use is smoothed over its steps; a retry of the other one replaces that
+        one's old time, since the load it was measured under may be gone."""
+        in_use = min(self._seconds, key=self._seconds.__getitem__) if self._seconds else count
+        self._steps += 1
+        old = self._seconds.get(count)
+        fresh = old is None or count != in_use
+        self._seconds[count] = seconds if fresh else (1 - SMOOTHING) * old + SMOOTHING * seconds
+
+    def running_seconds(self) -> dict[int, float]:
+        """The running step time per thread count tried so far (for logs and the benchmark)."""
+        return dict(self._seconds)

@@ -1,0 +1,35 @@
+"""The per-step decode thread count follows the steps' own times."""
+
+from models.decode_threads import RETRY_EVERY, DecodeThreads
+
+
+def _run(chooser: DecodeThreads, seconds: dict[int, float], steps: int) -> list[int]:
+    used = []
+    for _ in range(steps):
+        count = chooser.next()
+        chooser.record(count, seconds[count])
+        used.append(count)
+    return used
+
+
+def test_an_idle_machine_keeps_all_threads_and_tries_one_now_and_then():
+    used = _run(DecodeThreads(2), {2: 0.23, 1: 0.37}, 4 * RETRY_EVERY)
+    assert used[:2] == [2, 1]  # both are tried first
+    assert used.count(1) <= 1 + 4 and used[-RETRY_EVERY:].count(2) >= RETRY_EVERY - 1
+
+
+def test_a_busy_core_moves_decoding_to_one_thread_within_a_few_steps_and_back():
+    chooser = DecodeThreads(2)
+    _run(chooser, {2: 0.23, 1: 0.37}, 6)
+    busy = _run(chooser, {2: 0.89, 1: 0.43}, 3 * RETRY_EVERY)
+    assert busy[3:].count(1) >= len(busy[3:]) - 3  # at most the retries go back to two
+    idle_again = _run(chooser, {2: 0.23, 1: 0.37}, 3 * RETRY_EVERY)
+    assert idle_again[-RETRY_EVERY:].count(2) >= RETRY_EVERY - 1
+
+
+def test_one_thread_machines_never_try_more():
+    assert set(_run(DecodeThreads(1), {1: 0.4}, 30)) == {1}
+    assert DecodeThreads(1).counts == (1,)
+    chooser = DecodeThreads(2)
+    _run(chooser, {2: 0.2, 1: 0.4}, 3)
+    assert set(chooser.running_seconds()) == {1, 2}
