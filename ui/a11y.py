@@ -2,20 +2,86 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QGuiApplication, QPalette, QTextDocument
+import functools
+import sys
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtGui import QAccessible, QAccessibleEvent, QAccessibleInterface, QGuiApplication, QPalette, QTextDocument
 from PySide6.QtWidgets import QComboBox, QFrame, QSizePolicy, QTextEdit, QWidget
 
 
 def describe(widget: QWidget, name: str, description: str) -> QWidget:
-    """Give a control its accessible name, description and tooltip (a combo box's list too)."""
+    """Give a control its accessible name, description and tooltip (a combo box's list too, and
+    on AT-SPI desktops the announcement of its new choice)."""
     widget.setAccessibleName(name)
     widget.setAccessibleDescription(description)
     widget.setToolTip(description)
     if isinstance(widget, QComboBox):
         widget.view().setAccessibleName(f"{name} choices")
         widget.view().setAccessibleDescription(description)
+        if uses_atspi() and widget.findChild(ComboChoiceAnnouncer) is None:
+            ComboChoiceAnnouncer(widget)
     return widget
+
+
+def uses_atspi() -> bool:
+    """Whether Qt's accessibility goes to AT-SPI here (Linux and the BSDs; not Windows or macOS)."""
+    return sys.platform not in ("win32", "darwin")
+
+
+class ComboChoiceAnnouncer(QObject):
+    """Makes Orca say the new item when a closed combo box's choice changes by keyboard.
+
+    For Up, Down, Home, End, Page keys or a typed letter in a closed, non-editable combo box,
+    Qt 6 sends AT-SPI only object:property-change:accessible-name and object:selection-changed
+    on the combo box, and selected-state and selection-changed events on its hidden list. Orca
+    drops them all: the name change of a combo box as redundant, the combo box's selection change
+    because Qt's combo box has no Selection interface (GTK's has one, and Orca then moves its
+    focus to the selected menu item), the list's since it manages its descendants. So, after such
+    a key, the selected item of the list is given the accessibility focus, as GTK's combo box
+    does through its selection: Orca speaks it (the first time after the box got the focus, with
+    the list's name and size). Only on AT-SPI: on Windows and macOS Qt turns the same change into
+    a UIA/MSAA or NSAccessibility value change, which NVDA, Narrator and VoiceOver speak, and a
+    focus event there would say it twice.
+    """
+
+    def __init__(self, combo: QComboBox) -> None:
+        super().__init__(combo)
+        self._combo = combo
+        combo.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if watched is self._combo and event.type() == QEvent.Type.KeyPress \
+                and not self._combo.isEditable():
+            # The combo box handles the key after this filter: look once it has.
+            QTimer.singleShot(0, self, functools.partial(self._announce_if_changed,
+                                                         self._combo.currentIndex()))
+        return False
+
+    def _announce_if_changed(self, before: int) -> None:
+        combo = self._combo
+        row = combo.currentIndex()
+        if row == before or row < 0 or not combo.hasFocus() or combo.view().isVisible() \
+                or not QAccessible.isActive():
+            return  # no change, or the open list reports its own focus
+        item = self._list_item(row)
+        if item is not None:
+            QAccessible.updateAccessibility(QAccessibleEvent(item, QAccessible.Event.Focus))
+
+    def _list_item(self, row: int) -> QAccessibleInterface | None:
+        """The accessible of the combo box's list item at `row` (None when the list has none)."""
+        view = QAccessible.queryAccessibleInterface(self._combo.view())
+        if view is None:
+            return None
+        text = self._combo.itemText(row)
+        item = view.child(row) if row < view.childCount() else None
+        if item is not None and item.text(QAccessible.Text.Name) == text:
+            return item
+        for index in range(view.childCount()):
+            child = view.child(index)
+            if child is not None and child.text(QAccessible.Text.Name) == text:
+                return child
+        return None
 
 
 class ReadableText(QTextEdit):
