@@ -168,7 +168,7 @@ _MODELS: tuple[ModelInfo, ...] = (
                 "2db5482b20d746879bb3ef79b5203e9075a2e2b98f54ec7c2f281c1477ddc550"),),
         tier=Tier.QUALITY,
         tier_default=True,
-        first_word_s=4.3,
+        first_word_s=4.32,
         languages_label="over 140 languages",
     ),
     ModelInfo(
@@ -185,6 +185,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         good_for="The most accurate answers in many languages, spoken questions included; about "
                  "twice the work of E2B per word. Needs 12 GB of RAM; a GPU is recommended.",
         tier=Tier.QUALITY,
+        first_word_s=10.77,
         languages_label="over 140 languages",
     ),
     ModelInfo(
