@@ -1,7 +1,6 @@
-"""Faster CPU kernels for the models' encoders.
+"""bf16 kernels for SmolVLM's SigLIP vision encoder on CPUs that compute bf16 natively.
 
-For SmolVLM's SigLIP vision encoder on CPUs that compute bf16 natively (`pack_encoder`), two
-changes to the torch encoder, both exact up to bf16 rounding:
+Two changes to the torch encoder, both exact up to bf16 rounding:
 
 - every linear layer's weight is reordered once into oneDNN's blocked layout (no reorder per
   call), and the MLP's tanh-GELU runs as a post-op of fc1 instead of a separate pass;
@@ -12,9 +11,6 @@ Measured on a 2-core AVX-512 BF16 EPYC, one 512 tile, 2 threads: 0.37 s against 
 the bf16 encoder with torch's SDPA and 0.50 s for int8 dynamic linears (cosine to float32
 0.99995, 0.99994 and 0.9987); in the app's loaded model, interleaved, 0.41-0.44 s against
 int8's 0.49-0.58 s.
-
-For Gemma 4's vision and audio encoders (`scalar_clamp_linears`): the clamps around their
-linear layers with float bounds instead of 0-dim tensors, the same arithmetic.
 """
 
 from __future__ import annotations
@@ -114,10 +110,8 @@ def register_attention() -> None:
 def pack_encoder(vision: Any, connector: Any, rows: int, connector_rows: int) -> int:
     """Switch the vision tower and connector to the bf16 kernels in place; the layers packed.
 
-    `rows` hints oneDNN's weight layout at the row count one image gives the tower (the patches
-    of a tile), `connector_rows` at what reaches the connector after pooling or pixel shuffle.
-    A linear layer inside a wrapper (Gemma 4's clippable linears) is packed with the wrapper's
-    clamps kept around it.
+    `rows` hints oneDNN's weight layout at the row count one tile gives the tower (its patches),
+    `connector_rows` at what reaches the connector after the pixel shuffle.
     """
     import torch
 
@@ -138,39 +132,4 @@ def pack_encoder(vision: Any, connector: Any, rows: int, connector_rows: int) ->
                     setattr(parent, name, packed_linear(child, hint))
                 count += 1
     log.info("vision encoder: %d linear layers prepacked for oneDNN bf16, attention as bf16 matmuls", count)
-    return count
-
-
-def scalar_clamp_linears(model: Any) -> int:
-    """Replace Gemma 4's clippable linears by ones that clamp with Python floats; the count.
-
-    Same arithmetic: their clamp bounds are 0-dim tensors, and torch's clamp with tensor bounds
-    took 4.3-5.2 ms on a 1260 x 3072 bf16 activation against 0.45 ms with float bounds (2-core
-    EPYC); the vision encoder of one window went from 1.63 to 1.49 s. Infinite bounds are skipped.
-    """
-    import torch
-
-    class ScalarClampLinear(torch.nn.Module):
-        def __init__(self, clippable: Any) -> None:
-            super().__init__()
-            self.linear = clippable.linear
-            clipped = bool(getattr(clippable, "use_clipped_linears", False))
-            bounds = ((float(clippable.input_min), float(clippable.input_max)),
-                      (float(clippable.output_min), float(clippable.output_max))) if clipped else ()
-            self.bounds = [None if (lo, hi) == (float("-inf"), float("inf")) else (lo, hi)
-                           for lo, hi in bounds] or [None, None]
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            before, after = self.bounds
-            if before is not None:
-                x = torch.clamp(x, *before)
-            x = self.linear(x)
-            return x if after is None else torch.clamp(x, *after)
-
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child).__name__ == "Gemma4ClippableLinear":
-                setattr(parent, name, ScalarClampLinear(child))
-                count += 1
     return count

@@ -603,3 +603,25 @@ def _wait(condition, deadline_s: float = 60.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def test_clippable_linears_clamp_the_same_with_float_bounds():
+    """The load swaps Gemma 4's clippable linears for ones with float bounds: same outputs."""
+    import copy
+    import types
+
+    import torch
+    from transformers.models.gemma4.modeling_gemma4 import Gemma4ClippableLinear
+
+    from models.gemma4 import _scalar_clamp_linears
+
+    torch.manual_seed(3)
+    original = torch.nn.Sequential(Gemma4ClippableLinear(types.SimpleNamespace(use_clipped_linears=True), 8, 5))
+    clip = original[0]
+    clip.input_min.fill_(-0.5), clip.input_max.fill_(0.7), clip.output_min.fill_(-0.2)
+    swapped = copy.deepcopy(original)
+    assert _scalar_clamp_linears(swapped) == 1 and type(swapped[0]).__name__ != "Gemma4ClippableLinear"
+    x = torch.randn(4, 8) * 3
+    with torch.inference_mode():
+        torch.testing.assert_close(swapped(x), original(x), rtol=0, atol=0)
+        assert float(swapped(x).min()) == float(clip.output_min)  # the clamp took effect
