@@ -247,6 +247,45 @@ def test_suspend_lets_the_keys_through_and_resume_grabs_them_again(echo, grab):
     assert echo.wait_typed("ok") == ["D", "o", "k"]
 
 
+def _spare_keycode(conn) -> int:
+    first = conn.display.info.min_keycode
+    mapping = conn.get_keyboard_mapping(first, conn.display.info.max_keycode - first + 1)
+    return next(first + i for i, syms in enumerate(mapping) if not any(syms))
+
+
+def test_a_keyboard_mapping_change_never_lets_go_of_the_grabs(echo, grab, monkeypatch, caplog):
+    """xdotool and layout switchers remap a spare keycode right before they type: the grabs of
+    keys that did not move must be held throughout, or a hotkey pressed then reaches the window."""
+    from Xlib.xobject.drawable import Window
+
+    ungrabbed: list[int] = []
+    real_ungrab = Window.ungrab_key
+    monkeypatch.setattr(Window, "ungrab_key", lambda self, key, *a, **k: (ungrabbed.append(key),
+                                                                         real_ungrab(self, key, *a, **k))[1])
+    rec = Recorder()
+    assert grab.start({"describe-window": "<ctrl>+<alt>+<shift>+d"}, rec.press, rec.release) == []
+    caplog.set_level(logging.INFO, logger="assistant.hotkeys.x11")
+    renewed = LogSeen("grabs renewed")
+    logging.getLogger("assistant.hotkeys.x11").addHandler(renewed)
+    spare = _spare_keycode(echo.conn)
+    try:
+        echo.conn.change_keyboard_mapping(spare, [[XK.string_to_keysym("F35")] * 2])
+        echo.conn.sync()
+        assert renewed.seen.wait(DEADLINE_S), "the backend never handled the mapping change"
+        renewed.seen.clear()
+        echo.conn.change_keyboard_mapping(spare, [[0, 0]])
+        echo.conn.sync()
+        assert renewed.seen.wait(DEADLINE_S)
+    finally:
+        logging.getLogger("assistant.hotkeys.x11").removeHandler(renewed)
+    d_codes = {code for code, _ in echo.conn.keysym_to_keycodes(XK.string_to_keysym("d"))}
+    assert not d_codes & set(ungrabbed), "the hotkey's grab was let go during the mapping change"
+    xdotool("key", "--clearmodifiers", "ctrl+alt+shift+d")
+    assert rec.wait_count(1)[0] == ("press", "describe-window")
+    xdotool("type", "ok")
+    assert echo.wait_typed("ok") == ["o", "k"]
+
+
 def test_the_key_capture_field_gets_combos_while_hotkeys_are_grabbed(qtbot, grab):
     from PySide6.QtWidgets import QWidget
 

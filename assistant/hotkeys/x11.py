@@ -187,6 +187,7 @@ class _GrabSession:
         self._display: Any = None
         self._bits = ModifierBits()
         self._grabbed: dict[tuple[int, int], str] = {}  # (keycode, mask) -> action
+        self._states: dict[tuple[int, int], tuple[int, ...]] = {}  # (keycode, mask) -> grabbed states
         self._modifier_keycodes: frozenset[int] = frozenset()
         self._active: dict[str, int] = {}  # held action -> its keycode
         self._queue: deque[Any] = deque()
@@ -280,6 +281,7 @@ class _GrabSession:
             return taken_message(combo)
         for keycode in keycodes:
             self._grabbed[(keycode, mask)] = action
+            self._states[(keycode, mask)] = self._bits.lock_variants(mask)
         return None
 
     def _ungrab(self, keycodes: Iterable[int], mask: int) -> None:
@@ -289,9 +291,12 @@ class _GrabSession:
         self._display.sync()
 
     def _ungrab_all(self) -> None:
-        for keycode, mask in list(self._grabbed):
-            self._ungrab([keycode], mask)
+        for (keycode, _mask), states in self._states.items():
+            for state in states:
+                self._root.ungrab_key(keycode, state)
+        self._display.sync()
         self._grabbed.clear()
+        self._states.clear()
 
     def _loop(self) -> None:
         fd = self._display.fileno()
@@ -384,13 +389,31 @@ class _GrabSession:
             self._on_release(action)
 
     def _remap(self, event: Any) -> None:
-        """The keyboard layout or modifiers changed: grab the keys' new keycodes."""
+        """The keyboard layout or modifiers changed: grab the keys' new keycodes.
+
+        The new grabs are taken before the old ones that the new mapping no longer needs are
+        let go, and a key grabbed in both stays grabbed throughout (grabbing a key this client
+        holds replaces its grab). Ungrabbing everything first left a gap in which a hotkey
+        pressed just then went to the focused window: programs that type by remapping a spare
+        keycode (xdotool, some layout switchers) change the mapping right before their keys.
+        """
         self._display.refresh_keyboard_mapping(event)
-        self._release_all()
-        self._ungrab_all()
+        before = dict(self._states)
+        self._grabbed, self._states = {}, {}
         self._read_modifiers()
         for problem in self._grab_all():
             log.warning("hotkeys after a keyboard change: %s", problem)
+        for (keycode, mask), states in before.items():
+            kept = self._states.get((keycode, mask), ())
+            for state in states:
+                if state not in kept:
+                    self._root.ungrab_key(keycode, state)
+        self._display.sync()
+        for action, keycode in list(self._active.items()):
+            if not any(code == keycode and held == action for (code, _), held in self._grabbed.items()):
+                del self._active[action]
+                self._on_release(action)
+        log.info("hotkeys: the keyboard mapping changed (request %s); grabs renewed", event.request)
 
     def _close(self) -> None:
         from Xlib.error import ConnectionClosedError, DisplayError
