@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tokens in the first utterance (it goes to speech after these)")
     parser.add_argument("--detail", choices=[level.value for level in Detail], default=Detail.QUICK.value,
                         help="detail level of our path (the naive path uses processor defaults)")
-    parser.add_argument("--no-quantize", action="store_true", help="our path in float32")
+    parser.add_argument("--no-quantize", action="store_true",
+                        help="our path without int8 (SmolVLM in float32, Gemma 4 in bfloat16 as stored)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive path")
     parser.add_argument("--naive-runs", type=int, default=1, help="runs of the naive path")
     parser.add_argument("--no-peer", action="store_true",
@@ -808,7 +809,10 @@ class Bench:
         self.speaker = self.make_speaker()
         self.question_pcm = self.load_question()
 
-        kind = "bfloat16 as stored" if opts.variant in GEMMA4_VARIANTS else "int8" if opts.quantize else "float32"
+        if opts.variant in GEMMA4_VARIANTS:
+            kind = "int8 language-model weights, the rest as stored" if opts.quantize else "bfloat16 as stored"
+        else:
+            kind = "int8" if opts.quantize else "float32"
         self.say(f"Loading {folder.name} ({kind}) ...")
         reset_peak_rss()
         start_rss = rss_mb()
@@ -854,7 +858,7 @@ class Bench:
                 self.say("  " + _short(scenarios[name]["ours"]))
             if "background" in opts.scenarios:
                 report["background_cost"] = self.idle_cpu()
-            if opts.peer and paths is not None:  # the peer converts SmolVLM's encoder (Gemma 4 has none)
+            if opts.peer and opts.variant not in GEMMA4_VARIANTS:  # the peer converts SmolVLM's encoder
                 report["peer"] = kernels.peer_openvino(model, self.next_desktop().image, opts.cache, threads,
                                                        opts.runs, self.say)
         finally:

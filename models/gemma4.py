@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import math
 import threading
 import time
@@ -35,9 +36,14 @@ from base.errors import AudioError, ModelError
 from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
+from models import int8_weights
+from models.cpu_features import detect
 from models.decode_threads import DecodeThreads
+from models.kernel_paths import Kernel, ModelPaths, PartPath
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 from models.vision import ImageContext, split_at_image
+
+log = logging.getLogger(__name__)
 
 # Soft tokens per image the model was trained with (Gemma4ImageProcessor's supported budgets).
 SOFT_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
@@ -161,6 +167,54 @@ def _scalar_clamp_linears(model: Any) -> int:
     return count
 
 
+def _int8_language_model(model: Any, folder: Path, cache: Path) -> int:
+    """int8 weights for the linear layers of the language model and its output head; the count.
+
+    Made once and kept in `cache` (models.int8_cache); later loads read them from there. The
+    vision and audio towers keep their float weights (they run once per image or question, on
+    many rows, where the float matmul is fastest). The output head is tied to the token
+    embedding, which keeps its float table for lookups.
+    """
+    from models import int8_cache, runtime
+
+    stored = int8_cache.load(cache, folder)
+    scratch = int8_weights.WidenedWeights()
+    pages = runtime.FilePages(folder)
+    made = int8_weights.quantize_linears(model.model.language_model, scratch, pages.release,
+                                         _prefixed(stored, "language_model."))
+    head = model.lm_head
+    kept = (stored["lm_head.weight"], stored["lm_head.scale"]) if stored and "lm_head.weight" in stored else None
+    model.lm_head = int8_weights.int8_linear(head, scratch, stored=kept)
+    pages.release(head.weight)
+    runtime.trim_heap()
+    made = {f"language_model.{name}": t for name, t in made.items()}
+    made.update({"lm_head.weight": model.lm_head.weight, "lm_head.scale": model.lm_head.scale})
+    if stored is None or set(stored) != set(made):
+        int8_cache.save(cache, folder, made)
+    return len(made) // 2
+
+
+def _prefixed(tensors: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None:
+    """The entries of `tensors` under `prefix`, with the prefix taken off."""
+    if tensors is None:
+        return None
+    return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+
+
+def _paths(device: str, dtype: str, int8: bool, why_not: str, threads: int) -> ModelPaths:
+    """The kernel path of each part: the towers in the float dtype, the language model in int8
+    weights (float activations) where they were made."""
+    tower = PartPath(Kernel(dtype), reason=f"{dtype} as the towers are stored" if device == "cpu"
+                     else f"{device} computes in {dtype}")
+    if int8:
+        reason = "int8 weights halve the memory read per token; activations stay " + dtype
+        return ModelPaths(device, tower, PartPath(Kernel.INT8_WEIGHTS, reason=reason),
+                          PartPath(Kernel.INT8_WEIGHTS, threads, reason=reason + "; threads per step"))
+    lm = PartPath(Kernel(dtype), reason=why_not)
+    return ModelPaths(device, tower, lm, PartPath(Kernel(dtype), threads if device == "cpu" else 0,
+                                                  reason=why_not))
+
+
 def image_budget(detail: Detail, size: tuple[int, int], patch: int = 16, pooling: int = 3) -> int:
     """Soft tokens for an image of `size` at `detail`: the level's budget, never more than the
     smallest supported budget that holds the image at its own resolution (no upscaling)."""
@@ -239,7 +293,9 @@ class Gemma4Model(KeepsEncodedImages):
         self.last_audio_s = 0.0
         self.last_image_tokens = 0
         self.last_prefill_tokens = 0  # tokens the last prompt's prefill ran on (kept ones excluded)
-        self.quantized = False
+        self.quantized = False  # int8 weights in the language model
+        self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
+        self.processor_info = ""
         self.threads = 0
         self.decode_threads = DecodeThreads(1)  # per-step thread count, from the steps' times
         self.pixel_cache: PixelCache[ImageContext] = PixelCache()
@@ -252,9 +308,10 @@ class Gemma4Model(KeepsEncodedImages):
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
              threads: int | None = None, quantize: bool = False,
-             attn: str = "sdpa") -> Gemma4Model:
+             attn: str = "sdpa", int8_cache: Path | None = None) -> Gemma4Model:
         """Load from a model folder (safetensors only, never remote code); device "auto" picks
-        CUDA, then Apple MPS, then the CPU."""
+        CUDA, then Apple MPS, then the CPU. On the CPU `quantize` gives the language model int8
+        weights, kept in `int8_cache` (default: the app's cache folder) after the first load."""
         from models import runtime
         from models.store import check_loadable
 
@@ -266,9 +323,6 @@ class Gemma4Model(KeepsEncodedImages):
         device = runtime.pick_device(device)
         used_threads = runtime.configure_threads(threads)
         torch_dtype = runtime.pick_dtype(device, dtype)
-        # int8 (the SmolVLM CPU path) is not wired for this family: its dynamic int8 layers take
-        # float32 activations, and Gemma 4 runs in bfloat16 on CPUs with native bf16.
-        int8 = False
         try:
             parts = Gemma4Parts(folder)
             model = Gemma4ForConditionalGeneration.from_pretrained(
@@ -285,8 +339,18 @@ class Gemma4Model(KeepsEncodedImages):
         model.eval()
         model.to(device)
         _scalar_clamp_linears(model)
+        int8, why_not = False, "int8 weights not asked for" if device == "cpu" else f"{device} runs as stored"
+        if quantize and device == "cpu":
+            int8, why_not = int8_weights.available()
+            if int8:
+                from base.paths import cache_dir
+
+                _int8_language_model(model, folder, int8_cache or cache_dir() / "int8")
         vlm = cls(model, parts, device, str(folder))
         vlm.quantized = int8
+        vlm.paths = _paths(device, str(torch_dtype).removeprefix("torch."), int8, why_not, used_threads)
+        vlm.processor_info = detect().describe() if device == "cpu" else device
+        log.info("Gemma 4 %s on %s; paths: %s", folder.name, vlm.processor_info, vlm.paths.describe())
         vlm.threads = used_threads
         vlm.decode_threads = DecodeThreads(used_threads if device == "cpu" else 1)
         vlm._install_hooks()

@@ -29,11 +29,12 @@ class Kernel(enum.Enum):
     BFLOAT16 = "bfloat16"
     FLOAT16 = "float16"
     INT8_DYNAMIC = "int8-dynamic"  # int8 weights, activations quantized per call, float32 around
+    INT8_WEIGHTS = "int8-weights"  # int8 weights, activations in bfloat16 (weight-only)
 
     @property
     def torch_dtype_name(self) -> str:
         """The torch dtype the part's float tensors are kept in."""
-        return "float32" if self is Kernel.INT8_DYNAMIC else self.value
+        return {Kernel.INT8_DYNAMIC: "float32", Kernel.INT8_WEIGHTS: "bfloat16"}.get(self, self.value)
 
 
 class Runtime(enum.Enum):

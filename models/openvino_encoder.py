@@ -9,11 +9,12 @@ conversion fails, and the caller keeps the torch path.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from models.cache_keys import weights_key
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,7 @@ def version() -> str | None:
 
 def _cache_key(source: str, extra: str) -> str:
     """Changes when the model's files or OpenVINO change."""
-    digest = hashlib.blake2b(digest_size=8)
-    folder = Path(source).resolve()
-    digest.update(str(folder).encode())
-    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("config.json")):
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    digest.update(f"{version()};{extra}".encode())
-    return digest.hexdigest()
+    return weights_key(source, f"{version()};{extra}")
 
 
 def _encoder_module(vision: Any, connector: Any) -> Any:

@@ -1,0 +1,165 @@
+"""Weight-only int8 linear layers for a language model that decodes on the CPU.
+
+Decoding reads every weight once per token and is bound by memory. int8 weights with one scale
+per output row halve the bytes read against bf16; activations stay in the model's float dtype
+(nothing of them is quantized, so large activation outliers keep their precision). Calls with
+few rows (decode steps, short prompts) run torch's int8 weight-only kernel, which reads the
+int8 weights directly; longer prefills widen the weight into a per-thread bf16 scratch buffer
+and run the float matmul, then scale the output rows.
+
+Measured on a 2-core EPYC (AVX-512 BF16, no AMX), 2 threads, a 1536 x 12288 weight: one row
+0.30 ms against 1.33 ms in bf16; 16 rows 2.5 against 1.9 ms (int8 kernel) and 3.6 ms widened;
+150 rows 23.6 ms (int8 kernel), 9.3 ms widened, 7.5 ms in bf16. Widening is a plain copy into
+a buffer that is kept (1.6 ms for 19 M weights); allocating it per call took 14 ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+FEW_ROWS = 16  # up to this many rows per call the int8 kernel is used, beyond it the widened weight
+COLUMN_MULTIPLE = 16  # torch's int8 weight-only kernel gives wrong sums for other input widths
+
+
+class WidenedWeights:
+    """Scratch memory for widening int8 weights, one buffer per thread, grown to the largest."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def widen(self, weight: Any, dtype: Any) -> Any:
+        """`weight` (int8, rows x columns) copied into this thread's buffer as `dtype`."""
+        import torch
+
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None or buffer.dtype != dtype or buffer.numel() < weight.numel():
+            buffer = torch.empty(weight.numel(), dtype=dtype)
+            self._local.buffer = buffer
+        view = buffer[:weight.numel()].view(weight.shape)
+        view.copy_(weight)
+        return view
+
+
+def quantize_rows(weight: Any, chunk: int = 2048) -> tuple[Any, Any]:
+    """int8 weights and one float32 scale per row (absolute maximum / 127, rounded to nearest).
+
+    Row blocks go through one float32 buffer (4x faster than whole-tensor steps, and no second
+    full-size copy of the weight).
+    """
+    import torch
+
+    w = weight.detach()
+    scale = w.abs().amax(dim=1).float().div_(127.0)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    inverse = scale.reciprocal()
+    q = torch.empty(w.shape, dtype=torch.int8)
+    buffer = torch.empty(min(chunk, w.shape[0]), w.shape[1])
+    for start in range(0, w.shape[0], chunk):
+        stop = min(w.shape[0], start + chunk)
+        block = buffer[:stop - start]
+        torch.mul(w[start:stop], inverse[start:stop, None], out=block)
+        q[start:stop].copy_(block.round_().clamp_(-127, 127))
+    return q, scale
+
+
+@functools.cache  # one class, made when torch is first needed
+def _make_linear_class() -> type:
+    import torch
+
+    class Int8WeightLinear(torch.nn.Module):
+        """A Linear with int8 weights and per-row scales; input and output in the float dtype."""
+
+        def __init__(self, weight: Any, scale: Any, bias: Any, dtype: Any,
+                     scratch: WidenedWeights, few_rows: int = FEW_ROWS) -> None:
+            super().__init__()
+            self.in_features = weight.shape[1]
+            self.out_features = weight.shape[0]
+            self.register_buffer("weight", weight.contiguous())
+            self.register_buffer("scale", scale.to(dtype).contiguous())
+            self.register_buffer("bias", None if bias is None else bias.detach().to(dtype).clone())
+            self.scratch = scratch
+            self.few_rows = few_rows
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            shape = x.shape
+            rows = x.reshape(-1, self.in_features)
+            if rows.dtype != self.scale.dtype:
+                rows = rows.to(self.scale.dtype)
+            if rows.shape[0] <= self.few_rows:
+                out = torch.ops.aten._weight_int8pack_mm(rows.contiguous(), self.weight, self.scale)
+            else:
+                wide = self.scratch.widen(self.weight, self.scale.dtype)
+                out = torch.nn.functional.linear(rows, wide).mul_(self.scale)
+            if self.bias is not None:
+                out = out + self.bias
+            return out.reshape(*shape[:-1], self.out_features)
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
+
+    return Int8WeightLinear
+
+
+def int8_linear(linear: Any, scratch: WidenedWeights, dtype: Any | None = None,
+                stored: tuple[Any, Any] | None = None) -> Any:
+    """An Int8WeightLinear computing what `linear` computes (`stored`: its int8 weight and
+    scales made before, used instead of quantizing again)."""
+    source = linear.weight
+    if source.shape[1] % COLUMN_MULTIPLE:
+        raise ValueError(f"int8 weights need an input width that is a multiple of {COLUMN_MULTIPLE}")
+    q, scale = stored if stored is not None else quantize_rows(source)
+    return _make_linear_class()(q, scale, getattr(linear, "bias", None), dtype or source.dtype, scratch)
+
+
+def available() -> tuple[bool, str]:
+    """Whether torch's int8 weight-only kernel runs here, and why not when it does not."""
+    try:
+        import torch
+
+        x = torch.ones(1, 32, dtype=torch.bfloat16)
+        w = torch.ones(8, 32, dtype=torch.int8)
+        out = torch.ops.aten._weight_int8pack_mm(x, w, torch.ones(8, dtype=torch.bfloat16))
+    except (AttributeError, RuntimeError, NotImplementedError) as exc:
+        return False, f"torch's int8 weight-only kernel is missing ({exc})"
+    if float(out[0, 0]) != 32.0:
+        return False, "torch's int8 weight-only kernel gave a wrong result"
+    return True, ""
+
+
+def quantizable(root: Any) -> list[str]:
+    """Names (under `root`) of the nn.Linear layers int8 weights are made for, in order."""
+    import torch
+
+    return [name for name, module in root.named_modules()
+            if type(module) is torch.nn.Linear and module.in_features % COLUMN_MULTIPLE == 0]
+
+
+def quantize_linears(root: Any, scratch: WidenedWeights, release: Callable[[Any], None] | None = None,
+                     stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Replace the quantizable layers under `root` by Int8WeightLinears, one at a time.
+
+    `stored` holds "<name>.weight" (int8) and "<name>.scale" of layers made before (see
+    int8_cache); the others are quantized now. `release` gets each float weight once it is
+    replaced (to drop its pages of the weight file). Returns every layer's int8 weight and scale
+    under the same names.
+    """
+    made: dict[str, Any] = {}
+    for name in quantizable(root):
+        parent_name, _, attr = name.rpartition(".")
+        parent = root.get_submodule(parent_name) if parent_name else root
+        linear = getattr(parent, attr)
+        kept = None
+        if stored is not None and f"{name}.weight" in stored and f"{name}.scale" in stored:
+            kept = (stored[f"{name}.weight"], stored[f"{name}.scale"])
+            if tuple(kept[0].shape) != tuple(linear.weight.shape):
+                kept = None
+        replacement = int8_linear(linear, scratch, stored=kept)
+        setattr(parent, attr, replacement)
+        made[f"{name}.weight"] = replacement.weight
+        made[f"{name}.scale"] = replacement.scale
+        if release is not None:
+            release(linear.weight)
+    return made

@@ -1,0 +1,153 @@
+"""int8 weight-only linear layers and their cache: the Gemma 4 language model's CPU path."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models import int8_cache, int8_weights  # noqa: E402
+
+
+def _cosine(a, b) -> float:
+    return float(torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("rows", [1, 3, int8_weights.FEW_ROWS, int8_weights.FEW_ROWS + 1, 70])
+def test_int8_linear_computes_what_the_float_linear_computes(dtype, rows):
+    torch.manual_seed(rows)
+    linear = torch.nn.Linear(96, 80, bias=True).to(dtype)
+    q = int8_weights.int8_linear(linear, int8_weights.WidenedWeights())
+    x = torch.randn(2, rows, 96, dtype=dtype)
+    with torch.inference_mode():
+        want, got = linear(x), q(x)
+    assert got.shape == want.shape and got.dtype == dtype
+    assert _cosine(got, want) > 0.9995
+    assert q.weight.dtype == torch.int8
+
+
+def test_quantize_rows_rounds_each_row_to_within_half_a_step():
+    torch.manual_seed(0)
+    weight = torch.randn(40, 64) * torch.linspace(0.01, 10, 40)[:, None]
+    weight[7] = 0.0  # an all-zero row gets a usable scale
+    q, scale = int8_weights.quantize_rows(weight, chunk=16)
+    assert q.dtype == torch.int8 and int(q.abs().max()) == 127
+    assert torch.all(scale > 0)
+    error = (q.float() * scale[:, None] - weight).abs()
+    assert torch.all(error <= scale[:, None] / 2 + 1e-6)
+    assert torch.all(q[7] == 0)
+
+
+def test_widened_weights_reuse_one_buffer_per_thread():
+    scratch = int8_weights.WidenedWeights()
+    small = torch.randint(-127, 127, (8, 16), dtype=torch.int8)
+    big = torch.randint(-127, 127, (32, 16), dtype=torch.int8)
+    first = scratch.widen(big, torch.bfloat16)
+    again = scratch.widen(small, torch.bfloat16)
+    assert again.data_ptr() == first.data_ptr()  # no new allocation for a smaller weight
+    assert torch.equal(again, small.to(torch.bfloat16))
+
+
+def test_layers_of_other_widths_keep_their_float_weights():
+    model = torch.nn.Sequential(torch.nn.Linear(32, 24), torch.nn.Linear(24, 16), torch.nn.Linear(16, 8))
+    assert int8_weights.quantizable(model) == ["0", "2"]
+    made = int8_weights.quantize_linears(model, int8_weights.WidenedWeights())
+    assert sorted(made) == ["0.scale", "0.weight", "2.scale", "2.weight"]
+    assert type(model[1]) is torch.nn.Linear
+    with pytest.raises(ValueError, match="multiple of 16"):
+        int8_weights.int8_linear(torch.nn.Linear(24, 8), int8_weights.WidenedWeights())
+
+
+def test_the_kernel_is_available_here():
+    ok, why = int8_weights.available()
+    assert ok, why
+
+
+def _fresh_gemma(tiny_gemma4_dir, tmp_path):
+    folder = tmp_path / "gemma"
+    shutil.copytree(tiny_gemma4_dir, folder)
+    return folder
+
+
+def test_gemma4_on_the_cpu_gets_int8_weights_close_to_its_float_weights(tiny_gemma4_dir, tmp_path):
+    from models.gemma4 import Gemma4Model
+
+    folder = _fresh_gemma(tiny_gemma4_dir, tmp_path)
+    cache = tmp_path / "int8"
+    plain = Gemma4Model.load(folder, device="cpu", dtype="float32", quantize=False)
+    int8 = Gemma4Model.load(folder, device="cpu", dtype="float32", quantize=True, int8_cache=cache)
+    assert int8.quantized and not plain.quantized
+    assert "prefill int8-weights" in int8.paths.describe()
+    assert "decode int8-weights" in int8.paths.describe()
+    assert "int8" not in plain.paths.describe()
+    layers = [m for m in int8.model.modules() if type(m).__name__ == "Int8WeightLinear"]
+    assert len(layers) > 10 and type(int8.model.lm_head).__name__ == "Int8WeightLinear"
+    assert all(type(m).__name__ != "Int8WeightLinear" for m in int8.model.model.vision_tower.modules())
+    ids = torch.tensor([plain.parts.ids("What does this window show? Read its title.")])
+    with torch.inference_mode():
+        # One token runs the int8 kernel, the whole prompt the widened weights. A random
+        # 6-layer model spreads rounding through attention; bf16 weights give 0.997 there.
+        for length, least in ((1, 0.999), (ids.shape[1], 0.97)):
+            want = plain.model(input_ids=ids[:, :length]).logits
+            got = int8.model(input_ids=ids[:, :length]).logits
+            assert _cosine(got, want) > least
+    assert len(list(cache.glob("gemma-*.safetensors"))) == 1
+
+
+def test_a_second_load_reads_the_kept_int8_weights_instead_of_quantizing(tiny_gemma4_dir, tmp_path, monkeypatch):
+    from models.gemma4 import Gemma4Model
+
+    folder = _fresh_gemma(tiny_gemma4_dir, tmp_path)
+    cache = tmp_path / "int8"
+    first = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache)
+    calls = []
+    real = int8_weights.quantize_rows
+    monkeypatch.setattr(int8_weights, "quantize_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    second = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache)
+    assert calls == []
+    assert torch.equal(first.model.lm_head.weight, second.model.lm_head.weight)
+    assert torch.equal(first.model.model.language_model.layers[0].mlp.up_proj.weight,
+                       second.model.model.language_model.layers[0].mlp.up_proj.weight)
+
+
+def test_a_corrupt_cache_file_is_made_again(tiny_gemma4_dir, tmp_path):
+    from models.gemma4 import Gemma4Model
+
+    folder = _fresh_gemma(tiny_gemma4_dir, tmp_path)
+    cache = tmp_path / "int8"
+    cache.mkdir()
+    int8_cache.cache_file(cache, folder).write_bytes(b"not a safetensors file")
+    assert int8_cache.load(cache, folder) is None
+    model = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache)
+    assert model.quantized
+    assert int8_cache.load(cache, folder) is not None
+
+
+def test_saving_replaces_the_folders_older_file_and_keeps_other_models(tmp_path):
+    model_a, model_b = tmp_path / "gemma", tmp_path / "gemma-large"
+    for folder in (model_a, model_b):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    cache = tmp_path / "int8"
+    tensors = {"x.weight": torch.ones(2, 16, dtype=torch.int8), "x.scale": torch.ones(2)}
+    old_a = int8_cache.save(cache, model_a, tensors)
+    kept_b = int8_cache.save(cache, model_b, tensors)
+    (model_a / "config.json").write_text('{"changed": true}')
+    new_a = int8_cache.save(cache, model_a, tensors)
+    assert new_a != old_a and not old_a.exists()
+    assert new_a.exists() and kept_b.exists()
+    assert torch.equal(int8_cache.load(cache, model_a)["x.weight"], tensors["x.weight"])
+
+
+def test_a_full_disk_keeps_nothing_and_says_so(tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "gemma"
+    folder.mkdir()
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(int8_cache.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
+    with caplog.at_level("INFO", logger="models.int8_cache"):
+        assert int8_cache.save(tmp_path / "int8", folder, {"w": torch.ones(4, dtype=torch.int8)}) is None
+    assert "not kept" in caplog.text
+    assert int8_cache.load(tmp_path / "int8", folder) is None
