@@ -143,10 +143,12 @@ _MODELS: tuple[ModelInfo, ...] = (
         tier_default=True,
         first_word_s=1.24,
     ),
-    # Gemma 4 (bfloat16 weights, loaded as stored: no float32 copy). ram_mb: what loading and
-    # answering need with the per-layer embedding table (46% of the weights, read a few rows
-    # per token) left in the mapped file. The benchmark measured a peak RSS of 5.4 GB (screenshot)
-    # and 5.9 GB (audio in) for E2B at the quick detail; 8 GB leaves room for high detail.
+    # Gemma 4 (bfloat16 weights, loaded as stored: no float32 copy; on the CPU the language
+    # model gets int8 weights). ram_mb: what loading and answering need with the per-layer
+    # embedding table (46% of the weights, read a few rows per token) left in the mapped file.
+    # The benchmark measured a peak RSS of 5.3 GB (screenshot) and 5.9 GB (audio in) for E2B
+    # in bf16 at the quick detail, 3.1 / 3.7 GB with int8 weights; 8 GB leaves room for high
+    # detail and for loading onto a GPU.
     # E2B: revision and weight sha256 as published in a public lock of the hub snapshot
     # (model.safetensors, 10,246,621,918 bytes). E4B: the revision is pinned; no public record
     # of its weight files' sha256 was found, so downloads are checked against the sha256 the
@@ -168,7 +170,7 @@ _MODELS: tuple[ModelInfo, ...] = (
                 "2db5482b20d746879bb3ef79b5203e9075a2e2b98f54ec7c2f281c1477ddc550"),),
         tier=Tier.QUALITY,
         tier_default=True,
-        first_word_s=4.32,
+        first_word_s=3.50,
         languages_label="over 140 languages",
     ),
     ModelInfo(
@@ -185,7 +187,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         good_for="The most accurate answers in many languages, spoken questions included; about "
                  "twice the work of E2B per word. Needs 12 GB of RAM; a GPU is recommended.",
         tier=Tier.QUALITY,
-        first_word_s=10.77,
+        first_word_s=7.52,
         languages_label="over 140 languages",
     ),
     ModelInfo(
