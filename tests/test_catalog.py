@@ -196,9 +196,9 @@ def test_each_tier_shows_size_licence_languages_memory_and_first_answer():
     assert fast == ("518 MB download, licence Apache-2.0, English, needs about 1500 MB of memory, "
                     "first spoken word for a window after 1.1 s (measured on a 2-core CPU).")
     quality = catalog.model_facts(catalog.get_model("gemma4-e2b"))
-    assert "over 140 languages" in quality and "after 4.3 s (measured on a 2-core CPU)" in quality
+    assert "over 140 languages" in quality and "after 3.5 s (measured on a 2-core CPU)" in quality
     assert "after 1.2 s" in catalog.model_facts(catalog.get_model("smolvlm-500m"))
-    assert "after 10.8 s" in catalog.model_facts(catalog.get_model("gemma4-e4b"))
+    assert "after 7.5 s" in catalog.model_facts(catalog.get_model("gemma4-e4b"))
     assert "not measured yet" in catalog.first_word_text(dataclasses.replace(catalog.get_model("gemma4-e4b"),
                                                                                 first_word_s=None))
     assert "first spoken word" not in catalog.model_facts(catalog.get_model("moonshine-tiny"))

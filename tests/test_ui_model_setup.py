@@ -339,7 +339,7 @@ def test_the_details_say_languages_memory_and_the_measured_first_answer(qtbot, t
     dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("gemma4-e2b"))
     text = dialog.details.text()
     assert "over 140 languages" in text and "about 8000 MB of memory" in text
-    assert "first spoken word for a window after 4.3 s (measured on a 2-core CPU)" in text
+    assert "first spoken word for a window after 3.5 s (measured on a 2-core CPU)" in text
     assert "Recommended" not in text
 
 
