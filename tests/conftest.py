@@ -82,10 +82,11 @@ def tiny_gemma4_dir(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def tiny_gemma4(tiny_gemma4_dir):
-    """The tiny Gemma 4 loaded through the app's own loader (shared: tests must not mutate it)."""
+    """The tiny Gemma 4 loaded through the app's own loader with int8 language-model weights, as on a
+    user's CPU (shared: tests must not mutate it)."""
     from models.loader import load_vision_model
 
-    return load_vision_model(tiny_gemma4_dir, device="cpu", quantize=False)
+    return load_vision_model(tiny_gemma4_dir, device="cpu", quantize=True)
 
 
 @pytest.fixture(scope="session")
