@@ -88,3 +88,18 @@ def test_a_packed_linear_with_fused_gelu_equals_linear_then_gelu():
         torch.testing.assert_close(plain(x).float(), expected, atol=0.05, rtol=0.02)
         torch.testing.assert_close(fused(x).float(), torch.nn.functional.gelu(expected, approximate="tanh"),
                                    atol=0.05, rtol=0.02)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_the_encoder_layers_get_the_patches_laid_out_row_by_row(tiny_vlm_dir, quantize):
+    """The patch convolution's transposed output would make every residual add strided."""
+    model = VisionLanguageModel.load(tiny_vlm_dir, quantize=quantize, cpu=ZEN4)
+    seen = []
+    first = model.model.model.vision_model.encoder.layers[0]
+    handle = first.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
+    try:
+        model.set_pixel_cache_size(0)
+        model.encode(_screen(), "quick")
+    finally:
+        handle.remove()
+    assert seen and all(seen)
