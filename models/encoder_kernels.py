@@ -93,7 +93,7 @@ def matmul_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
         part = slice(start, start + step)
         scores = torch.bmm(q[part], k[part].transpose(1, 2))
         if mask is not None:
-            scores.masked_fill_(~mask[part], float("-inf"))
+            scores.masked_fill_(~mask[part], torch.finfo(scores.dtype).min)  # finite: no NaN in a masked row
         torch.bmm(torch.softmax(scores, dim=-1), v[part], out=out[part])
     return out.reshape(batch, heads, length, dim).transpose(1, 2), None
 

@@ -103,3 +103,33 @@ def test_the_encoder_layers_get_the_patches_laid_out_row_by_row(tiny_vlm_dir, qu
     finally:
         handle.remove()
     assert seen and all(seen)
+
+
+def test_gemma4_vision_attention_on_the_cpu_runs_as_matmuls_and_matches_sdpa(tiny_gemma4_dir):
+    from models.gemma4 import Gemma4Model
+
+    model = Gemma4Model.load(tiny_gemma4_dir, device="cpu", dtype="bfloat16")
+    usable, _why = encoder_kernels.available()
+    vision_config = model.model.config.vision_config
+    if not usable:
+        assert vision_config._attn_implementation == "sdpa"
+        return
+    assert vision_config._attn_implementation == encoder_kernels.ATTENTION
+    assert "vision attention as bf16 matmuls" in model.paths.encoder.reason
+    outputs = {}
+    tower = model.model.model.vision_tower
+    handle = tower.register_forward_hook(
+        lambda _m, _a, out: outputs.__setitem__(vision_config._attn_implementation,
+                                                out.last_hidden_state.float().clone()))
+    try:
+        for implementation in (encoder_kernels.ATTENTION, "sdpa"):
+            vision_config._attn_implementation = implementation
+            model.pixel_cache.clear()
+            model.encode(_screen())
+    finally:
+        handle.remove()
+        vision_config._attn_implementation = encoder_kernels.ATTENTION
+    ours, theirs = outputs[encoder_kernels.ATTENTION], outputs["sdpa"]
+    assert torch.isfinite(ours).all()
+    cosine = torch.nn.functional.cosine_similarity(ours.flatten(), theirs.flatten(), dim=0)
+    assert cosine > 0.999, float(cosine)
