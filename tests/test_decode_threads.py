@@ -12,10 +12,18 @@ def _run(chooser: DecodeThreads, seconds: dict[int, float], steps: int) -> list[
     return used
 
 
-def test_an_idle_machine_keeps_all_threads_and_tries_one_now_and_then():
-    used = _run(DecodeThreads(2), {2: 0.23, 1: 0.37}, 4 * RETRY_EVERY)
+def test_an_idle_machine_keeps_all_threads_and_never_tries_one_again():
+    used = _run(DecodeThreads(2), {2: 0.23, 1: 0.37}, 8 * RETRY_EVERY)
     assert used[:2] == [2, 1]  # both are tried first
-    assert used.count(1) <= 1 + 4 and used[-RETRY_EVERY:].count(2) >= RETRY_EVERY - 1
+    assert used[2:] == [2] * (len(used) - 2)
+
+
+def test_on_all_threads_a_slowdown_tries_one_thread_again_when_its_time_is_stale():
+    chooser = DecodeThreads(2)
+    _run(chooser, {2: 0.23, 1: 1.5}, 3)  # one thread was measured while the machine was swamped
+    slowed = _run(chooser, {2: 0.89, 1: 0.43}, 3 * RETRY_EVERY)  # now one core is busy
+    assert 1 in slowed[:RETRY_EVERY]
+    assert slowed[-RETRY_EVERY:].count(1) >= RETRY_EVERY - 1
 
 
 def test_a_busy_core_moves_decoding_to_one_thread_within_a_few_steps_and_back():
