@@ -395,6 +395,33 @@ def test_a_stuttering_tone_is_found_whole_and_speech_after_it_is_kept() -> None:
     assert tone_span(speech, RATE, earcons.START, earcons.RATE, 0.5) is None
 
 
+def test_a_tone_the_recording_ends_in_is_zeroed_and_the_question_before_it_kept() -> None:
+    """As seen once on a busy machine: the sound server mixed the start tone in so late that the
+    key came up while it played; the recording ended 5-40 ms into the tone, which the whole-tone
+    match misses (its soft edge scores too low)."""
+    from assistant.speech_in.audio_in import Recording, mute_tone, tone_cut_off_at_end
+    from assistant.speech_out import earcons
+
+    tone = resample(earcons.START, earcons.RATE, RATE)
+    speech = np.random.default_rng(5).normal(0, 0.05, RATE // 2).astype(np.float32)
+    for seconds in (0.005, 0.012, 0.025, 0.04, 0.1):
+        cut = int(RATE * seconds)
+        pcm = np.concatenate([speech, tone[:cut]]).astype(np.float32)
+        found = tone_cut_off_at_end(pcm, RATE, earcons.START, earcons.RATE)
+        # the longest match: where the soft edge is faint, one more 660 Hz period can match too
+        assert found is not None and len(speech) - 2 * RATE // 660 <= found <= len(speech), seconds
+        recording = Recording(pcm=pcm, sample_rate=RATE)
+        span = mute_tone(recording, earcons.START, earcons.RATE, recording.seconds)
+        assert span is not None and span[1] == len(pcm)
+        assert np.abs(recording.pcm[len(speech):]).max() == 0.0, seconds
+        kept = found - 1
+        assert np.array_equal(recording.pcm[:kept], speech[:kept]), seconds
+    assert tone_cut_off_at_end(speech, RATE, earcons.START, earcons.RATE) is None
+    untouched = Recording(pcm=speech.copy(), sample_rate=RATE)
+    assert mute_tone(untouched, earcons.START, earcons.RATE, untouched.seconds) is None
+    assert np.array_equal(untouched.pcm, speech)
+
+
 def test_the_recorder_says_when_it_delivers_in_real_time() -> None:
     recorder = Recorder(device="pulse")
     recorder.start()

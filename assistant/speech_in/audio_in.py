@@ -520,17 +520,47 @@ def _frame_kind(samples: np.ndarray, band: np.ndarray) -> str:
     return "tone" if power[band].sum() >= 0.8 * power.sum() else "other"
 
 
+def tone_cut_off_at_end(pcm: np.ndarray, rate: int, tone: np.ndarray, tone_rate: int,
+                        threshold: float = 0.9, min_seconds: float = 0.002) -> int | None:
+    """Where a tone starts that the end of `pcm` cut off (the recording stopped while a sound
+    server that fell behind was mixing it in), or None.
+
+    `find_tone` scores a window against the whole tone, so the first 25 ms of it (the soft edge
+    and a little more) score below its threshold although they are the tone: here the end of
+    `pcm` is matched against the tone's beginning alone, at least `min_seconds` of it."""
+    t = resample(tone, tone_rate, rate) if tone_rate != rate else np.asarray(tone, np.float64)
+    t = np.asarray(t, np.float64)
+    x = np.asarray(pcm, np.float64)
+    best, best_score = None, threshold
+    for length in range(max(1, int(min_seconds * rate)), min(len(t), len(x)) + 1):
+        tail, head = x[len(x) - length:], t[:length]
+        norms = float(np.sqrt(np.dot(tail, tail) * np.dot(head, head)))
+        score = float(np.dot(tail, head)) / norms if norms > 1e-12 else 0.0
+        if score >= best_score:  # the best match: a sine repeats itself every period
+            best, best_score = len(x) - length, score
+    return best
+
+
 def mute_tone(recording: Recording, tone: np.ndarray, tone_rate: int, search_seconds: float,
               tail_seconds: float = 0.08) -> tuple[int, int] | None:
-    """Zero a known tone (see `tone_span`) in the first `search_seconds` of a recording; the
-    zeroed sample span, or None. `peak` and `rms` keep describing what the microphone delivered."""
-    span = tone_span(recording.pcm, recording.sample_rate, tone, tone_rate, search_seconds,
-                     tail_seconds)
-    if span is None:
+    """Zero a known tone (see `tone_span`) in the first `search_seconds` of a recording, and the
+    beginning of one that the recording's end cut off (see `tone_cut_off_at_end`); the zeroed
+    sample span (from the first zeroed sample to the last), or None. `peak` and `rms` keep
+    describing what the microphone delivered."""
+    pcm, rate = recording.pcm, recording.sample_rate
+    spans = []
+    cut_off = tone_cut_off_at_end(pcm, rate, tone, tone_rate)
+    if cut_off is not None:  # first: the whole-tone match would place a cut-off tone imprecisely
+        spans.append((cut_off, len(pcm)))
+        pcm[cut_off:] = 0.0
+    before = pcm[:cut_off]  # a view: zeroing it zeroes the recording
+    span = tone_span(before, rate, tone, tone_rate, search_seconds, tail_seconds)
+    if span is not None:
+        spans.append((span[0], min(len(before), span[1])))
+        before[spans[-1][0]:spans[-1][1]] = 0.0
+    if not spans:
         return None
-    first, last = span[0], min(len(recording.pcm), span[1])
-    recording.pcm[first:last] = 0.0
-    return first, last
+    return min(first for first, _ in spans), max(last for _, last in spans)
 
 
 def _lost_error(device: str, recording: Recording) -> MicrophoneLostError:
