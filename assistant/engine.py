@@ -26,6 +26,7 @@ from assistant import images, prompts
 from assistant.answer_check import CHECK_WAIT_S, AnswerCheck
 from assistant.capture import Capture, CaptureBackend, capture_target, load_image_file
 from assistant.conversation import Conversation, Grounding
+from assistant.load_progress import PreparationProgress
 from assistant.logging_setup import content
 from assistant.model_loading import GroundingRecognizer, TextRecognizerLoader
 from assistant.pointer import PointerControl
@@ -247,6 +248,7 @@ class Engine:
 
     def _run(self) -> None:
         while True:
+            self._prepare_while_idle()
             with self._cond:
                 while self._pending is None and not self._closed:
                     self._cond.wait()
@@ -267,6 +269,22 @@ class Engine:
             with self._cond:
                 self._current_id = 0
                 self._cond.notify_all()
+
+    def _prepare_while_idle(self) -> None:
+        """The loaded model's own work left after loading (`prepare_step`, e.g. Gemma 4's faster
+        int8 kernels), a slice at a time while no request waits: a request waits one slice."""
+        if not getattr(self._model, "loaded", False):
+            return
+        try:
+            step = getattr(self._model(), "prepare_step", None)
+            while step is not None:
+                with self._cond:
+                    if self._pending is not None or self._closed:
+                        return
+                if not step():
+                    return
+        except Exception:  # noqa: BLE001 - the model keeps working as loaded
+            log.exception("preparing the model's faster kernels failed")
 
     def _finish(self, result: Result) -> None:
         if not result.cancelled and result.error is None:
@@ -345,7 +363,7 @@ class Engine:
         on_done, self._warm_done = self._warm_done, None
         error: ScreenSightError | None = None
         try:
-            self._model()
+            self._model(PreparationProgress(self.listener, self._current_id))
         except ScreenSightError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - the worker must survive any model failure
@@ -476,7 +494,7 @@ class Engine:
     def _load_model(self, trace: Trace) -> VisionModel:
         if not self._model.loaded:
             self.listener.on_status(trace.request_id, "Loading the model, one moment.")
-        return self._model()
+        return self._model(PreparationProgress(self.listener, trace.request_id))
 
     def _hears_audio(self) -> bool:
         """The vision model takes spoken questions as audio (then no recognizer runs)."""

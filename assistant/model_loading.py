@@ -63,7 +63,7 @@ class Ready(Generic[T]):
     def __init__(self, model: T) -> None:
         self.model = model
 
-    def __call__(self) -> T:
+    def __call__(self, progress: Callable[[float], None] | None = None) -> T:
         return self.model
 
 
@@ -93,16 +93,16 @@ class LazyModel(Generic[M]):
         """What decides which model this loads (a changed tuple means another model)."""
         return (self.source, self.threads, self.device)
 
-    def __call__(self) -> M:
+    def __call__(self, progress: Callable[[float], None] | None = None) -> M:
         if self._model is None:
             from models.store import check_memory, resolve
 
             folder = resolve(self.source)
             check_memory(folder)
-            self._model = self._load(folder)
+            self._model = self._load(folder, progress)
         return self._model
 
-    def _load(self, folder: Path) -> M:
+    def _load(self, folder: Path, progress: Callable[[float], None] | None) -> M:
         raise NotImplementedError
 
 
@@ -119,17 +119,17 @@ class VisionModelLoader(LazyModel[VisionModel]):
     def options(self) -> tuple:
         return (*super().options(), self.quantize, self.openvino, self.dtype)
 
-    def _load(self, folder: Path) -> VisionModel:
+    def _load(self, folder: Path, progress: Callable[[float], None] | None) -> VisionModel:
         from models.loader import load_vision_model
 
         return load_vision_model(folder, device=self.device, threads=self.threads, quantize=self.quantize,
-                                 dtype=self.dtype, openvino=self.openvino)
+                                 dtype=self.dtype, openvino=self.openvino, progress=progress)
 
 
 class SpeechModelLoader(LazyModel[SpeechToText]):
     """The speech recognizer."""
 
-    def _load(self, folder: Path) -> SpeechToText:
+    def _load(self, folder: Path, progress: Callable[[float], None] | None) -> SpeechToText:
         from models.speech import SpeechRecognizer
 
         return SpeechRecognizer.load(folder, device=self.device, threads=self.threads)
@@ -159,10 +159,10 @@ class ModelSlot(Generic[M]):
             self._loader = loader
             return True
 
-    def __call__(self) -> M:
+    def __call__(self, progress: Callable[[float], None] | None = None) -> M:
         with self._lock:
             loader = self._loader
-        return loader()
+        return loader(progress)
 
 
 class VisionSlot(ModelSlot[VisionModel]):

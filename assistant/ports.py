@@ -119,5 +119,7 @@ class ModelProvider(Protocol[T_co]):
         """False while the next call would load (the engine then says "Loading the model")."""
         ...
 
-    def __call__(self) -> T_co:
+    def __call__(self, progress: Callable[[float], None] | None = None) -> T_co:
+        """The model; `progress(fraction)` follows a first load's long preparation, where it has one
+        (Gemma 4's int8 weights are made once for this computer)."""
         ...

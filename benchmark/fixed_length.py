@@ -7,7 +7,7 @@ length; the app's engine knows nothing of this: it is given the wrapped model li
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from assistant.ports import ModelProvider, VisionModel
@@ -50,8 +50,8 @@ class FixedLengthProvider(Generic[M]):
     def loaded(self) -> bool:
         return self.provider.loaded
 
-    def __call__(self) -> VisionModel:
-        model = self.provider()
+    def __call__(self, progress: Callable[[float], None] | None = None) -> VisionModel:
+        model = self.provider(progress)
         if self._wrapped is None or self._wrapped[0] is not model:  # the provider switched models
             self._wrapped = (model, FixedLengthAnswers(model))
         return self._wrapped[1]

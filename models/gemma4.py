@@ -39,6 +39,7 @@ from base.vocabulary import Detail, choices
 from models import int8_weights
 from models.cpu_features import detect
 from models.decode_threads import DecodeThreads
+from models.int8_activations import ActivationSwitch
 from models.kernel_paths import Kernel, ModelPaths, PartPath
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 from models.vision import ImageContext, split_at_image
@@ -57,6 +58,10 @@ EDGE_SILENCE_RMS = 3e-3  # leading/trailing 20 ms frames below this are cut
 TRANSCRIBE_PROMPT = "Write down the question I asked, word for word, in the language I spoke. Nothing else."
 SPOKEN_PROMPT = "Answer the question I asked in the recording about this screen."
 TRANSCRIPT_TOKENS = 48
+# What the language model reads once after loading, so each layer's int8 activations are checked
+# on real inputs (models.int8_activations); screen words, as the questions are.
+CALIBRATION_PROMPT = ("A dialog titled Save changes asks: Do you want to save the changes to report.txt "
+                      "before closing? The buttons are Save, Don't Save and Cancel. What does it say?")
 
 
 @dataclass(frozen=True)
@@ -167,21 +172,24 @@ def _scalar_clamp_linears(model: Any) -> int:
     return count
 
 
-def _int8_language_model(model: Any, folder: Path, cache: Path) -> int:
+def _int8_language_model(model: Any, folder: Path, cache: Path,
+                         progress: Callable[[float], None] | None = None) -> int:
     """int8 weights for the linear layers of the language model and its output head; the count.
 
     Made once and kept in `cache` (models.int8_cache); later loads read them from there. The
     vision and audio towers keep their float weights (they run once per image or question, on
     many rows, where the float matmul is fastest). The output head is tied to the token
-    embedding, which keeps its float table for lookups.
+    embedding, which keeps its float table for lookups. `progress(fraction)` follows the
+    making of the weights not kept yet (the first load: about half a minute for E2B on 2 cores).
     """
     from models import int8_cache, runtime
 
     stored = int8_cache.load(cache, folder)
     scratch = int8_weights.WidenedWeights()
     pages = runtime.FilePages(folder)
-    made = int8_weights.quantize_linears(model.model.language_model, scratch, pages.release,
-                                         _prefixed(stored, "language_model."))
+    made = int8_weights.quantize_linears(
+        model.model.language_model, scratch, pages.release, _prefixed(stored, "language_model."),
+        None if progress is None else lambda done, total: progress(done / total))
     head = model.lm_head
     kept = (stored["lm_head.weight"], stored["lm_head.scale"]) if stored and "lm_head.weight" in stored else None
     model.lm_head = int8_weights.int8_linear(head, scratch, stored=kept)
@@ -316,6 +324,7 @@ class Gemma4Model(KeepsEncodedImages):
         self.last_image_tokens = 0
         self.last_prefill_tokens = 0  # tokens the last prompt's prefill ran on (kept ones excluded)
         self.quantized = False  # int8 weights in the language model
+        self._activation_switch: ActivationSwitch | None = None  # int8 activations, made while idle
         self.paths: ModelPaths | None = None  # the kernel path of each part, chosen at load
         self.processor_info = ""
         self.threads = 0
@@ -330,10 +339,12 @@ class Gemma4Model(KeepsEncodedImages):
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
              threads: int | None = None, quantize: bool = False,
-             attn: str = "sdpa", int8_cache: Path | None = None) -> Gemma4Model:
+             attn: str = "sdpa", int8_cache: Path | None = None,
+             progress: Callable[[float], None] | None = None) -> Gemma4Model:
         """Load from a model folder (safetensors only, never remote code); device "auto" picks
         CUDA, then Apple MPS, then the CPU. On the CPU `quantize` gives the language model int8
-        weights, kept in `int8_cache` (default: the app's cache folder) after the first load."""
+        weights, kept in `int8_cache` (default: the app's cache folder) after the first load;
+        `progress(fraction)` follows their making (not called when they were kept)."""
         from models import runtime
         from models.store import check_loadable
 
@@ -368,9 +379,15 @@ class Gemma4Model(KeepsEncodedImages):
             if int8:
                 from base.paths import cache_dir
 
-                _int8_language_model(model, folder, int8_cache or cache_dir() / "int8")
+                int8_cache = int8_cache or cache_dir() / "int8"
+                _int8_language_model(model, folder, int8_cache, progress)
         vlm = cls(model, parts, device, str(folder))
         vlm.quantized = int8
+        if int8 and int8_weights.activations_available()[0]:
+            # the kept int8 weights are mapped from their file: a replaced one's pages are dropped
+            pages = runtime.FilePages(int8_cache) if int8_cache is not None else None
+            vlm._activation_switch = ActivationSwitch(model.model.language_model, vlm._calibrate,
+                                                      None if pages is None else pages.release)
         vlm.paths = _paths(device, str(torch_dtype).removeprefix("torch."), int8, why_not, used_threads,
                            matmul_attention)
         vlm.processor_info = detect().describe() if device == "cpu" else device
@@ -379,6 +396,46 @@ class Gemma4Model(KeepsEncodedImages):
         vlm.decode_threads = DecodeThreads(used_threads if device == "cpu" else 1)
         vlm._install_hooks()
         return vlm
+
+    # -- int8 activations, between requests ----------------------------------------------------
+
+    def prepare_step(self) -> bool:
+        """One slice (about 0.1 s) of the work left after loading: the language model's layers
+        move to int8 activations (models.int8_activations). The engine calls it while idle; True
+        while some is left. The model answers correctly before, during and after."""
+        switch = self._activation_switch
+        if switch is None:
+            return False
+        import torch
+
+        try:
+            with torch.inference_mode():
+                more = switch.step()
+        except (RuntimeError, ValueError, AttributeError) as exc:  # weight-only layers keep working
+            log.warning("int8 activations stopped after %d layers: %s", switch.switched, exc)
+            more = False
+        if not more:
+            self._activation_switch = None
+            from models import runtime
+
+            runtime.trim_heap()  # fbgemm's packing scratch
+            if switch.switched:
+                reason = (f"int8 weights and activations (fbgemm) in {switch.switched} layers, "
+                          f"{len(switch.kept)} kept on int8 weights only")
+                self.paths = dataclasses.replace(
+                    self.paths, prefill=PartPath(Kernel.INT8_DYNAMIC, reason=reason),
+                    decode=PartPath(Kernel.INT8_DYNAMIC, self.paths.decode.threads,
+                                    reason=reason + "; threads per step"))
+        return more
+
+    def _calibrate(self) -> None:
+        """One text prompt through the language model (its layers' real inputs are recorded)."""
+        import torch
+
+        self._use_threads(self.threads)
+        text = self.parts.chat([{"role": "user", "content": [{"type": "text", "text": CALIBRATION_PROMPT}]}])
+        ids = torch.tensor([self.parts.ids(text)], device=self.device)
+        self.model(input_ids=ids, use_cache=False, logits_to_keep=1)
 
     # -- hooks: encoder call counts and timings, cancel between layers ------------------------
 

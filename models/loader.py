@@ -7,6 +7,7 @@ catalog download and a folder the user points at load the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,15 @@ def vision_family(folder: Path) -> str:
 
 
 def load_vision_model(folder: str | Path, device: str = "auto", threads: int | None = None,
-                      quantize: bool = False, dtype: str | None = None, openvino: bool = False) -> Any:
+                      quantize: bool = False, dtype: str | None = None, openvino: bool = False,
+                      progress: Callable[[float], None] | None = None) -> Any:
     """The loaded model of the folder's family (VisionLanguageModel or Gemma4Model).
 
     device "auto": Gemma 4 takes CUDA, then Apple MPS, then the CPU (models.runtime.pick_device);
     SmolVLM stays on the CPU, where its speed work was done. Any other device is used as given.
     openvino: SmolVLM's vision encoder through OpenVINO where it is installed (Gemma 4 ignores it).
+    progress(fraction): a first load that prepares the model for this computer (Gemma 4's int8
+    weights, made once and kept) reports how far it is; loads that prepare nothing do not call it.
     """
     from models import runtime
 
@@ -49,7 +53,8 @@ def load_vision_model(folder: str | Path, device: str = "auto", threads: int | N
     if family == "gemma4":
         from models.gemma4 import Gemma4Model
 
-        return Gemma4Model.load(folder, device=device, dtype=dtype, threads=threads, quantize=quantize)
+        return Gemma4Model.load(folder, device=device, dtype=dtype, threads=threads, quantize=quantize,
+                                progress=progress)
     from models.vision import VisionLanguageModel
 
     return VisionLanguageModel.load(folder, device="cpu" if device == "auto" else device, dtype=dtype,

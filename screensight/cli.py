@@ -152,6 +152,10 @@ class _PrintingListener:
     def on_status(self, request_id: int, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    def on_progress(self, request_id: int, message: str, percent: int) -> None:
+        if percent % 10 == 0:
+            print(f"{message}: {percent} %", file=sys.stderr, flush=True)
+
     def on_text(self, request_id: int, piece: str) -> None:
         if self.stream:
             sys.stdout.write(piece)

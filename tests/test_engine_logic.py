@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from assistant import prompts
 from assistant.capture import ImageBackend
 from assistant.engine import Engine, EngineListener, EngineOptions, Request, Result
+from assistant.load_progress import PREPARING_MESSAGE, PREPARING_STATUS
 from assistant.model_loading import Ready
 from assistant.speech_in.audio_in import Recording
 from assistant.windows import FixedWindowLocator, WindowInfo
@@ -49,10 +50,14 @@ class Recorder(EngineListener):
         self.utterances: dict[int, list[str]] = {}
         self.questions: dict[int, str] = {}
         self.statuses: list[str] = []
+        self.progress: list[tuple[int, str, int]] = []
         self._cond = threading.Condition()
 
     def on_status(self, request_id: int, message: str) -> None:
         self.statuses.append(message)
+
+    def on_progress(self, request_id: int, message: str, percent: int) -> None:
+        self.progress.append((request_id, message, percent))
 
     def on_question(self, request_id: int, question: str) -> None:
         self.questions[request_id] = question
@@ -212,6 +217,39 @@ def test_model_failures_become_messages_and_the_next_request_works(make_engine, 
     assert again.error is None and again.text == "It works again."
 
 
+class PreparingModel:
+    """A provider whose first load prepares the model for this computer, in uneven steps."""
+
+    def __init__(self, model: ScriptedVisionModel) -> None:
+        self.model = model
+        self.loaded = False
+
+    def __call__(self, progress=None):  # noqa: ANN001, ANN204 - the ModelProvider signature
+        if not self.loaded and progress is not None:
+            for fraction in (0.001, 0.004, 0.25, 0.251, 0.5, 1.0):
+                progress(fraction)
+        self.loaded = True
+        return self.model
+
+
+def test_a_first_load_that_prepares_the_model_says_so_once_and_shows_its_progress():
+    listener = Recorder()
+    backend = CountingBackend(_desktop())
+    engine = Engine(PreparingModel(ScriptedVisionModel([["A dialog."], ["Still a dialog."]])),
+                    capture=lambda: backend, listener=listener)
+    try:
+        first = engine.submit(Request(mode="describe", target="window"))
+        assert listener.result(first).text == "A dialog."
+        assert listener.statuses == ["Loading the model, one moment.", PREPARING_MESSAGE]
+        assert listener.progress == [(first, PREPARING_STATUS, p) for p in (0, 25, 50, 100)]
+        listener.progress.clear()
+        again = engine.submit(Request(mode="describe", target="screen"))
+        assert listener.result(again).text == "Still a dialog."
+        assert listener.progress == [] and PREPARING_MESSAGE not in listener.statuses[2:]
+    finally:
+        engine.close()
+
+
 def test_no_capture_backend_is_a_clear_message():
     listener = Recorder()
     engine = Engine(Ready(ScriptedVisionModel()), listener=listener)
@@ -328,3 +366,42 @@ def test_the_engine_logic_runs_without_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+class PreparingWhileIdle(ScriptedVisionModel):
+    """A model with work left after loading (`prepare_step`, as Gemma 4's int8 activations): the
+    first slice waits until the test lets it go, so a request can arrive in the middle."""
+
+    def __init__(self, slices: int) -> None:
+        super().__init__([["A dialog."]])
+        self.left = slices
+        self.in_first = threading.Event()
+        self.go_on = threading.Event()
+        self.finished = threading.Event()
+
+    def prepare_step(self) -> bool:
+        if self.left == 0:
+            return False  # as the real model: nothing left, at once
+        if not self.in_first.is_set():
+            self.in_first.set()
+            assert self.go_on.wait(WAIT)
+        self.log.append(("slice", str(self.left)))
+        self.left -= 1
+        if self.left == 0:
+            self.finished.set()
+        return self.left > 0
+
+
+def test_the_model_prepares_between_requests_and_a_request_waits_one_slice_at_most(make_engine):
+    model = PreparingWhileIdle(slices=4)
+    engine, listener, model, _, _ = make_engine(model)
+    assert model.in_first.wait(WAIT), "the idle engine never asked the model to prepare"
+    request = engine.submit(Request(mode="describe", target="window"))
+    model.go_on.set()
+    assert listener.result(request).text == "A dialog."
+    assert model.finished.wait(WAIT), "the preparation did not go on after the request"
+    kinds = [kind for kind, _ in model.log if kind in ("slice", "encode")]
+    assert kinds == ["slice", "encode", "slice", "slice", "slice"]
+    again = engine.submit(Request(mode="describe", target="screen"))
+    assert listener.result(again).error is None
+    assert model.left == 0 and [k for k, _ in model.log].count("slice") == 4  # never called once done

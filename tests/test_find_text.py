@@ -45,7 +45,7 @@ def engine_with_script():
     pointer = RecordingPointer()
     desktop = Image.new("RGB", (1280, 800), "white")
     backend = ImageBackend(desktop, FixedWindowLocator(WindowInfo("Editor", (200, 100, 640, 400))))
-    engine = Engine(lambda: None, capture=lambda: backend, listener=listener, pointer=pointer,
+    engine = Engine(lambda progress=None: None, capture=lambda: backend, listener=listener, pointer=pointer,
                     text_recognizer=TextRecognizerLoader("scripted", "en", registry=lambda: registry))
     yield engine, listener, pointer, scripted
     engine.close()

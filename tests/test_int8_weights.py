@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from models import int8_cache, int8_weights  # noqa: E402
+from models.kernel_paths import Kernel  # noqa: E402
 
 
 def _cosine(a, b) -> float:
@@ -98,16 +99,22 @@ def test_gemma4_on_the_cpu_gets_int8_weights_close_to_its_float_weights(tiny_gem
 
 
 def test_a_second_load_reads_the_kept_int8_weights_instead_of_quantizing(tiny_gemma4_dir, tmp_path, monkeypatch):
+    """The first load reports its progress layer by layer; the second prepares nothing."""
     from models.gemma4 import Gemma4Model
 
     folder = _fresh_gemma(tiny_gemma4_dir, tmp_path)
     cache = tmp_path / "int8"
-    first = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache)
+    fractions: list[float] = []
+    first = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache, progress=fractions.append)
+    layers = sum(type(m).__name__ == "Int8WeightLinear" for m in first.model.model.language_model.modules())
+    assert len(fractions) == layers > 1
+    assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] == 1.0
     calls = []
     real = int8_weights.quantize_rows
     monkeypatch.setattr(int8_weights, "quantize_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
-    second = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache)
-    assert calls == []
+    again: list[float] = []
+    second = Gemma4Model.load(folder, device="cpu", quantize=True, int8_cache=cache, progress=again.append)
+    assert calls == [] and again == []
     assert torch.equal(first.model.lm_head.weight, second.model.lm_head.weight)
     assert torch.equal(first.model.model.language_model.layers[0].mlp.up_proj.weight,
                        second.model.model.language_model.layers[0].mlp.up_proj.weight)
@@ -151,3 +158,64 @@ def test_a_full_disk_keeps_nothing_and_says_so(tmp_path, monkeypatch, caplog):
         assert int8_cache.save(tmp_path / "int8", folder, {"w": torch.ones(4, dtype=torch.int8)}) is None
     assert "not kept" in caplog.text
     assert int8_cache.load(tmp_path / "int8", folder) is None
+
+
+def _int8_layer(rows_out: int = 384, columns: int = 256, dtype=torch.bfloat16):
+    torch.manual_seed(7)
+    linear = torch.nn.Linear(columns, rows_out, bias=False).to(dtype)
+    return int8_weights.int8_linear(linear, int8_weights.WidenedWeights())
+
+
+def test_int8_activations_compute_what_the_weight_only_layer_computes():
+    assert int8_weights.activations_available() == (True, "")
+    layer = _int8_layer()
+    calibration = torch.randn(32, 256, dtype=torch.bfloat16)
+    inputs = {rows: torch.randn(rows, 256, dtype=torch.bfloat16) for rows in (1, 16, 150)}
+    want = {rows: layer(x).float() for rows, x in inputs.items()}
+    cosine = int8_weights.use_int8_activations(layer, calibration)
+    assert cosine > int8_weights.ACTIVATION_COSINE
+    assert layer.packed is not None and layer.weight.numel() == 0  # no second copy of the weights
+    for rows, x in inputs.items():
+        got = layer(x)
+        assert got.dtype == torch.bfloat16 and got.shape == (rows, 384)
+        assert _cosine(got.float(), want[rows]) > 0.999
+
+
+def test_a_layer_whose_inputs_have_outliers_keeps_its_int8_weights_only():
+    """A few channels 100x larger than the rest (as language models' MLP outputs have): per-row
+    int8 activations would lose the small ones, so the layer stays as it was."""
+    layer = _int8_layer()
+    calibration = torch.randn(32, 256, dtype=torch.bfloat16)
+    calibration[:, :4] *= 100
+    x = torch.randn(4, 256, dtype=torch.bfloat16)
+    want = layer(x)
+    cosine = int8_weights.use_int8_activations(layer, calibration)
+    assert cosine < int8_weights.ACTIVATION_COSINE
+    assert layer.packed is None and layer.weight.shape == (384, 256)
+    assert torch.equal(layer(x), want)
+
+
+def test_gemma4_moves_to_int8_activations_step_by_step_and_stays_close_to_float32(tiny_gemma4_dir, tmp_path):
+    from models.gemma4 import Gemma4Model
+
+    folder = _fresh_gemma(tiny_gemma4_dir, tmp_path)
+    plain = Gemma4Model.load(folder, device="cpu", dtype="float32", quantize=False)
+    model = Gemma4Model.load(folder, device="cpu", dtype="float32", quantize=True, int8_cache=tmp_path / "int8")
+    assert model.paths.decode.kernel is Kernel.INT8_WEIGHTS
+    steps = 0
+    while model.prepare_step():
+        steps += 1
+    assert steps >= 1  # the calibration prompt, then slices of layers
+    layers = [m for m in model.model.model.language_model.modules() if hasattr(m, "packed")]
+    switched = [m for m in layers if m.packed is not None]
+    assert switched and model.paths.decode.kernel is Kernel.INT8_DYNAMIC
+    assert f"in {len(switched)} layers" in model.paths.decode.reason
+    assert not model.prepare_step()
+    ids = torch.tensor([model.parts.ids("What does this window show? Read its title.")])
+    with torch.inference_mode():
+        # As close as int8 weights alone are (0.999 and 0.97, test above); this random 6-layer
+        # model spreads rounding through attention (bf16 weights give 0.997 on one token).
+        for length, least in ((1, 0.999), (ids.shape[1], 0.97)):
+            want = plain.model(input_ids=ids[:, :length]).logits
+            got = model.model(input_ids=ids[:, :length]).logits
+            assert _cosine(got, want) > least

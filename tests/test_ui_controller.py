@@ -254,3 +254,43 @@ def test_messages_and_errors_reach_the_screen_reader_when_it_speaks(qtbot, tmp_p
         assert window.status_label.text().startswith("Error: The window closed")
     finally:
         app.close()
+
+
+def test_a_first_load_that_prepares_the_model_is_spoken_once_and_its_progress_shown(
+        qtbot, tmp_path, tiny_vlm_dir, monkeypatch):
+    """The model's first load on this computer (Gemma 4 makes its int8 weights then) takes half a
+    minute: the user hears why once, and the status line follows it without speaking each step."""
+    from assistant.load_progress import PREPARING_MESSAGE, PREPARING_STATUS
+    from assistant.speech_out.screen_readers import ReaderWatch
+    from assistant.speech_out.screen_readers.recording import RecordingReader
+    from assistant.speech_out.screen_readers.registry import ScreenReaders
+    from models import loader
+
+    real = loader.load_vision_model
+
+    def preparing(folder, progress=None, **options):  # noqa: ANN001, ANN202
+        for fraction in (0.1, 0.5, 1.0):
+            progress(fraction)
+        return real(folder, progress=progress, **options)
+
+    monkeypatch.setattr(loader, "load_vision_model", preparing)
+    reader = RecordingReader()
+    settings = Settings(vision_model=str(tiny_vlm_dir), quantize=False, output="screen_reader")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    shown: list[str] = []
+    monkeypatch.setattr(window, "set_status", lambda text: shown.append(text) or MainWindow.set_status(window, text))
+    app = AppController(settings, window, ManualHotkeys(), settings_file=tmp_path / "settings.toml",
+                        history=HistoryStore(False, path=tmp_path / "h.jsonl"),
+                        vision=VisionSlot(str(tiny_vlm_dir), quantize=False, threads=None),
+                        screen_readers=lambda: ReaderWatch(ScreenReaders([reader])))
+    try:
+        assert app.start_loading()
+        qtbot.waitUntil(lambda: window.status_label.text().startswith("Ready."), timeout=60_000)
+        assert [f"{PREPARING_STATUS}: {p} %" for p in (10, 50, 100)] == [t for t in shown if PREPARING_STATUS in t]
+        qtbot.waitUntil(lambda: "ScreenSight is ready." in reader.spoken(), timeout=10_000)
+        spoken = reader.spoken()
+        assert spoken.count(PREPARING_MESSAGE) == 1
+        assert not any(PREPARING_STATUS in text for text in spoken)
+    finally:
+        app.close()

@@ -255,7 +255,7 @@ def test_engine_reports_the_closed_window_as_the_sentence_not_a_crash(desk):
     backend = MssBackend(ClosingLocator(desk, proc, win), desk.display)
     models: list[str] = []
     listener = Results()
-    engine = Engine(lambda: models.append("loaded"), capture=lambda: backend, listener=listener)
+    engine = Engine(lambda progress=None: models.append("loaded"), capture=lambda: backend, listener=listener)
     try:
         engine.submit(Request(mode="describe", target="window", speak=False))
         assert listener.done.wait(60)

@@ -18,6 +18,7 @@ class EngineBridge(QObject):
 
     started = Signal(int, object)       # request id, Request
     status = Signal(int, str)
+    progress = Signal(int, str, int)    # request id, what is being done, percent
     question = Signal(int, str)
     text = Signal(int, str)             # a streamed piece
     utterance = Signal(int, str)
@@ -43,6 +44,9 @@ class _Relay(EngineListener):
 
     def on_status(self, request_id: int, message: str) -> None:
         self._bridge.status.emit(request_id, message)
+
+    def on_progress(self, request_id: int, message: str, percent: int) -> None:
+        self._bridge.progress.emit(request_id, message, percent)
 
     def on_question(self, request_id: int, question: str) -> None:
         self._bridge.question.emit(request_id, question)

@@ -111,6 +111,7 @@ class AppController(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self.bridge.started.connect(self._on_started, queued)
         self.bridge.status.connect(self._on_status, queued)
+        self.bridge.progress.connect(self._on_progress, queued)
         self.bridge.question.connect(self._on_question, queued)
         self.bridge.text.connect(self._on_text, queued)
         self.bridge.finished.connect(self._on_finished, queued)
@@ -446,6 +447,10 @@ class AppController(QObject):
     def _on_status(self, request_id: int, message: str) -> None:
         self.window.set_status(message)
         self._announce(message)
+
+    def _on_progress(self, request_id: int, message: str, percent: int) -> None:
+        """Shown, not spoken: the step was announced when it began (see assistant.load_progress)."""
+        self.window.set_status(f"{message}: {percent} %")
 
     def _on_question(self, request_id: int, question: str) -> None:
         entry = self.window.entry(request_id)
