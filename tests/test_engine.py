@@ -303,7 +303,7 @@ class GatedLoader:
     def loaded(self):
         return self.loads > 0 and self.gate.is_set()
 
-    def __call__(self):
+    def __call__(self, progress=None):
         if self.loads == 0:
             self.started.set()
             assert self.gate.wait(60), "the test never opened the gate"
@@ -337,7 +337,7 @@ def test_warm_up_reports_a_model_that_cannot_load(make_engine):
     class Broken:
         loaded = False
 
-        def __call__(self):
+        def __call__(self, progress=None):
             raise ModelError("The model 'x' is not downloaded.", "Download it.")
 
     engine, _listener, _ = make_engine(model=Broken())
