@@ -53,7 +53,7 @@ from assistant.windows import (
 from base.errors import ScreenSightError
 from base.vocabulary import Detail, Mode, Target
 from benchmark import kernels
-from benchmark.fixed_length import FixedLengthProvider
+from benchmark.fixed_length import FixedLengthProvider, TokenCount
 from benchmark.naive import generate_naive
 from benchmark.screens import Desktop, render_desktop
 
@@ -339,15 +339,19 @@ class BenchDesktop(CaptureBackend):
 
 
 class FirstUtteranceAfter(Segmenter):
-    """Speaks the first utterance after a fixed number of streamed tokens, the rest at the end.
+    """Speaks the first utterance after a fixed number of generated tokens, the rest at the end.
 
     Random weights write no sentences, so the real segmenter's rules cannot decide; a real first
-    clause of three or more words is about this many tokens.
+    clause of three or more words is about this many tokens. `generated` is the model's own
+    token count (benchmark.fixed_length.TokenCount); without it each text piece counts as one
+    token, and a random Gemma 4, many of whose tokens are no text on their own, then needed
+    more tokens than asked for.
     """
 
-    def __init__(self, tokens: int) -> None:
+    def __init__(self, tokens: int, generated: TokenCount | None = None) -> None:
         super().__init__()
         self.tokens = tokens
+        self.generated = generated
         self._count = 0
         self._text = ""
         self._first_done = False
@@ -355,7 +359,8 @@ class FirstUtteranceAfter(Segmenter):
     def feed(self, text: str) -> list[str]:
         self._count += 1
         self._text += text
-        if not self._first_done and self._count >= self.tokens and any(
+        count = self._count if self.generated is None else self.generated.value
+        if not self._first_done and count >= self.tokens and any(
                 ch.isalnum() for ch in self._text):
             self._first_done = True
             first, self._text = " ".join(self._text.split()), ""
@@ -431,6 +436,7 @@ class Bench:
         self.desk = BenchDesktop()
         self.variant_counter = 0
         self.recorder = Recorder()
+        self.generated = TokenCount()  # the answers' own tokens (first utterance, decode rate)
         self.engine: Any = None
         self.speaker: Any = None
         self.tts_note = ""
@@ -567,8 +573,12 @@ class Bench:
         encoded = result.encoded  # None when the request reused an encoded screenshot
         if encoded is not None and encoded.vision_tiles:
             self.vision_samples.append((encoded.vision_tiles, encoded.vision_s))
-        return self._run_from_trace(result.trace, start_from, self.recorder.decode_rate(request_id),
-                                    extra)
+        return self._run_from_trace(result.trace, start_from, self._decode_rate(request_id), extra)
+
+    def _decode_rate(self, request_id: int) -> float | None:
+        """Tokens per second of the request's answer: the model's tokens where they were counted
+        (a random Gemma 4 writes many tokens that are no text piece), else the text pieces."""
+        return self.generated.rate() or self.recorder.decode_rate(request_id)
 
     def _wait_first_audio(self, trace: Trace, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -640,8 +650,7 @@ class Bench:
             self.engine.wait_idle(RESULT_TIMEOUT)
             if result.error is not None:
                 raise result.error
-            return self._run_from_trace(result.trace, ended[0],
-                                        self.recorder.decode_rate(request_id),
+            return self._run_from_trace(result.trace, ended[0], self._decode_rate(request_id),
                                         {"question": result.question})
         if scenario == "background":
             return self._background_run()
@@ -846,10 +855,11 @@ class Bench:
             self.recognizer = SpeechModelLoader(speech, threads=opts.threads)()
             load["speech_seconds"] = round(time.monotonic() - t1, 2)
             load["rss_with_speech_mb"] = rss_mb()
-        self.engine = Engine(FixedLengthProvider(loader), capture=lambda: self.desk, speaker=self.speaker,
+        generated = self.generated
+        self.engine = Engine(FixedLengthProvider(loader, generated), capture=lambda: self.desk, speaker=self.speaker,
                              listener=self.recorder, detail=opts.detail, language="en",
                              transcriber=Ready(self.recognizer) if self.recognizer is not None else None,
-                             segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens),
+                             segmenter_factory=lambda: FirstUtteranceAfter(opts.first_tokens, generated),
                              grounding=opts.grounding, facts=bench_facts())
         scenarios: dict[str, Any] = {}
         try:

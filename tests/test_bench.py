@@ -38,6 +38,29 @@ def test_fixed_length_answers_run_past_the_end_of_sequence(tiny_vlm, monkeypatch
     assert fixed.encode(_screenshot(), "quick").tiles == ctx.tiles  # the rest passes through
 
 
+def test_the_first_utterance_waits_for_the_models_tokens_not_its_text_pieces(tiny_gemma4):
+    """A random Gemma 4 writes many tokens that are no text piece on their own: the benchmark's
+    first utterance (after N tokens) and decode rate count the model's tokens."""
+    from benchmark.fixed_length import TokenCount
+    from benchmark.run import FirstUtteranceAfter
+
+    generated = TokenCount()
+    fixed = FixedLengthAnswers(tiny_gemma4, generated)
+    ctx = tiny_gemma4.encode(_screenshot(), "quick")
+    seen: list[int] = []
+    pieces = list(fixed.answer(ctx, "Describe.", max_new_tokens=12, on_token=seen.append))
+    assert generated.value == len(seen) == 12 and len(generated.times) == 12
+    assert generated.rate() is not None and generated.rate() > 0
+    segmenter = FirstUtteranceAfter(3, generated)
+    generated.value = 2
+    assert segmenter.feed("Two tokens") == []
+    generated.value = 3
+    assert segmenter.feed(" three") == ["Two tokens three"]
+    by_pieces = FirstUtteranceAfter(3)
+    assert by_pieces.feed("a") == [] and by_pieces.feed("b") == [] and by_pieces.feed("c") == ["abc"]
+    assert pieces  # the wrapped model still streams its text
+
+
 @pytest.fixture(scope="module")
 def report(tiny_vlm_dir, tiny_moonshine_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "report.json"
