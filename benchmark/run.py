@@ -1161,9 +1161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     report["command"] = "screensight bench " + " ".join(argv)
     if "settings" in report:
-        report["settings"]["omp_wait_policy"] = (os.environ.get("OMP_WAIT_POLICY", "") or (
-            "default" if not passive else "PASSIVE")) + (
-            f", spin {os.environ['GOMP_SPINCOUNT']}" if os.environ.get("GOMP_SPINCOUNT") else "")
+        report["settings"]["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "") or (
+            "default" if not passive else "PASSIVE")
     opts.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     if "scenarios" in report:
         print(format_table(report))

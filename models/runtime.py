@@ -14,28 +14,18 @@ _MADV_DONTNEED = 4
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-SPIN_COUNT = "10000"  # libgomp's busy-wait before an idle thread sleeps: a fraction of a millisecond
-
-
 def prefer_passive_openmp() -> bool:
-    """Make idle OpenMP threads sleep soon instead of spin (only effective before torch is imported).
+    """Make idle OpenMP threads sleep instead of spin (only effective before torch is imported).
 
     On a 2-core machine that also runs a screen reader, speech synthesis and our own threads,
-    spinning threads steal the core the working thread needs: measured under load with libgomp's
-    default spin (300000 rounds), int8 decoding fell from 9 to 0.3-1.5 tokens/s and a 70-token
-    prefill took 8.5 s instead of 0.4 s. Sleeping at once (spin 0) costs a Gemma 4 decode step,
-    about 1500 small parallel regions, a wake-up each: on a 2-core EPYC 0.213-0.236 s per step
-    against 0.186-0.193 s with SPIN_COUNT rounds first; with one core kept busy by another
-    program both took 0.21-0.27 s and that program ran as fast. An explicit OMP_WAIT_POLICY or
-    GOMP_SPINCOUNT in the environment wins. Returns True if the passive policy applies.
+    spinning threads steal the core the working thread needs: measured here under load, int8
+    decoding fell from 9 to 0.3-1.5 tokens/s and a 70-token prefill took 8.5 s instead of 0.4 s.
+    An explicit OMP_WAIT_POLICY in the environment wins. Returns True if the policy applies.
     """
     if "torch" in sys.modules:
         return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE":
-        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
-        return True
-    return False
+    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
 
 
 def physical_cores() -> int:
