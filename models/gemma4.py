@@ -40,6 +40,7 @@ from models import int8_weights
 from models.cpu_features import detect
 from models.decode_threads import DecodeThreads
 from models.int8_activations import ActivationSwitch
+from models.kept_turn import KeptTurn, prompt_ids
 from models.kernel_paths import Kernel, ModelPaths, PartPath
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 from models.vision import ImageContext, split_at_image
@@ -513,7 +514,7 @@ class Gemma4Model(KeepsEncodedImages):
         if cached is not None:
             # A context of its own: the last answer's cache stays with the context it ran on.
             return dataclasses.replace(cached, preprocess_s=0.0, encode_s=0.0, vision_s=0.0, vision_tiles=0,
-                                       kept=None, tail_ids=[])
+                                       kept=None, tail_ids=[], last_turn=None)
         prefix_text, _ = self._render("", [])
         t0 = time.monotonic()
         if image.mode != "RGB":
@@ -562,15 +563,24 @@ class Gemma4Model(KeepsEncodedImages):
         """
         if max_new_tokens <= 0:
             return  # nothing to pre-fill ahead: each answer runs on its own copy of the prefix
-        _, suffix = self._render(prompt, history)
-        ids = self.parts.ids(suffix)
+        suffix, ids = prompt_ids(lambda turns: self._render(prompt, turns)[1], self.parts.ids,
+                                 history, ctx.last_turn)
         cache, reused = self._answer_cache(ctx, ids)
         fed: list[int] = list(ids[:reused])
+        written: list[int] = []
+
+        def note(token: int) -> None:
+            written.append(token)
+            if on_token is not None:
+                on_token(token)
+
         try:
             yield from self._stream(cache, ids[reused:], None, cancel, max_new_tokens,
-                                    ignore_eos, on_token, fed)
+                                    ignore_eos, note, fed)
         finally:
-            self._keep(ctx, cache, fed)
+            self._keep(ctx, cache, fed, KeptTurn(
+                suffix, tuple(ids), tuple(written),
+                self.tokenizer.decode(written, skip_special_tokens=True)))
 
     def _answer_cache(self, ctx: ImageContext, ids: Sequence[int]) -> tuple[Any, int]:
         """The cache this answer runs on and how many of `ids` it holds already.
@@ -595,13 +605,15 @@ class Gemma4Model(KeepsEncodedImages):
         cache.activate_past_recording()
         return cache, 0
 
-    def _keep(self, ctx: ImageContext, cache: Any, fed: list[int]) -> None:
+    def _keep(self, ctx: ImageContext, cache: Any, fed: list[int], turn: KeptTurn) -> None:
         """Keep the answer's cache for the next prompt when it holds exactly the prefix and `fed`
-        (an answer stopped inside a forward pass leaves layers out of step: not kept)."""
+        (an answer stopped inside a forward pass leaves layers out of step: not kept), and the
+        answer's own tokens for the prompt of a follow-up (models.kept_turn)."""
         expected = ctx.prefix_len + len(fed)
         layers = [layer for layer in getattr(cache, "layers", ()) if _holds_states(layer)]
-        if fed and layers and all(layer.get_seq_length() == expected for layer in layers):
-            with ctx.lock:
+        with ctx.lock:
+            ctx.last_turn = turn
+            if fed and layers and all(layer.get_seq_length() == expected for layer in layers):
                 ctx.kept, ctx.tail_ids = cache, list(fed)
 
     def hear(self, pcm: Any, sample_rate: int = SAMPLE_RATE) -> SpokenAudio:

@@ -24,6 +24,7 @@ from base.errors import ModelError
 from base.turns import Turn
 from base.vocabulary import Detail, choices
 from models.cpu_features import Processor
+from models.kept_turn import KeptTurn, prompt_ids
 from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 
@@ -78,6 +79,7 @@ class ImageContext:
     tail: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
     image_tokens: int = 0  # soft tokens the image became (families with an image budget)
     kept: Any = field(default=None, repr=False)  # Gemma 4: the whole cache after the last answer (tail_ids)
+    last_turn: KeptTurn | None = field(default=None, repr=False)  # the last answer's exact tokens
 
 
 @dataclass
@@ -468,15 +470,15 @@ class VisionLanguageModel(KeepsEncodedImages):
         """
         import torch
 
-        _, suffix = self._render(prompt, history)
-        ids: list[int] = list(self.tokenizer(suffix, add_special_tokens=False).input_ids)
+        suffix, ids = prompt_ids(lambda turns: self._render(prompt, turns)[1], self._ids, history,
+                                 ctx.last_turn)
         with ctx.lock:
             cache = ctx.cache
             fed: list[int] = []
+            generated: list[int] = []
             try:
                 reused = self._restore_tail(ctx, ids)
                 fed = list(ids)
-                generated: list[int] = []
                 emitted = ""
                 with torch.inference_mode():
                     first = torch.tensor([ids[reused:]], device=self.device)
@@ -503,6 +505,8 @@ class VisionLanguageModel(KeepsEncodedImages):
                         out = self.model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1)
             finally:
                 self._use_threads(self.threads)
+                ctx.last_turn = KeptTurn(suffix, tuple(ids), tuple(generated),
+                                         self.tokenizer.decode(generated, skip_special_tokens=True))
                 extra = cache.get_seq_length() - ctx.prefix_len
                 if extra > 0:
                     self._save_tail(ctx, fed, extra)
@@ -511,6 +515,9 @@ class VisionLanguageModel(KeepsEncodedImages):
                     from models.runtime import trim_heap
 
                     trim_heap()  # the step-by-step cache growth leaves freed heap behind
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     def _use_threads(self, count: int) -> None:
         if count > 0 and self.device == "cpu":

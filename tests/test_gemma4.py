@@ -207,8 +207,9 @@ def test_a_follow_up_prefills_only_what_the_last_answer_did_not_compute(exact_ge
     turn; the tokens equal those of a fresh copy of the prefix, which prefills everything."""
     import dataclasses
 
-    def fresh(prompt: str, history: list[Turn], count: int) -> tuple[list[int], int]:
-        tokens = _tokens(exact_gemma4, dataclasses.replace(ctx, kept=None, tail_ids=[]), prompt, count, history)
+    def fresh(prompt: str, history: list[Turn], count: int, last: object) -> tuple[list[int], int]:
+        replaced = dataclasses.replace(ctx, kept=None, tail_ids=[], last_turn=last)
+        tokens = _tokens(exact_gemma4, replaced, prompt, count, history)
         return tokens, exact_gemma4.last_prefill_tokens
 
     def suffix_length(prompt: str, history: list[Turn]) -> int:
@@ -219,17 +220,44 @@ def test_a_follow_up_prefills_only_what_the_last_answer_did_not_compute(exact_ge
     first = _tokens(exact_gemma4, ctx, "Describe it.", 6)
     assert exact_gemma4.last_prefill_tokens == suffix_length("Describe it.", [])
     one = [Turn("Describe it.", exact_gemma4.tokenizer.decode(first))]
+    after_first = ctx.last_turn
     second = _tokens(exact_gemma4, ctx, "Where is it?", 4, one)
     reused_prefill = exact_gemma4.last_prefill_tokens
-    assert fresh("Where is it?", one, 4) == (second, suffix_length("Where is it?", one))
-    assert reused_prefill < suffix_length("Where is it?", one) - 6, "the first turn is not prefilled again"
+    alone, fresh_prefill = fresh("Where is it?", one, 4, after_first)
+    assert alone == second
+    assert reused_prefill < fresh_prefill - 6, "the first turn is not prefilled again"
     two = [*one, Turn("Where is it?", exact_gemma4.tokenizer.decode(second))]
+    after_second = ctx.last_turn
     third = _tokens(exact_gemma4, ctx, "And then?", 4, two)
     assert exact_gemma4.last_prefill_tokens < suffix_length("And then?", two) // 2
-    assert fresh("And then?", two, 4)[0] == third
+    assert fresh("And then?", two, 4, after_second)[0] == third
     back = _tokens(exact_gemma4, ctx, "Something else?", 4, one)  # cut back into the first turn
-    assert fresh("Something else?", one, 4)[0] == back
+    assert fresh("Something else?", one, 4, ctx.last_turn)[0] == back
     assert ctx.cache.get_seq_length() == ctx.prefix_len, "the prefix itself is never changed"
+
+
+def test_a_follow_up_replays_the_last_answer_as_the_tokens_the_model_wrote(exact_gemma4):
+    """The conversation keeps answers with their whitespace evened out (newlines become spaces)
+    and re-reading that text gives other tokens: the follow-up's prompt still holds the model's
+    own tokens, so it prefills only its new turn; an answer with other words is read as text."""
+    ctx = exact_gemma4.encode(_screen(seed=13), "quick")
+    first = _tokens(exact_gemma4, ctx, "Describe it.", 12)
+    written = exact_gemma4.tokenizer.decode(first, skip_special_tokens=True)
+    spoken = " ".join(written.split())
+    turn = ctx.last_turn
+    assert turn is not None and list(turn.answer_ids) == first
+    history = [Turn("Describe it.", spoken)]
+    plain = exact_gemma4.parts.ids(exact_gemma4._render("Where is it?", history)[1])
+    new_turn = exact_gemma4.parts.ids(exact_gemma4._render("Where is it?", history)[1].split(spoken)[1])
+    _tokens(exact_gemma4, ctx, "Where is it?", 2, history)
+    assert exact_gemma4.last_prefill_tokens == len(new_turn) < len(plain)
+
+    ctx = exact_gemma4.encode(_screen(seed=14), "quick")
+    _tokens(exact_gemma4, ctx, "Describe it.", 12)
+    other = [Turn("Describe it.", "A dialog with a Save button.")]
+    _tokens(exact_gemma4, ctx, "Where is it?", 2, other)
+    rendered = exact_gemma4._render("Where is it?", other)[1]
+    assert exact_gemma4.last_prefill_tokens > len(exact_gemma4.parts.ids(rendered.split("Save button.")[1]))
 
 
 def test_an_answer_cancelled_inside_a_forward_pass_is_not_kept(tiny_gemma4):

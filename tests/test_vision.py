@@ -123,6 +123,26 @@ def test_follow_up_reuses_kept_tokens_and_answers_the_same(tiny_vlm):
     assert ctx.cache.get_seq_length() == ctx.prefix_len
 
 
+def test_a_follow_up_replays_the_answer_as_the_models_tokens_whatever_its_whitespace(tiny_vlm):
+    """The conversation may keep the answer with other whitespace (a newline per word here):
+    the follow-up still holds the model's own tokens and runs only its new turn."""
+    ctx = tiny_vlm.encode(_screenshot((640, 420)), "quick")
+    first = "".join(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=8, ignore_eos=True))
+    assert first.split()
+    respaced = "\n".join(first.split())
+    history = [Turn("Describe.", respaced)]
+    suffix = tiny_vlm._render("And the title?", history)[1]
+    assert suffix.count(respaced) == 1
+    new_turn = tiny_vlm._ids(suffix.split(respaced)[1])
+    lengths, handle = _text_lengths(tiny_vlm)
+    try:
+        assert "".join(tiny_vlm.answer(ctx, "And the title?", max_new_tokens=2, history=history,
+                                       ignore_eos=True))
+    finally:
+        handle.remove()
+    assert lengths[0] == len(new_turn) < len(tiny_vlm._ids(suffix)) - 8
+
+
 def test_prefill_only_makes_the_same_prompt_start_at_once(tiny_vlm):
     ctx = tiny_vlm.encode(_screenshot((700, 400)), "quick")
     assert list(tiny_vlm.answer(ctx, "Describe.", max_new_tokens=0)) == []
