@@ -63,6 +63,7 @@ TRANSCRIPT_TOKENS = 48
 # on real inputs (models.int8_activations); screen words, as the questions are.
 CALIBRATION_PROMPT = ("A dialog titled Save changes asks: Do you want to save the changes to report.txt "
                       "before closing? The buttons are Save, Don't Save and Cancel. What does it say?")
+CALIBRATION_LOGITS = 4  # positions whose logits the calibration computes: the head's check rows
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,8 @@ class Gemma4Model(KeepsEncodedImages):
         if int8 and int8_weights.activations_available()[0]:
             # the kept int8 weights are mapped from their file: a replaced one's pages are dropped
             pages = runtime.FilePages(int8_cache) if int8_cache is not None else None
-            vlm._activation_switch = ActivationSwitch(model.model.language_model, vlm._calibrate,
+            # the language model's layers and the output head (the towers keep float weights)
+            vlm._activation_switch = ActivationSwitch(model, vlm._calibrate,
                                                       None if pages is None else pages.release)
         vlm.paths = _paths(device, str(torch_dtype).removeprefix("torch."), int8, why_not, used_threads,
                            matmul_attention)
@@ -430,13 +432,14 @@ class Gemma4Model(KeepsEncodedImages):
         return more
 
     def _calibrate(self) -> None:
-        """One text prompt through the language model (its layers' real inputs are recorded)."""
+        """One text prompt through the language model (its layers' real inputs are recorded;
+        the output head's on the last CALIBRATION_LOGITS positions)."""
         import torch
 
         self._use_threads(self.threads)
         text = self.parts.chat([{"role": "user", "content": [{"type": "text", "text": CALIBRATION_PROMPT}]}])
         ids = torch.tensor([self.parts.ids(text)], device=self.device)
-        self.model(input_ids=ids, use_cache=False, logits_to_keep=1)
+        self.model(input_ids=ids, use_cache=False, logits_to_keep=CALIBRATION_LOGITS)
 
     # -- hooks: encoder call counts and timings, cancel between layers ------------------------
 

@@ -4,7 +4,8 @@ fbgemm's int8 x int8 linear is 2-4x faster than the weight-only kernel for decod
 prompts (models.int8_weights.use_int8_activations), but its packed weights take 3-4 ns per weight
 to make (about 12 s for Gemma 4 E2B's language model on 2 cores), on every start: the packed form
 cannot be kept on disk. So the model loads with weight-only layers and answers at once; between
-requests (the engine calls `step` while it is idle) each slice packs layers worth about 0.1 s,
+requests (the engine calls `step` while it is idle) each slice packs layers (or row blocks of a
+large one) worth about 0.1 s,
 after one calibration prompt has recorded every layer's real inputs, and a layer switches only
 where its outputs on those inputs stay as they were (models.int8_weights.ACTIVATION_COSINE).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from models import int8_weights
@@ -28,7 +30,9 @@ class ActivationSwitch:
     """Switches the Int8WeightLinears under `root` to int8 activations, `step` by `step`.
 
     `calibrate()` runs one prompt through the model (its layers' inputs are recorded then);
-    `release` gets each plain int8 weight a packed one replaced (see use_int8_activations)."""
+    a layer too large for one slice (an output head) is packed in row blocks over several slices
+    and switches when its last block is made (int8_weights.piece_rows); `release` gets each
+    plain int8 weight a packed one replaced (see use_int8_activations)."""
 
     def __init__(self, root: Any, calibrate: Callable[[], None],
                  release: Callable[[Any], None] | None = None) -> None:
@@ -38,6 +42,7 @@ class ActivationSwitch:
         self._calibrate = calibrate
         self._release = release
         self._rows: dict[str, Any] | None = None
+        self._pieces: list[_Piece] = []  # the row blocks made so far of the first layer left
         self.switched = 0
         self.kept: dict[str, float] = {}  # layer -> cosine, where int8 activations were refused
         self.seconds = 0.0  # spent in steps so far
@@ -86,14 +91,36 @@ class ActivationSwitch:
         assert self._rows is not None
         budget = SLICE_WEIGHTS
         while self._layers and budget > 0:
-            name, layer = self._layers.pop(0)
-            rows = self._rows.pop(name, None)
+            name, layer = self._layers[0]
+            rows = self._rows.get(name)
             if rows is None:  # not run by the calibration prompt: nothing to check it on
+                self._layers.pop(0)
                 self.kept[name] = float("nan")
                 continue
-            budget -= layer.weight.numel()
-            cosine = int8_weights.use_int8_activations(layer, rows, release=self._release)
+            block = int8_weights.piece_rows(layer)
+            if block < layer.out_features:  # a large layer: one row block per turn of the loop
+                start = sum(piece.rows for piece in self._pieces)
+                stop = min(layer.out_features, start + block)
+                self._pieces.append(_Piece(int8_weights.pack_rows(layer, start, stop), stop - start))
+                budget -= (stop - start) * layer.in_features
+                if stop < layer.out_features:
+                    continue
+            else:
+                budget -= layer.weight.numel()
+            self._layers.pop(0)
+            del self._rows[name]
+            packed = [piece.packed for piece in self._pieces] or None
+            self._pieces = []
+            cosine = int8_weights.use_int8_activations(layer, rows, release=self._release, packed=packed)
             if layer.packed is not None:
                 self.switched += 1
             else:
                 self.kept[name] = cosine
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One packed row block of a large layer, and how many rows it holds."""
+
+    packed: Any
+    rows: int

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 FEW_ROWS = 16  # up to this many rows per call the int8 kernel is used, beyond it the widened weight
@@ -84,13 +84,14 @@ def _make_linear_class() -> type:
             self.scratch = scratch
             self.few_rows = few_rows
 
-            self.packed: Any = None  # fbgemm's packed weight once `use_int8_activations` took it
+            # fbgemm's packed weights, row blocks in order, once `use_int8_activations` took them
+            self.packed: tuple[Any, ...] | None = None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             shape = x.shape
             rows = x.reshape(-1, self.in_features)
             if self.packed is not None:  # int8 x int8 (VNNI); the activations quantized per row
-                out = torch.ops.quantized.linear_dynamic(rows.float(), self.packed, False)
+                out = packed_linear(rows.float(), self.packed)
                 return out.to(self.scale.dtype).reshape(*shape[:-1], self.out_features)
             if rows.dtype != self.scale.dtype:
                 rows = rows.to(self.scale.dtype)
@@ -202,30 +203,62 @@ def activations_available() -> tuple[bool, str]:
     return True, ""
 
 
+WHOLE_WEIGHTS = 24_000_000  # a layer up to this size is packed whole (about 0.1 s) ...
+PIECE_WEIGHTS = 12_000_000  # ... a larger one in row blocks of about this many weights
+
+
+def packed_linear(rows: Any, packed: tuple[Any, ...]) -> Any:
+    """fbgemm's dynamic int8 linear of float32 `rows` through packed row blocks, joined."""
+    import torch
+
+    if len(packed) == 1:
+        return torch.ops.quantized.linear_dynamic(rows, packed[0], False)
+    return torch.cat([torch.ops.quantized.linear_dynamic(rows, piece, False) for piece in packed], dim=1)
+
+
+def piece_rows(layer: Any) -> int:
+    """Rows of `layer` packed at a time: all of them, or blocks of about PIECE_WEIGHTS weights
+    where the layer is larger than WHOLE_WEIGHTS (fbgemm packs a 262144 x 1536 output head in
+    12 s whole, in 2-2.7 s as 8192-row blocks of 60-85 ms each; a call through those blocks took
+    12-17 ms against 35-37 ms weight-only, one row, 2 threads on a 2-core EPYC)."""
+    if layer.in_features * layer.out_features <= WHOLE_WEIGHTS:
+        return layer.out_features
+    return max(1, PIECE_WEIGHTS // layer.in_features)
+
+
+def pack_rows(layer: Any, start: int, stop: int) -> Any:
+    """fbgemm's packed form of rows `start`..`stop` of the Int8WeightLinear `layer`."""
+    import torch
+
+    scale = layer.scale[start:stop].double()
+    zero = torch.zeros(stop - start, dtype=torch.long)
+    with warnings.catch_warnings():  # quantized tensors are deprecated; torch is pinned (2.13)
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*quantize_per_tensor")
+        weight = torch._make_per_channel_quantized_tensor(layer.weight[start:stop], scale, zero, 0)
+    bias = None if layer.bias is None else layer.bias[start:stop].float()
+    return torch.ops.quantized.linear_prepack(weight, bias)
+
+
 def use_int8_activations(layer: Any, rows: Any, least: float = ACTIVATION_COSINE,
-                         release: Callable[[Any], None] | None = None) -> float:
+                         release: Callable[[Any], None] | None = None,
+                         packed: Sequence[Any] | None = None) -> float:
     """Let the Int8WeightLinear `layer` quantize its activations too (fbgemm's int8 GEMM: on a
     2-core EPYC 2-4x faster than the weight-only kernel for 1-30 rows, 1.1-1.8x for 150-300),
     where that keeps its outputs on `rows` (real inputs of this layer, 2-D) within cosine
     `least` of the weight-only outputs; activation outliers (a few channels far larger than the
     rest) lose precision per-row quantization cannot give back, and such a layer stays as it is.
+    `packed`: the layer's row blocks made before (pack_rows), else it is packed whole now.
     The packed copy replaces the plain int8 weight (same size; `release` gets the plain one, to
     drop its pages where it was mapped from the int8 cache file). Returns the cosine measured."""
     import torch
 
-    scale = layer.scale.float()
-    zero = torch.zeros(scale.numel(), dtype=torch.long)
-    with warnings.catch_warnings():  # quantized tensors are deprecated; torch is pinned (2.13)
-        warnings.filterwarnings("ignore", category=UserWarning, message=".*quantize_per_tensor")
-        weight = torch._make_per_channel_quantized_tensor(layer.weight, scale.double(), zero, 0)
-    bias = None if layer.bias is None else layer.bias.float()
-    packed = torch.ops.quantized.linear_prepack(weight, bias)
+    blocks = tuple(packed) if packed is not None else (pack_rows(layer, 0, layer.out_features),)
     with torch.no_grad():
         want = layer(rows).float()
-        got = torch.ops.quantized.linear_dynamic(rows.float(), packed, False)
+        got = packed_linear(rows.float(), blocks)
         cosine = float(torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0))
     if cosine >= least:
-        layer.packed = packed
+        layer.packed = blocks
         plain, layer.weight = layer.weight, torch.empty(0, dtype=torch.int8)  # packed holds them now
         if release is not None:
             release(plain)

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from models import int8_cache, int8_weights  # noqa: E402
+from models import int8_activations, int8_cache, int8_weights  # noqa: E402
 from models.kernel_paths import Kernel  # noqa: E402
 
 
@@ -195,6 +195,31 @@ def test_a_layer_whose_inputs_have_outliers_keeps_its_int8_weights_only():
     assert torch.equal(layer(x), want)
 
 
+def test_a_layer_too_large_for_one_slice_is_packed_in_row_blocks_and_answers_the_same_throughout(monkeypatch):
+    """An output head takes seconds to pack whole: it is packed a row block per slice, answers
+    on its int8 weights until the last block is made, then through the blocks joined."""
+    from models.int8_activations import ActivationSwitch
+
+    monkeypatch.setattr(int8_weights, "WHOLE_WEIGHTS", 256 * 100)
+    monkeypatch.setattr(int8_weights, "PIECE_WEIGHTS", 256 * 100)  # 100 rows: 4 blocks of 384
+    monkeypatch.setattr(int8_activations, "SLICE_WEIGHTS", 256 * 100)  # one block per slice
+    root = torch.nn.Sequential(_int8_layer())
+    layer = root[0]
+    x = torch.randn(3, 256, dtype=torch.bfloat16)
+    want = layer(x)
+    switch = ActivationSwitch(root, lambda: root(torch.randn(8, 256, dtype=torch.bfloat16)))
+    slices = 0
+    while switch.step():
+        slices += 1
+        if not switch.done:
+            assert layer.packed is None and torch.equal(layer(x), want)  # weight-only until then
+    assert slices == 4  # the calibration, then blocks 1-3; the 4th block ends the last step
+    assert layer.packed is not None and len(layer.packed) == 4 and layer.weight.numel() == 0
+    assert switch.switched == 1 and not switch.kept
+    got = layer(x)
+    assert got.shape == (3, 384) and _cosine(got.float(), want.float()) > 0.999
+
+
 def test_gemma4_moves_to_int8_activations_step_by_step_and_stays_close_to_float32(tiny_gemma4_dir, tmp_path):
     from models.gemma4 import Gemma4Model
 
@@ -206,9 +231,10 @@ def test_gemma4_moves_to_int8_activations_step_by_step_and_stays_close_to_float3
     while model.prepare_step():
         steps += 1
     assert steps >= 1  # the calibration prompt, then slices of layers
-    layers = [m for m in model.model.model.language_model.modules() if hasattr(m, "packed")]
+    layers = [m for m in model.model.modules() if hasattr(m, "packed")]
     switched = [m for m in layers if m.packed is not None]
     assert switched and model.paths.decode.kernel is Kernel.INT8_DYNAMIC
+    assert model.model.lm_head.packed is not None  # the output head too (the largest layer)
     assert f"in {len(switched)} layers" in model.paths.decode.reason
     assert not model.prepare_step()
     ids = torch.tensor([model.parts.ids("What does this window show? Read its title.")])
