@@ -46,7 +46,8 @@ class DecodeThreads:
         best = min(self.counts, key=self._seconds.__getitem__)
         if len(self.counts) == 1 or self._since_try < RETRY_EVERY - 1:
             return best
-        if best == self.most and self._seconds[best] <= SLOWER * self._fastest[best]:
+        # (the count in use can become the best without a step on it since the last try)
+        if best == self.most and self._seconds[best] <= SLOWER * self._fastest.get(best, self._seconds[best]):
             return best
         return next(count for count in self.counts if count != best)
 

@@ -41,3 +41,10 @@ def test_one_thread_machines_never_try_more():
     chooser = DecodeThreads(2)
     _run(chooser, {2: 0.2, 1: 0.4}, 3)
     assert set(chooser.running_seconds()) == {1, 2}
+
+
+def test_all_threads_best_again_with_no_step_on_them_since_the_try_keeps_them():
+    """One thread was tried and stayed in use for RETRY_EVERY steps, slowing past the time all
+    threads had: the next step goes back to all threads (this raised KeyError in a follow-up)."""
+    chooser = DecodeThreads(2, _seconds={2: 0.30, 1: 0.40}, _fastest={1: 0.20}, _since_try=RETRY_EVERY)
+    assert chooser.next() == 2
