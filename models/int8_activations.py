@@ -5,9 +5,9 @@ prompts (models.int8_weights.use_int8_activations), but its packed weights take 
 to make (about 12 s for Gemma 4 E2B's language model on 2 cores), on every start: the packed form
 cannot be kept on disk. So the model loads with weight-only layers and answers at once; between
 requests (the engine calls `step` while it is idle) each slice packs layers (or row blocks of a
-large one) worth about 0.1 s,
-after one calibration prompt has recorded every layer's real inputs, and a layer switches only
-where its outputs on those inputs stay as they were (models.int8_weights.ACTIVATION_COSINE).
+large one) worth about 0.1 s, after one calibration prompt has recorded every layer's real
+inputs, and a layer switches only where its outputs on those inputs stay as they were
+(models.int8_weights.ACTIVATION_COSINE).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from models import int8_weights
@@ -42,7 +41,7 @@ class ActivationSwitch:
         self._calibrate = calibrate
         self._release = release
         self._rows: dict[str, Any] | None = None
-        self._pieces: list[_Piece] = []  # the row blocks made so far of the first layer left
+        self._pieces: list[Any] = []  # the packed row blocks made so far of the first layer left
         self.switched = 0
         self.kept: dict[str, float] = {}  # layer -> cosine, where int8 activations were refused
         self.seconds = 0.0  # spent in steps so far
@@ -99,9 +98,9 @@ class ActivationSwitch:
                 continue
             block = int8_weights.piece_rows(layer)
             if block < layer.out_features:  # a large layer: one row block per turn of the loop
-                start = sum(piece.rows for piece in self._pieces)
+                start = len(self._pieces) * block
                 stop = min(layer.out_features, start + block)
-                self._pieces.append(_Piece(int8_weights.pack_rows(layer, start, stop), stop - start))
+                self._pieces.append(int8_weights.pack_rows(layer, start, stop))
                 budget -= (stop - start) * layer.in_features
                 if stop < layer.out_features:
                     continue
@@ -109,18 +108,10 @@ class ActivationSwitch:
                 budget -= layer.weight.numel()
             self._layers.pop(0)
             del self._rows[name]
-            packed = [piece.packed for piece in self._pieces] or None
-            self._pieces = []
+            packed, self._pieces = self._pieces or None, []
             cosine = int8_weights.use_int8_activations(layer, rows, release=self._release, packed=packed)
             if layer.packed is not None:
                 self.switched += 1
             else:
                 self.kept[name] = cosine
 
-
-@dataclass(frozen=True)
-class _Piece:
-    """One packed row block of a large layer, and how many rows it holds."""
-
-    packed: Any
-    rows: int

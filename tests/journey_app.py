@@ -387,8 +387,7 @@ def quit_from_tray(desktop: DesktopSession, clear_modifiers: bool = True, speech
 def _close_menu(desktop: DesktopSession, keys: list[str]) -> None:
     """Close the open tray menu with Escape; where the menu did not get the keyboard (seen in two
     clean runs on 2 busy cores, right after a window hid: Escape, like Up before it, stayed
-    unanswered), with a click
-    outside it, as a user would."""
+    unanswered), with a click outside it, as a user would."""
     closing = desktop.mapped_toplevels()
     desktop.xdotool(*keys, "Escape")
     try:
