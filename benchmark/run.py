@@ -840,7 +840,8 @@ class Bench:
         quantized = bool(getattr(model, "quantized", opts.quantize))
         weights = "int8" if quantized else str(getattr(model.model, "dtype", "float32")).removeprefix("torch.")
         paths = getattr(model, "paths", None)  # SmolVLM's kernel path per part (Gemma 4 runs as stored)
-        encoder_reference = kernels.matmul_reference(paths.encoder.kernel.value) if paths is not None else "fp32_gflops"
+        encoder_reference = ("fp32_gflops" if paths is None
+                             else kernels.matmul_reference(paths.encoder.kernel.value, paths.encoder.packed))
         if paths is not None:
             report["processor"] = {"description": model.processor_info, "paths": paths.as_dict(),
                                    "paths_text": paths.describe()}

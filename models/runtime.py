@@ -257,7 +257,8 @@ def own_float_weights(module, pages: FilePages | None = None, dtype=None, skip=(
 
 def measure_matmul(m: int = 1024, k: int = 768, n: int = 3072, seconds: float = 1.0,
                    int8: bool = True, bf16: bool = True) -> dict[str, float]:
-    """This machine's GFLOP/s on one (m x k) @ (k x n) matmul: float32, bfloat16, int8 dynamic linear.
+    """This machine's GFLOP/s on one (m x k) @ (k x n) matmul: float32, bfloat16, int8 dynamic
+    linear, and (where oneDNN runs it) the prepacked u8s8 kernel alone, its input quantized once.
 
     The default shape is one linear layer of the vision encoder on one tile.
     """
@@ -290,4 +291,27 @@ def measure_matmul(m: int = 1024, k: int = 768, n: int = 3072, seconds: float = 
             linear.weight.data.copy_(w)
             quantized = quantize_linear_int8(linear)
             results["int8_gflops"] = rate(lambda: quantized(x))
+            u8s8 = _u8s8_matmul(x, w)
+            if u8s8 is not None:
+                results["u8s8_gflops"] = rate(u8s8)
     return results
+
+
+def _u8s8_matmul(x, w):
+    """oneDNN's prepacked u8s8 matmul of `x` (quantized once, outside the call) by `w`, as a
+    call to time; None where that kernel does not run here."""
+    import torch
+
+    from models import encoder_int8
+
+    if not encoder_int8.available()[0]:
+        return None
+    layer = encoder_int8._int8_linear_class()(w, None, x.shape[0], torch.float32)
+    values, scale, zero_point, owner = encoder_int8.quantize_input(x)
+
+    def call():
+        return torch.ops.onednn.qlinear_pointwise(values, scale, zero_point, layer.packed, layer.scale,
+                                                  layer.zero_points, None, 1.0, 0, torch.float32, "none", [], "")
+
+    call.owner = owner  # the quantized input stays alive while the call is timed
+    return call

@@ -108,20 +108,33 @@ def tiling_kwargs(detail: str, size: tuple[int, int]) -> dict[str, Any]:
     return {"do_image_splitting": True, "size": {"longest_edge": edge}}
 
 
-def _pack_encoder(model: Any, paths: ModelPaths) -> ModelPaths:
-    """The encoder on the prepacked bf16 kernels; the paths as they then are (unpacked, with why)."""
-    from models import encoder_kernels
+def _usable_packing(paths: ModelPaths) -> ModelPaths:
+    """The paths with the encoder unpacked (and why) where its prepacked kernels do not run here."""
+    from models import encoder_int8, encoder_kernels
 
-    usable, why = encoder_kernels.available()
-    if not usable:
-        log.warning("vision encoder keeps torch's bf16 kernels: %s", why)
-        return dataclasses.replace(paths, encoder=dataclasses.replace(
-            paths.encoder, packed=False, reason=f"bf16 without prepacking, because {why}"))
+    if not paths.encoder.packed:
+        return paths
+    int8 = paths.encoder.kernel is Kernel.INT8_DYNAMIC
+    usable, why = (encoder_int8 if int8 else encoder_kernels).available()
+    if usable:
+        return paths
+    log.warning("vision encoder keeps torch's %s kernels: %s", paths.encoder.kernel.value, why)
+    return dataclasses.replace(paths, encoder=dataclasses.replace(
+        paths.encoder, packed=False, reason=f"{paths.encoder.kernel.value} without prepacking, because {why}"))
+
+
+def _pack_encoder(model: Any, paths: ModelPaths, release: Callable[[Any], None] | None = None) -> None:
+    """The encoder on the prepacked kernels of its path (int8 or bf16), in place; int8 calls
+    `release` with each float weight once it is packed."""
+    from models import encoder_int8, encoder_kernels
+
     vision_config = model.config.vision_config
     tokens = (vision_config.image_size // vision_config.patch_size) ** 2
-    encoder_kernels.pack_encoder(model.model.vision_model, model.model.connector, tokens,
-                                 tokens // model.config.scale_factor ** 2)
-    return paths
+    vision, connector, rows = model.model.vision_model, model.model.connector, tokens // model.config.scale_factor ** 2
+    if paths.encoder.kernel is Kernel.INT8_DYNAMIC:
+        encoder_int8.pack_encoder(vision, connector, tokens, rows, release)
+    else:
+        encoder_kernels.pack_encoder(vision, connector, tokens, rows)
 
 
 def _contiguous_patches(vision: Any) -> None:
@@ -198,7 +211,7 @@ class VisionLanguageModel(KeepsEncodedImages):
 
         used_threads = runtime.configure_threads(threads)
         processor_features = cpu or cpu_features.detect()
-        paths = choose_paths(processor_features, device, quantize, dtype, openvino=openvino)
+        paths = _usable_packing(choose_paths(processor_features, device, quantize, dtype, openvino=openvino))
         int8 = paths.prefill.kernel is Kernel.INT8_DYNAMIC
         torch_dtype = getattr(torch, paths.prefill.kernel.torch_dtype_name)
         if int8 and dtype is None:
@@ -219,10 +232,13 @@ class VisionLanguageModel(KeepsEncodedImages):
         model.to(device)
         encoder_parts = (model.model.connector, model.model.vision_model)
         encoder_dtype = getattr(torch, paths.encoder.kernel.torch_dtype_name)
+        packs_int8 = paths.encoder.packed and paths.encoder.kernel is Kernel.INT8_DYNAMIC
         if int8:
             pages = runtime.FilePages(folder)
             runtime.quantize_linear_int8(model.model.text_model, pages)
-            if paths.encoder.kernel is Kernel.INT8_DYNAMIC:
+            if packs_int8:  # packed from the mapped file: no float32 copy of the weights first
+                _pack_encoder(model, paths, pages.release)
+            elif paths.encoder.kernel is Kernel.INT8_DYNAMIC:
                 for part in encoder_parts:
                     runtime.quantize_linear_int8(part, pages)
             model.lm_head = runtime.quantize_linear_int8(model.lm_head, pages)
@@ -234,8 +250,8 @@ class VisionLanguageModel(KeepsEncodedImages):
         else:
             for part in encoder_parts:
                 part.to(encoder_dtype)
-        if paths.encoder.packed:
-            paths = _pack_encoder(model, paths)
+        if paths.encoder.packed and not packs_int8:
+            _pack_encoder(model, paths)
         _contiguous_patches(model.model.vision_model)
         vlm = cls(model, processor, device, str(folder))
         if paths.encoder.runtime is Runtime.OPENVINO:

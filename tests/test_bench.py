@@ -118,7 +118,8 @@ def test_processor_paths_and_the_matmul_reference_of_the_encoder_dtype(report):
     assert {"encoder", "prefill", "decode"} <= set(paths)
     assert report["processor"]["description"]
     compute = report["compute"]
-    assert compute["vision_ours"]["matmul_reference"] == matmul_reference(paths["encoder"]["kernel"])
+    assert compute["vision_ours"]["matmul_reference"] == matmul_reference(paths["encoder"]["kernel"],
+                                                                          paths["encoder"]["packed"])
     assert compute["vision_naive"]["matmul_reference"] == "fp32_gflops"
     assert {"fp32_gflops", "bf16_gflops", "int8_gflops"} <= set(compute["matmul_gflops"])
     assert "peer" not in report  # --quick measures no peer

@@ -31,14 +31,22 @@ def test_without_native_bf16_everything_is_int8_dynamic(processor):
     assert not paths.mixed and not paths.encoder.packed
 
 
-def test_avx512_bf16_without_amx_runs_the_encoder_on_prepacked_bf16_kernels():
+def test_avx512_vnni_without_amx_runs_the_encoder_on_prepacked_int8_kernels():
     paths = choose_paths(ZEN4, quantize=True)
-    assert paths.encoder.kernel is Kernel.BFLOAT16 and paths.encoder.packed
+    assert paths.encoder.kernel is Kernel.INT8_DYNAMIC and paths.encoder.packed
+    assert "VNNI" in paths.encoder.reason
     assert paths.prefill.kernel is Kernel.INT8_DYNAMIC and paths.decode.kernel is Kernel.INT8_DYNAMIC
-    assert paths.mixed
-    assert paths.describe() == "encoder bfloat16 prepacked, prefill int8-dynamic, decode int8-dynamic on 1 thread"
+    assert not paths.mixed  # float32 around the int8 kernels, as the language model
+    assert paths.describe() == "encoder int8-dynamic prepacked, prefill int8-dynamic, decode int8-dynamic on 1 thread"
     assert paths.as_dict()["encoder"]["packed"] is True
-    assert not choose_paths(AMX).encoder.packed  # AMX keeps the measured SDPA path
+    assert not choose_paths(AMX).encoder.packed  # AMX keeps the measured bf16 SDPA path
+    assert not choose_paths(AVX2_VNNI).encoder.packed  # 256-bit VNNI: not measured, int8 dynamic
+
+
+def test_avx512_bf16_without_int8_runs_the_encoder_on_prepacked_bf16_kernels():
+    paths = choose_paths(ZEN4, quantize=False)
+    assert paths.encoder.kernel is Kernel.BFLOAT16 and paths.encoder.packed
+    assert paths.describe().startswith("encoder bfloat16 prepacked, prefill bfloat16")
 
 
 def test_int8_reasons_name_the_instructions():
