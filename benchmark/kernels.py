@@ -109,7 +109,7 @@ def peer_openvino(model: Any, image: Any, cache: Path, threads: int, runs: int,
             for name, call in (("ours", lambda: model.encode_image(pixels)), ("openvino", lambda: peer(tile))):
                 # Each engine starts from an idle processor, as after a key press: OpenVINO's
                 # worker threads keep spinning a while after a run, and took a core from ours
-                # when it ran right after (ours 0.90 s back to back, 0.55 s after this pause).
+                # when it ran right after (ours 0.90 s back to back in one run, 0.55 s with pauses in the next).
                 time.sleep(PEER_SETTLE_S)
                 start = time.perf_counter()
                 call()
