@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from base.audio import SAMPLE_RATE
 from base.errors import ConfigError, ModelError
 from base.transcript import Transcript, TranscriptionStats
 from base.vocabulary import Role
+
+log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.1
 # Moonshine hub guidance: about 6.5 tokens per second of speech bounds the output length.
@@ -82,12 +85,18 @@ class SpeechRecognizer:
         self.device = device
         self.folder = folder
         self.max_audio_seconds = MAX_AUDIO_SECONDS
+        self.quantized = False  # int8 dynamic linear layers (the CPU default)
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu",
-             threads: int | None = None) -> SpeechRecognizer:
-        """Load a Moonshine or Whisper model folder (safetensors only, no remote code)."""
+             threads: int | None = None, quantize: bool = True) -> SpeechRecognizer:
+        """Load a Moonshine or Whisper model folder (safetensors only, no remote code).
+
+        On the CPU, `quantize` turns every linear layer into int8 dynamic (faster-whisper's CPU
+        default too): measured on a 2-core EPYC, Moonshine at real size (random weights) took
+        0.16-0.23 s for 3 s of speech against 0.39-0.43 s in float32.
+        """
         from models.store import check_loadable
 
         folder = Path(source).expanduser()
@@ -118,7 +127,19 @@ class SpeechRecognizer:
                              "Download the speech model again in Settings, or choose another speech "
                              "model folder.") from exc
         model.to(device).eval()
-        return impl(model, processor, device, folder)
+        recognizer = impl(model, processor, device, folder)
+        if quantize and device == "cpu":
+            recognizer._quantize()
+        return recognizer
+
+    def _quantize(self) -> None:
+        """Every linear layer of the model (its output projection too) to int8 dynamic."""
+        from models.runtime import quantize_linear_int8
+
+        quantize_linear_int8(self.model.model)
+        self.model.proj_out = quantize_linear_int8(self.model.proj_out)
+        self.quantized = True
+        log.info("speech model %s: linear layers int8 dynamic", self.folder.name)
 
     def transcribe(self, pcm: np.ndarray, language: str | None = None,
                    cancel: threading.Event | None = None) -> Transcript:

@@ -222,3 +222,29 @@ def test_other_model_types_are_refused(tiny_moonshine_dir: Path, tmp_path: Path)
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="'llama', which ScreenSight cannot run"):
         SpeechRecognizer.load(folder)
+
+
+@pytest.mark.parametrize("family", ["moonshine", "whisper"])
+def test_on_the_cpu_the_recognizer_runs_int8_linear_layers_that_agree_with_float32(
+        family: str, spoken: np.ndarray, request: pytest.FixtureRequest) -> None:
+    """int8 dynamic halves the transcription time of a real-size Moonshine; its first decoder
+    step must still score the tokens as the float32 model does."""
+    import torch
+
+    folder = request.getfixturevalue(f"tiny_{family}_dir")
+    quantized = request.getfixturevalue(family)
+    plain = SpeechRecognizer.load(folder, threads=1, quantize=False)
+    assert quantized.quantized and not plain.quantized
+
+    def linears(model) -> set[str]:
+        return {type(m).__module__ for m in model.modules() if type(m).__name__ == "Linear"}
+
+    assert linears(quantized.model) == {"torch.ao.nn.quantized.dynamic.modules.linear"}
+    assert linears(plain.model) == {"torch.nn.modules.linear"}
+    inputs = plain.processor(spoken, sampling_rate=RATE, return_tensors="pt")
+    start = torch.tensor([[plain.model.config.decoder_start_token_id]])
+    with torch.inference_mode():
+        ours = quantized.model(**inputs, decoder_input_ids=start).logits.flatten()
+        theirs = plain.model(**inputs, decoder_input_ids=start).logits.flatten()
+    assert torch.nn.functional.cosine_similarity(ours, theirs, dim=0) > 0.99
+    assert quantized.transcribe(spoken).text
