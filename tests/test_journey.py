@@ -313,3 +313,24 @@ def test_tray_quit(journey):
     assert took <= 2.0, f"the app took {took:.2f} s to exit after the tray's Quit"
     assert app.proc.returncode == 0, f"exit code {app.proc.returncode}\n{app.log_tail(25)}"
     assert desktop.can_grab("d"), "Ctrl+Alt+Shift+D is still grabbed after the app exited"
+
+
+def test_the_first_ask_after_start_says_the_question_box(journey):
+    """The app starts with its status line focused; the user goes back to their document and
+    the first hotkey they press is Ask. Orca said "ScreenSight frame" and nothing of the question
+    box: its text was selected before the window was active, and Orca took the caret events as
+    a silent move of its focus. (The steps above hide this: their question box had the focus.)"""
+    if journey.app is not None:
+        journey.app.kill()
+    app = journey.ensure_app()  # launched again: the focus on its status line
+    desktop = journey.desktop
+    desktop.focus_echo()
+    mark = desktop.speech.mark()
+    desktop.key(HOTKEY["ask"])
+    wait_for(lambda: desktop.window_title(desktop.active_window()) == MAIN_TITLE, 15,
+             "the ScreenSight window to come to the front", app.proc)
+    try:
+        wait_for(lambda: "question" in desktop.speech.text_since(mark), 15,
+                 "Orca to say the question box has the focus")
+    except TimeoutError as exc:
+        pytest.fail(f"{exc}; Orca said {desktop.speech.since(mark)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -314,8 +314,7 @@ class MainWindow(QMainWindow):
 
     def focus_find(self) -> None:
         self.show_and_raise()
-        self.find_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.find_edit.selectAll()
+        _focus_and_select(self.find_edit)
 
     def _submit_find(self) -> None:
         text = self.find_edit.text().strip()
@@ -334,8 +333,7 @@ class MainWindow(QMainWindow):
 
     def focus_question(self) -> None:
         self.show_and_raise()
-        self.question_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.question_edit.selectAll()
+        _focus_and_select(self.question_edit)
 
     def show_and_raise(self) -> None:
         self.show()
@@ -365,3 +363,18 @@ class MainWindow(QMainWindow):
         else:
             self.close_requested.emit()
             event.accept()
+
+
+def _focus_and_select(edit: QLineEdit) -> None:
+    """Give `edit` the keyboard focus, then select its text, so that Orca says the field.
+
+    Orca, seeing caret or selection events of a field before its focus event, moves its focus
+    there silently and then takes the focus event for the focus it already has: the user heard
+    "ScreenSight frame" and nothing of the field. A shortcut focus reason makes QLineEdit select
+    its text inside the focus change, before Qt sends the focus event, and so does selecting
+    while the window is not yet active (just shown by a hotkey). So the focus comes with no
+    selection, and the text is selected only once the field has the focus.
+    """
+    edit.setFocus(Qt.FocusReason.OtherFocusReason)
+    if edit.text():
+        QTimer.singleShot(0, edit, lambda: edit.selectAll() if edit.hasFocus() else None)
