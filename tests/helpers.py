@@ -74,3 +74,33 @@ def launch_app(env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Po
         app.kill()
     tail = "".join(seen)[-3000:]
     pytest.fail(f"the app was not ready within {timeout:.0f} s (exit code {app.wait(10)}); it wrote:\n{tail}")
+
+
+def invoice_screen() -> Image.Image:
+    """A screen-like picture with a title bar and lines of text (900x560)."""
+    image = Image.new("RGB", (900, 560), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((30, 30, 870, 90), fill="navy")
+    draw.text((50, 50), "Invoice 2024-113: total due 418.20", fill="white")
+    for row in range(6):
+        draw.text((50, 130 + 60 * row), f"Line {row}: item and amount", fill="black")
+    return image
+
+
+def assert_encoder_matches(ours: Any, reference: Any, least: float = 0.999) -> None:
+    """`ours` encodes invoice_screen() as the float32 `reference` model does (both
+    models.vision.VisionLanguageModel), at the quick and the normal detail (several tiles, the
+    edge ones padded): same shape, cosine above `least`."""
+    import torch
+
+    from models.vision import encoder_input
+
+    for detail in ("quick", "normal"):
+        fitted, kwargs = encoder_input(invoice_screen(), detail)
+        inputs = reference.processor(text="<image>", images=[fitted], return_tensors="pt", **kwargs)
+        with torch.inference_mode():
+            got = ours.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
+            want = reference.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
+        assert got.shape == want.shape
+        cosine = torch.nn.functional.cosine_similarity(got.flatten().float(), want.flatten(), dim=0)
+        assert cosine > least, (detail, float(cosine))

@@ -3,27 +3,17 @@ encoder's features against float32."""
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from models import encoder_int8, encoder_kernels
 from models.cpu_features import Feature, Processor
 from models.kernel_paths import Kernel
-from models.vision import VisionLanguageModel, encoder_input
+from models.vision import VisionLanguageModel
+from tests.helpers import assert_encoder_matches, invoice_screen
 
 ZEN4 = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_VNNI,
                                       Feature.AVX512_BF16}))
 USABLE, WHY = encoder_int8.available()
 needs_kernels = pytest.mark.skipif(not USABLE, reason=f"oneDNN's int8 linear does not run here: {WHY}")
-
-
-def _screen() -> Image.Image:
-    image = Image.new("RGB", (900, 560), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((30, 30, 870, 90), fill="navy")
-    draw.text((50, 50), "Invoice 2024-113: total due 418.20", fill="white")
-    for row in range(6):
-        draw.text((50, 130 + 60 * row), f"Line {row}: item and amount", fill="black")
-    return image
 
 
 @needs_kernels
@@ -70,15 +60,7 @@ def test_the_loader_packs_the_encoder_in_int8_and_its_features_match_float32(tin
     assert not any(type(m) is torch.nn.Linear for m in vision.modules())
     assert any(type(m).__name__ == "Int8Linear" for m in packed.model.model.connector.modules())
     assert packed.model.config.vision_config._attn_implementation == encoder_kernels.ATTENTION
-    for detail in ("quick", "normal"):  # normal: several tiles, the edge ones padded
-        fitted, kwargs = encoder_input(_screen(), detail)
-        inputs = reference.processor(text="<image>", images=[fitted], return_tensors="pt", **kwargs)
-        with torch.inference_mode():
-            ours = packed.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
-            theirs = reference.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
-        assert ours.shape == theirs.shape
-        cosine = torch.nn.functional.cosine_similarity(ours.flatten().float(), theirs.flatten(), dim=0)
-        assert cosine > 0.999, (detail, float(cosine))
+    assert_encoder_matches(packed, reference)
 
 
 @needs_kernels
@@ -87,7 +69,7 @@ def test_an_encode_on_int8_kernels_answers_and_counts_one_encoder_run(tiny_vlm_d
     assert model.paths.encoder.packed
     model.set_pixel_cache_size(0)
     before = model.vision_encoder_calls
-    ctx = model.encode(_screen(), "normal")
+    ctx = model.encode(invoice_screen(), "normal")
     assert model.vision_encoder_calls == before + 1
     assert 1 < ctx.vision_tiles <= ctx.tiles
     text = "".join(model.answer(ctx, "What is the total?", max_new_tokens=6, ignore_eos=True))
@@ -104,5 +86,5 @@ def test_where_the_int8_kernels_do_not_run_the_encoder_stays_int8_dynamic_and_sa
     assert not any(type(m).__name__ == "Int8Linear" for m in vision.modules())
     assert any(type(m).__name__ == "Linear" and "dynamic" in type(m).__module__ for m in vision.modules())
     model.set_pixel_cache_size(0)
-    assert "".join(model.answer(model.encode(_screen(), "quick"), "What is it?", max_new_tokens=3,
+    assert "".join(model.answer(model.encode(invoice_screen(), "quick"), "What is it?", max_new_tokens=3,
                                 ignore_eos=True))

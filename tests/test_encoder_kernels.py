@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from models import encoder_kernels
 from models.cpu_features import Feature, Processor
 from models.vision import VisionLanguageModel
+from tests.helpers import assert_encoder_matches, invoice_screen
 
 ZEN4 = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_VNNI,
                                       Feature.AVX512_BF16}))
@@ -28,16 +28,6 @@ def test_matmul_attention_equals_sdpa_with_and_without_a_padding_mask(monkeypatc
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
-def _screen() -> Image.Image:
-    image = Image.new("RGB", (900, 560), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((30, 30, 870, 90), fill="navy")
-    draw.text((50, 50), "Invoice 2024-113: total due 418.20", fill="white")
-    for row in range(6):
-        draw.text((50, 130 + 60 * row), f"Line {row}: item and amount", fill="black")
-    return image
-
-
 def test_the_loader_packs_the_encoder_and_its_features_match_float32(tiny_vlm_dir):
     packed = VisionLanguageModel.load(tiny_vlm_dir, quantize=False, cpu=ZEN4)  # int8 would take models.encoder_int8
     reference = VisionLanguageModel.load(tiny_vlm_dir, quantize=False, dtype="float32")
@@ -49,24 +39,14 @@ def test_the_loader_packs_the_encoder_and_its_features_match_float32(tiny_vlm_di
     layers = [m for m in packed.model.model.vision_model.modules() if type(m).__name__ == "PackedLinear"]
     assert layers and any(layer.post_op == "gelu" for layer in layers)
     assert packed.model.config.vision_config._attn_implementation == encoder_kernels.ATTENTION
-    for detail in ("quick", "normal"):  # normal: several tiles, the edge ones padded
-        from models.vision import encoder_input
-
-        fitted, kwargs = encoder_input(_screen(), detail)
-        inputs = reference.processor(text="<image>", images=[fitted], return_tensors="pt", **kwargs)
-        with torch.inference_mode():
-            ours = packed.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
-            theirs = reference.encode_image(inputs["pixel_values"], inputs.get("pixel_attention_mask"))
-        assert ours.shape == theirs.shape
-        cosine = torch.nn.functional.cosine_similarity(ours.flatten().float(), theirs.flatten(), dim=0)
-        assert cosine > 0.999, (detail, float(cosine))
+    assert_encoder_matches(packed, reference)
 
 
 def test_an_encode_with_packed_kernels_answers_and_counts_one_encoder_run(tiny_vlm_dir):
     model = VisionLanguageModel.load(tiny_vlm_dir, quantize=False, cpu=ZEN4)
     model.set_pixel_cache_size(0)
     before = model.vision_encoder_calls
-    ctx = model.encode(_screen(), "normal")
+    ctx = model.encode(invoice_screen(), "normal")
     assert model.vision_encoder_calls == before + 1  # one image, however many tiles
     assert 1 < ctx.vision_tiles <= ctx.tiles
     text = "".join(model.answer(ctx, "What is the total?", max_new_tokens=6, ignore_eos=True))
@@ -99,7 +79,7 @@ def test_the_encoder_layers_get_the_patches_laid_out_row_by_row(tiny_vlm_dir, qu
     handle = first.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
     try:
         model.set_pixel_cache_size(0)
-        model.encode(_screen(), "quick")
+        model.encode(invoice_screen(), "quick")
     finally:
         handle.remove()
     assert seen and all(seen)
@@ -125,7 +105,7 @@ def test_gemma4_vision_attention_on_the_cpu_runs_as_matmuls_and_matches_sdpa(tin
         for implementation in (encoder_kernels.ATTENTION, "sdpa"):
             vision_config._attn_implementation = implementation
             model.pixel_cache.clear()
-            model.encode(_screen())
+            model.encode(invoice_screen())
     finally:
         handle.remove()
         vision_config._attn_implementation = encoder_kernels.ATTENTION
