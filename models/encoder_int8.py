@@ -28,7 +28,7 @@ from models import encoder_kernels
 
 log = logging.getLogger(__name__)
 
-ZERO_POINT_BITS = 255  # uint8 activations: the input's range in 255 steps, zero exactly on one
+UINT8_STEPS = 255  # uint8 activations: the input's range in 255 steps, zero exactly on one
 
 
 def available() -> tuple[bool, str]:
@@ -64,8 +64,8 @@ def quantize_input(flat: Any) -> tuple[Any, float, int, Any]:
 
     low, high = torch.aminmax(flat)
     low, high = min(float(low), 0.0), max(float(high), 0.0)
-    scale = max((high - low) / ZERO_POINT_BITS, 1e-12)
-    zero_point = min(ZERO_POINT_BITS, max(0, round(-low / scale)))
+    scale = max((high - low) / UINT8_STEPS, 1e-12)
+    zero_point = min(UINT8_STEPS, max(0, round(-low / scale)))
     owner = torch.quantize_per_tensor(flat, scale, zero_point, torch.quint8)
     # The quantized tensor's storage read as uint8 (int_repr would copy it: 1.5 ms of a 3 ms call).
     values = torch.empty(0, dtype=torch.uint8).set_(owner.untyped_storage(), 0, owner.shape, owner.stride())
@@ -98,10 +98,13 @@ def _int8_linear_class() -> type:
             if flat.dtype != torch.float32:
                 flat = flat.float()
             values, scale, zero_point, _owner = quantize_input(flat.contiguous())
-            out = torch.ops.onednn.qlinear_pointwise(
+            return self.matmul(values, scale, zero_point).reshape(*x.shape[:-1], self.out_features)
+
+        def matmul(self, values: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+            """The kernel alone, on an input already quantized (quantize_input)."""
+            return torch.ops.onednn.qlinear_pointwise(
                 values, scale, zero_point, self.packed, self.scale, self.zero_points, self.bias,
                 1.0, 0, self.out_dtype, self.post_op, [], self.algorithm)
-            return out.reshape(*x.shape[:-1], self.out_features)
 
         def extra_repr(self) -> str:
             post = "" if self.post_op == "none" else f", fused {self.post_op} ({self.algorithm})"
