@@ -127,12 +127,19 @@ class VisionModelLoader(LazyModel[VisionModel]):
 
 
 class SpeechModelLoader(LazyModel[SpeechToText]):
-    """The speech recognizer."""
+    """The speech recognizer (int8 on the CPU unless `quantize` is off, as for the vision model)."""
+
+    def __init__(self, source: str | Path, threads: int | None = None, quantize: bool = True) -> None:
+        super().__init__(source, threads)
+        self.quantize = quantize
+
+    def options(self) -> tuple:
+        return (*super().options(), self.quantize)
 
     def _load(self, folder: Path, progress: Callable[[float], None] | None) -> SpeechToText:
         from models.speech import SpeechRecognizer
 
-        return SpeechRecognizer.load(folder, device=self.device, threads=self.threads)
+        return SpeechRecognizer.load(folder, device=self.device, threads=self.threads, quantize=self.quantize)
 
 
 class ModelSlot(Generic[M]):
@@ -192,11 +199,11 @@ class VisionSlot(ModelSlot[VisionModel]):
 class SpeechSlot(ModelSlot[SpeechToText]):
     """The speech recognizer of the settings."""
 
-    def __init__(self, source: str, threads: int | None = None) -> None:
-        super().__init__(SpeechModelLoader(source, threads=threads))
+    def __init__(self, source: str, threads: int | None = None, quantize: bool = True) -> None:
+        super().__init__(SpeechModelLoader(source, threads=threads, quantize=quantize))
 
-    def switch(self, source: str) -> bool:
-        return self._switch(SpeechModelLoader(source, threads=self._loader.threads))
+    def switch(self, source: str, quantize: bool = True) -> bool:
+        return self._switch(SpeechModelLoader(source, threads=self._loader.threads, quantize=quantize))
 
 
 # -- text recognition -------------------------------------------------------------------------

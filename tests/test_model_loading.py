@@ -43,6 +43,13 @@ def test_a_slot_switches_only_when_the_model_changes() -> None:
     speech = SpeechSlot("moonshine-tiny", threads=2)
     assert not speech.switch("moonshine-tiny")
     assert speech.switch("whisper-base") and speech.source == "whisper-base"
+    assert speech.switch("whisper-base", quantize=False)  # int8 off in the settings: loaded again
+
+
+def test_the_speech_slot_follows_the_int8_setting(tiny_moonshine_dir: Path) -> None:
+    quantized = SpeechSlot(str(tiny_moonshine_dir), threads=1)()
+    plain = SpeechSlot(str(tiny_moonshine_dir), threads=1, quantize=False)()
+    assert quantized.quantized and not plain.quantized
 
 
 def test_a_switched_slot_loads_the_new_model(tiny_vlm_dir: Path, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ class AppController(QObject):
 
         threads = settings.threads or None
         self.vision = vision or VisionSlot(settings.vision_model, settings.quantize, threads, settings.device)
-        self.speech = SpeechSlot(settings.speech_model, threads)
+        self.speech = SpeechSlot(settings.speech_model, threads, settings.quantize)
         # Makes the assistant.speech_out.screen_readers.ReaderWatch a speaker uses (tests pass their own readers).
         self._screen_readers = screen_readers or (lambda: None)
         self.speaker = make_speaker(settings, AnnouncementReader(self.announcer),
@@ -506,7 +506,7 @@ class AppController(QObject):
         if self.vision.switch(new.vision_model, new.quantize, threads, new.device):
             self.engine.new_conversation()
             self.start_loading()
-        self.speech.switch(new.speech_model)
+        self.speech.switch(new.speech_model, new.quantize)
         if new.output != old.output or self.speaker is None:
             self._replace_speaker()
         elif (new.voice, new.rate, new.volume) != (old.voice, old.rate, old.volume):

@@ -210,7 +210,8 @@ class SettingsDialog(QDialog):
         # Advanced
         advanced, form = self._page("Advan&ced")
         self.quantize = QCheckBox("&Faster, smaller model arithmetic (int8)", advanced)
-        describe(self.quantize, "Quantize", "Use 8-bit arithmetic for the model: faster, slightly less exact.")
+        describe(self.quantize, "Quantize",
+                 "Use 8-bit arithmetic for the describing and speech models: faster, slightly less exact.")
         form.addRow(self.quantize)
         self.prepare_in_background = QCheckBox("P&repare the screen in the background", advanced)
         describe(self.prepare_in_background, "Prepare in background",
