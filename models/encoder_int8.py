@@ -9,7 +9,9 @@ encoder is rebuilt around it:
   each call quantizes its input per tensor to uint8 from its own range (as int8 dynamic does,
   with all 8 bits: no reduced range), and the tanh-GELU runs as a post-op of fc1;
 - q, k and v are one linear layer (one quantization of the input, one larger matmul) whose
-  bf16 output feeds the bf16 matmul attention of models.encoder_kernels;
+  output feeds the attention the path chose: bf16 for the bf16 matmul attention of
+  models.encoder_kernels where bf16 is in hardware, float32 for torch's fused attention where
+  it is emulated (there bf16 matmuls ran at 40-65 GFLOP/s against float32's 220);
 - layer norms, residual adds and every other linear layer's output stay in float32, so no
   input needs converting before it is quantized.
 
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from models import encoder_kernels
+from models.kernel_paths import Attention
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +116,31 @@ def _int8_linear_class() -> type:
     return Int8Linear
 
 
+def fused_attention(query: Any, key: Any, value: Any, attention_mask: Any, scaling: float) -> Any:
+    """torch's fused attention; (batch, heads, n, d) in, (batch, n, heads, d) out as
+    models.encoder_kernels.matmul_attention gives it."""
+    import torch
+
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                           scale=scaling)
+    return out.transpose(1, 2)
+
+
 def _attention_class() -> type:
     import torch
 
     class Int8Attention(torch.nn.Module):
-        """SigLIP self-attention: q, k and v as one int8 linear layer, bf16 matmul attention,
+        """SigLIP self-attention: q, k and v as one int8 linear layer, the attention `kind`,
         the output projection int8 again."""
 
-        def __init__(self, attention: Any, rows: int) -> None:
+        def __init__(self, attention: Any, rows: int, kind: Attention) -> None:
             super().__init__()
             linear = _int8_linear_class()
             parts = (attention.q_proj, attention.k_proj, attention.v_proj)
             weight = torch.cat([part.weight.detach() for part in parts])
             bias = None if parts[0].bias is None else torch.cat([part.bias.detach() for part in parts])
-            self.qkv = linear(weight, bias, rows, torch.bfloat16)
+            self.kind = kind
+            self.qkv = linear(weight, bias, rows, torch.bfloat16 if kind is Attention.BF16_MATMULS else torch.float32)
             self.out_proj = linear(attention.out_proj.weight, attention.out_proj.bias, rows, torch.float32)
             self.num_heads, self.head_dim, self.scale = attention.num_heads, attention.head_dim, attention.scale
             self.is_causal = False
@@ -136,21 +150,29 @@ def _attention_class() -> type:
             batch, length, _ = hidden_states.shape
             qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
             query, key, value = qkv.permute(2, 0, 3, 1, 4)
-            out, _ = encoder_kernels.matmul_attention(self, query, key, value, attention_mask, scaling=self.scale)
+            if self.kind is Attention.BF16_MATMULS:
+                out, _ = encoder_kernels.matmul_attention(self, query, key, value, attention_mask,
+                                                          scaling=self.scale)
+            else:
+                out = fused_attention(query, key, value, attention_mask, self.scale)
             return self.out_proj(out.reshape(batch, length, -1)), None
+
+        def extra_repr(self) -> str:
+            return f"{self.num_heads} heads, attention {self.kind.value}"
 
     return Int8Attention
 
 
 def pack_encoder(vision: Any, connector: Any, rows: int, connector_rows: int,
-                 release: Callable[[Any], None] | None = None) -> int:
+                 release: Callable[[Any], None] | None = None,
+                 attention_kind: Attention = Attention.BF16_MATMULS) -> int:
     """Switch the vision tower and connector to the int8 kernels in place; the linear layers
     replaced. Their float tensors are left in whatever dtype they were (float32 for this path).
 
     `rows` hints oneDNN's weight layout at the row count one tile gives the tower (its patches),
     `connector_rows` at what reaches the connector after the pixel shuffle; `release` is called
     with each replaced layer's float weight and bias once they are packed (the loader drops
-    their pages of the mapped weight file).
+    their pages of the mapped weight file); `attention_kind` is how attention is computed.
     """
     import torch
 
@@ -167,7 +189,7 @@ def pack_encoder(vision: Any, connector: Any, rows: int, connector_rows: int,
     count = 0
     for layer in vision.encoder.layers:
         old = layer.self_attn
-        layer.self_attn = attention(old, rows)
+        layer.self_attn = attention(old, rows, attention_kind)
         done(old.q_proj, old.k_proj, old.v_proj, old.out_proj)
         mlp = layer.mlp
         fc1, fc2 = mlp.fc1, mlp.fc2
@@ -184,5 +206,5 @@ def pack_encoder(vision: Any, connector: Any, rows: int, connector_rows: int,
                 done(child)
                 count += 1
     log.info("vision encoder: %d linear layers on int8 weights and uint8 activations (oneDNN, prepacked), "
-             "attention as bf16 matmuls", count)
+             "attention %s", count, attention_kind.value)
     return count

@@ -11,7 +11,10 @@ work bound by memory. Rules measured on a 2-core Xeon (AMX, AVX-512 BF16/VNNI/FP
   (models.encoder_kernels: oneDNN layout, GELU fused into fc1, attention as bf16 matmuls)
   0.37 s, so those are chosen there. With AVX-512 VNNI, when int8 is allowed, oneDNN's
   prepacked u8s8 kernels (models.encoder_int8) beat those: 0.52-0.61 s against 0.69-0.74 s
-  for the prepacked bf16 encoder on a later, busier day on that EPYC, interleaved.
+  for the prepacked bf16 encoder on a later, busier day on that EPYC, interleaved. Their
+  attention stays bf16 matmuls only where bf16 is in hardware: on a 2-core AVX-512 VNNI Xeon
+  without BF16 (as Ice Lake and Tiger Lake laptops) those took 0.98 s of a 1.29-1.45 s encoder,
+  and torch's fused float32 attention brought it to 0.74-0.86 s (interleaved, same cosine).
 - prefill and decode share the KV cache, so one dtype: int8 dynamic decodes at 40 tokens/s on
   one thread against 19.5 for bf16; the 80-token prefill is about the same (0.12 vs 0.10 s).
 """
@@ -39,6 +42,13 @@ class Kernel(enum.Enum):
         return {Kernel.INT8_DYNAMIC: "float32", Kernel.INT8_WEIGHTS: "bfloat16"}.get(self, self.value)
 
 
+class Attention(enum.Enum):
+    """How a prepacked encoder computes its attention."""
+
+    BF16_MATMULS = "bf16 matmuls"  # two bf16 matmuls around a softmax: fastest where bf16 is in hardware
+    FUSED_FLOAT32 = "fused float32"  # torch's fused (flash) attention: where bf16 is emulated
+
+
 class Runtime(enum.Enum):
     """The library a part runs in."""
 
@@ -54,13 +64,15 @@ class PartPath:
     threads: int = 0
     reason: str = ""
     runtime: Runtime = Runtime.TORCH
-    packed: bool = False  # weights prepacked for oneDNN (bf16, or int8 for int8-dynamic), fused GELU, matmul attention
+    packed: bool = False  # weights prepacked for oneDNN (bf16, or int8 for int8-dynamic), fused GELU
+    attention: Attention | None = None  # a prepacked encoder's attention; None: transformers' own
 
     def describe(self) -> str:
         threads = f" on {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
         via = "" if self.runtime is Runtime.TORCH else f" via {self.runtime.value}"
         packed = " prepacked" if self.packed else ""
-        return f"{self.kernel.value}{packed}{threads}{via}"
+        attention = f" (attention {self.attention.value})" if self.attention else ""
+        return f"{self.kernel.value}{packed}{attention}{threads}{via}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,8 @@ class ModelPaths:
     def as_dict(self) -> dict[str, object]:
         return {"device": self.device, **{
             name: {"kernel": part.kernel.value, "threads": part.threads, "reason": part.reason,
-                   "runtime": part.runtime.value, "packed": part.packed}
+                   "runtime": part.runtime.value, "packed": part.packed,
+                   "attention": part.attention.value if part.attention else None}
             for name, part in (("encoder", self.encoder), ("prefill", self.prefill),
                                ("decode", self.decode))}}
 
@@ -125,10 +138,12 @@ def choose_paths(processor: Processor, device: str = "cpu", quantize: bool = Tru
         encoder = lm_float
         if quantize and processor.has(Feature.AVX512_VNNI):
             encoder = PartPath(Kernel.INT8_DYNAMIC, packed=True,
+                               attention=Attention.BF16_MATMULS if bf16 else Attention.FUSED_FLOAT32,
                                reason="AVX-512 VNNI: prepacked u8s8 kernels, measured faster than bf16 "
-                                      "and int8 dynamic")
+                                      "and int8 dynamic" + ("" if bf16 else "; attention fused in float32, "
+                                                            "as bf16 is emulated here"))
         elif bf16:
-            encoder = PartPath(Kernel.BFLOAT16, packed=True,
+            encoder = PartPath(Kernel.BFLOAT16, packed=True, attention=Attention.BF16_MATMULS,
                                reason="AVX-512 BF16: prepacked bf16 kernels, measured faster than int8 dynamic")
         elif quantize:
             encoder = PartPath(Kernel.INT8_DYNAMIC, reason=_int8_reason(processor))

@@ -25,7 +25,7 @@ from base.turns import Turn
 from base.vocabulary import Detail, choices
 from models.cpu_features import Processor
 from models.kept_turn import KeptTurn, prompt_ids
-from models.kernel_paths import Kernel, ModelPaths, Runtime, choose_paths
+from models.kernel_paths import Attention, Kernel, ModelPaths, Runtime, choose_paths
 from models.pixel_cache import KeepsEncodedImages, PixelCache
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ def _usable_packing(paths: ModelPaths) -> ModelPaths:
         return paths
     log.warning("vision encoder keeps torch's %s kernels: %s", paths.encoder.kernel.value, why)
     return dataclasses.replace(paths, encoder=dataclasses.replace(
-        paths.encoder, packed=False, reason=f"{paths.encoder.kernel.value} without prepacking, because {why}"))
+        paths.encoder, packed=False, attention=None,
+        reason=f"{paths.encoder.kernel.value} without prepacking, because {why}"))
 
 
 def _pack_encoder(model: Any, paths: ModelPaths, release: Callable[[Any], None] | None = None) -> None:
@@ -132,7 +133,8 @@ def _pack_encoder(model: Any, paths: ModelPaths, release: Callable[[Any], None] 
     tokens = (vision_config.image_size // vision_config.patch_size) ** 2
     vision, connector, rows = model.model.vision_model, model.model.connector, tokens // model.config.scale_factor ** 2
     if paths.encoder.kernel is Kernel.INT8_DYNAMIC:
-        encoder_int8.pack_encoder(vision, connector, tokens, rows, release)
+        encoder_int8.pack_encoder(vision, connector, tokens, rows, release,
+                                  paths.encoder.attention or Attention.BF16_MATMULS)
     else:
         encoder_kernels.pack_encoder(vision, connector, tokens, rows)
 

@@ -6,12 +6,13 @@ import torch
 
 from models import encoder_int8, encoder_kernels
 from models.cpu_features import Feature, Processor
-from models.kernel_paths import Kernel
+from models.kernel_paths import Attention, Kernel
 from models.vision import VisionLanguageModel
 from tests.helpers import assert_encoder_matches, invoice_screen
 
 ZEN4 = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_VNNI,
                                       Feature.AVX512_BF16}))
+ICE_LAKE = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_VNNI}))  # no BF16
 USABLE, WHY = encoder_int8.available()
 needs_kernels = pytest.mark.skipif(not USABLE, reason=f"oneDNN's int8 linear does not run here: {WHY}")
 
@@ -48,14 +49,18 @@ def test_the_quantized_input_is_the_quantized_tensors_own_memory_and_spans_its_r
 
 
 @needs_kernels
-def test_the_loader_packs_the_encoder_in_int8_and_its_features_match_float32(tiny_vlm_dir):
-    packed = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=ZEN4)
+@pytest.mark.parametrize(("processor", "kind"), [(ZEN4, Attention.BF16_MATMULS), (ICE_LAKE, Attention.FUSED_FLOAT32)])
+def test_the_loader_packs_the_encoder_in_int8_and_its_features_match_float32(tiny_vlm_dir, processor, kind):
+    packed = VisionLanguageModel.load(tiny_vlm_dir, quantize=True, cpu=processor)
     reference = VisionLanguageModel.load(tiny_vlm_dir, quantize=False, dtype="float32")
     assert packed.paths.encoder.kernel is Kernel.INT8_DYNAMIC and packed.paths.encoder.packed
+    assert packed.paths.encoder.attention is kind
     vision = packed.model.model.vision_model
     layers = [m for m in vision.modules() if type(m).__name__ == "Int8Linear"]
     attention = [m for m in vision.modules() if type(m).__name__ == "Int8Attention"]
-    assert len(attention) == len(vision.encoder.layers)
+    assert len(attention) == len(vision.encoder.layers) and {m.kind for m in attention} == {kind}
+    qkv_dtype = torch.bfloat16 if kind is Attention.BF16_MATMULS else torch.float32
+    assert {m.qkv.out_dtype for m in attention} == {qkv_dtype}
     assert any(layer.post_op == "gelu" for layer in layers)
     assert not any(type(m) is torch.nn.Linear for m in vision.modules())
     assert any(type(m).__name__ == "Int8Linear" for m in packed.model.model.connector.modules())

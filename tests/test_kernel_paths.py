@@ -3,7 +3,7 @@
 import pytest
 
 from models.cpu_features import Accelerator, Feature, Processor
-from models.kernel_paths import Kernel, Runtime, choose_paths
+from models.kernel_paths import Attention, Kernel, Runtime, choose_paths
 
 AVX2 = Processor("x86_64", frozenset({Feature.AVX2}))
 AVX2_VNNI = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX_VNNI}))
@@ -11,6 +11,7 @@ ZEN4 = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX
                                       Feature.AVX512_BF16}))
 AMX = Processor("x86_64", ZEN4.features | {Feature.AMX_TILE, Feature.AMX_BF16, Feature.AMX_INT8},
                 "AVX512")
+ICE_LAKE = Processor("x86_64", frozenset({Feature.AVX2, Feature.AVX512F, Feature.AVX512_VNNI}))
 NEON = Processor("arm64", frozenset({Feature.NEON, Feature.ARM_BF16}))
 
 
@@ -37,16 +38,28 @@ def test_avx512_vnni_without_amx_runs_the_encoder_on_prepacked_int8_kernels():
     assert "VNNI" in paths.encoder.reason
     assert paths.prefill.kernel is Kernel.INT8_DYNAMIC and paths.decode.kernel is Kernel.INT8_DYNAMIC
     assert not paths.mixed  # float32 around the int8 kernels, as the language model
-    assert paths.describe() == "encoder int8-dynamic prepacked, prefill int8-dynamic, decode int8-dynamic on 1 thread"
+    assert paths.describe() == ("encoder int8-dynamic prepacked (attention bf16 matmuls), prefill int8-dynamic, "
+                                "decode int8-dynamic on 1 thread")
     assert paths.as_dict()["encoder"]["packed"] is True
+    assert paths.as_dict()["encoder"]["attention"] == "bf16 matmuls"
     assert not choose_paths(AMX).encoder.packed  # AMX keeps the measured bf16 SDPA path
     assert not choose_paths(AVX2_VNNI).encoder.packed  # 256-bit VNNI: not measured, int8 dynamic
+
+
+def test_avx512_vnni_without_bf16_keeps_the_int8_kernels_with_fused_float32_attention():
+    paths = choose_paths(ICE_LAKE, quantize=True)
+    assert paths.encoder.kernel is Kernel.INT8_DYNAMIC and paths.encoder.packed
+    assert paths.encoder.attention is Attention.FUSED_FLOAT32
+    assert "attention fused in float32" in paths.encoder.reason
+    assert "(attention fused float32)" in paths.describe()
+    unquantized = choose_paths(ICE_LAKE, quantize=False)
+    assert unquantized.encoder.kernel is Kernel.FLOAT32 and unquantized.encoder.attention is None
 
 
 def test_avx512_bf16_without_int8_runs_the_encoder_on_prepacked_bf16_kernels():
     paths = choose_paths(ZEN4, quantize=False)
     assert paths.encoder.kernel is Kernel.BFLOAT16 and paths.encoder.packed
-    assert paths.describe().startswith("encoder bfloat16 prepacked, prefill bfloat16")
+    assert paths.describe().startswith("encoder bfloat16 prepacked (attention bf16 matmuls), prefill bfloat16")
 
 
 def test_int8_reasons_name_the_instructions():
