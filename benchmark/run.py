@@ -821,7 +821,8 @@ class Bench:
         self.question_pcm = self.load_question()
 
         if opts.variant in GEMMA4_VARIANTS:
-            kind = "int8 language-model weights, the rest as stored" if opts.quantize else "bfloat16 as stored"
+            kind = ("int8 language-model weights, the rest in this processor's float dtype" if opts.quantize
+                    else "this processor's float dtype")
         else:
             kind = "int8" if opts.quantize else "float32"
         self.say(f"Loading {folder.name} ({kind}) ...")

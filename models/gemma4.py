@@ -36,7 +36,7 @@ from base.errors import AudioError, ModelError
 from base.transcript import Transcript, TranscriptionStats
 from base.turns import Turn
 from base.vocabulary import Detail, choices
-from models import int8_weights
+from models import int8_weights, narrow_tables
 from models.cpu_features import detect
 from models.decode_threads import DecodeThreads
 from models.int8_activations import ActivationSwitch
@@ -204,6 +204,19 @@ def _int8_language_model(model: Any, folder: Path, cache: Path,
     return len(made) // 2
 
 
+def _load_dtype(folder: Path, device: str, compute: Any) -> Any:
+    """The dtype to load the weights in: as stored where the model computes wider on the CPU
+    (then models.narrow_tables widens all but the token tables), else the compute dtype."""
+    import torch
+
+    from models import runtime
+
+    stored = runtime.checkpoint_dtype(folder)
+    if device == "cpu" and compute == torch.float32 and stored in ("bfloat16", "float16"):
+        return getattr(torch, stored)
+    return compute
+
+
 def _prefixed(tensors: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None:
     """The entries of `tensors` under `prefix`, with the prefix taken off."""
     if tensors is None:
@@ -231,10 +244,12 @@ def _matmul_vision_attention(model: Any) -> bool:
 
 
 def _paths(device: str, dtype: str, int8: bool, why_not: str, threads: int,
-           matmul_attention: bool = False) -> ModelPaths:
+           matmul_attention: bool = False, widened: bool = False) -> ModelPaths:
     """The kernel path of each part: the towers in the float dtype, the language model in int8
     weights (float activations) where they were made."""
     tower_reason = (f"{dtype} as the towers are stored" if device == "cpu" else f"{device} computes in {dtype}")
+    if device == "cpu" and widened:
+        tower_reason = f"{dtype}: bf16 is not in hardware here (the token tables stay as stored)"
     if matmul_attention:
         tower_reason += "; vision attention as bf16 matmuls"
     tower = PartPath(Kernel(dtype), reason=tower_reason)
@@ -308,8 +323,10 @@ class Gemma4Model(KeepsEncodedImages):
 
     hears_audio = True  # the engine sends push-to-talk audio here instead of a recognizer
 
-    def __init__(self, model: Any, parts: Gemma4Parts, device: str, source: str) -> None:
+    def __init__(self, model: Any, parts: Gemma4Parts, device: str, source: str,
+                 compute_dtype: Any = None) -> None:
         self.model = model
+        self.compute_dtype = compute_dtype if compute_dtype is not None else model.dtype  # tables may differ
         self.parts = parts
         self.tokenizer = parts.tokenizer
         self.device = device
@@ -336,7 +353,7 @@ class Gemma4Model(KeepsEncodedImages):
 
     @property
     def dtype(self) -> Any:
-        return self.model.dtype
+        return self.compute_dtype
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu", dtype: str | None = None,
@@ -358,10 +375,11 @@ class Gemma4Model(KeepsEncodedImages):
         device = runtime.pick_device(device)
         used_threads = runtime.configure_threads(threads)
         torch_dtype = runtime.pick_dtype(device, dtype)
+        load_dtype = _load_dtype(folder, device, torch_dtype)
         try:
             parts = Gemma4Parts(folder)
             model = Gemma4ForConditionalGeneration.from_pretrained(
-                folder, dtype=torch_dtype, local_files_only=True, use_safetensors=True,
+                folder, dtype=load_dtype, local_files_only=True, use_safetensors=True,
                 trust_remote_code=False,
                 # The audio encoder has only its own (eager) attention.
                 attn_implementation={"text_config": attn, "vision_config": attn,
@@ -383,7 +401,13 @@ class Gemma4Model(KeepsEncodedImages):
 
                 int8_cache = int8_cache or cache_dir() / "int8"
                 _int8_language_model(model, folder, int8_cache, progress)
-        vlm = cls(model, parts, device, str(folder))
+        if load_dtype != torch_dtype:
+            tables = narrow_tables.keep_tables_narrow(model, torch_dtype)
+            runtime.trim_heap()
+            log.info("Gemma 4 computes in %s; its token tables stay %s as stored: %s",
+                     str(torch_dtype).removeprefix("torch."), str(load_dtype).removeprefix("torch."),
+                     ", ".join(tables))
+        vlm = cls(model, parts, device, str(folder), torch_dtype)
         vlm.quantized = int8
         if int8 and int8_weights.activations_available()[0]:
             # the kept int8 weights are mapped from their file: a replaced one's pages are dropped
@@ -392,7 +416,7 @@ class Gemma4Model(KeepsEncodedImages):
             vlm._activation_switch = ActivationSwitch(model, vlm._calibrate,
                                                       None if pages is None else pages.release)
         vlm.paths = _paths(device, str(torch_dtype).removeprefix("torch."), int8, why_not, used_threads,
-                           matmul_attention)
+                           matmul_attention, load_dtype != torch_dtype)
         vlm.processor_info = detect().describe() if device == "cpu" else device
         log.info("Gemma 4 %s on %s; paths: %s", folder.name, vlm.processor_info, vlm.paths.describe())
         vlm.threads = used_threads
@@ -539,7 +563,7 @@ class Gemma4Model(KeepsEncodedImages):
         try:
             with torch.inference_mode():
                 self.model(input_ids=ids,
-                           pixel_values=pixels["pixel_values"].to(self.device, self.model.dtype),
+                           pixel_values=pixels["pixel_values"].to(self.device, self.compute_dtype),
                            image_position_ids=pixels["image_position_ids"].to(self.device),
                            cache=cache, use_cache=True, logits_to_keep=1)
         finally:
@@ -644,7 +668,7 @@ class Gemma4Model(KeepsEncodedImages):
         suffix = suffix.replace(marker, parts.boa + marker * count + parts.eoa)
         with ctx.lock:
             cache = copy.deepcopy(ctx.cache)
-        audio_inputs = {"input_features": features["input_features"].to(self.device, self.model.dtype),
+        audio_inputs = {"input_features": features["input_features"].to(self.device, self.compute_dtype),
                         "input_features_mask": features["input_features_mask"].to(self.device)}
         stream = self._stream(cache, parts.ids(suffix), audio_inputs, cancel, max_new_tokens,
                               ignore_eos, on_token)
@@ -679,7 +703,7 @@ class Gemma4Model(KeepsEncodedImages):
             raise ModelError("The prompt must hold exactly one recording.", "This is a bug; please report it.")
         features, count = parts.audio_inputs(audio)
         text = text.replace(parts.audio_token, parts.boa + parts.audio_token * count + parts.eoa)
-        extra = {"input_features": features["input_features"].to(self.device, self.model.dtype),
+        extra = {"input_features": features["input_features"].to(self.device, self.compute_dtype),
                  "input_features_mask": features["input_features_mask"].to(self.device)}
         cache = DynamicCache(config=self.model.config.get_text_config())
         heard = "".join(self._stream(cache, parts.ids(text), extra, cancel, max_new_tokens, False, None))

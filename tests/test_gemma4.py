@@ -463,6 +463,52 @@ def test_edge_silence_is_cut_before_the_encoder(speech):
 # -- memory ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def bf16_gemma4_dir(tmp_path_factory):
+    """The tiny Gemma 4 stored in bfloat16, as the published weights are."""
+    from models.synthetic_gemma4 import build_gemma4
+
+    return build_gemma4(tmp_path_factory.mktemp("tiny-gemma4-bf16"), variant="tiny", dtype="bfloat16")
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+def test_computing_in_float32_keeps_the_token_tables_as_stored(bf16_gemma4_dir, quantize):
+    """A processor without bf16 computes in float32; the token tables (most of E2B's bytes) stay
+    bfloat16 in the mapped file and widen the rows they look up, so the answers are a float32
+    model's."""
+    import torch
+    from transformers import Gemma4ForConditionalGeneration
+
+    model = load_vision_model(bf16_gemma4_dir, device="cpu", quantize=quantize, dtype="float32")
+    text = model.model.model.language_model
+    tables = {id(text.embed_tokens.weight), id(text.embed_tokens_per_layer.weight)}
+    assert {text.embed_tokens.weight.dtype, text.embed_tokens_per_layer.weight.dtype} == {torch.bfloat16}
+    others = {p.dtype for p in model.model.parameters() if id(p) not in tables and p.is_floating_point()}
+    assert others == {torch.float32}
+    assert {b.dtype for b in model.model.buffers() if b.is_floating_point()} == {torch.float32}
+    assert model.dtype == torch.float32 and "not in hardware" in model.paths.encoder.reason
+    head = model.model.lm_head.weight
+    assert head.dtype == (torch.int8 if quantize else torch.float32)
+    assert head.data_ptr() != text.embed_tokens.weight.data_ptr()  # the tied head has its own copy
+
+    widened = Gemma4ForConditionalGeneration.from_pretrained(bf16_gemma4_dir, dtype=torch.float32).eval()
+    ids = torch.tensor([model.parts.ids("Describe the screen, please.")])
+    with torch.inference_mode():
+        assert torch.equal(text.embed_tokens(ids), widened.model.language_model.embed_tokens(ids))
+        assert torch.equal(text.get_per_layer_inputs(ids), widened.model.language_model.get_per_layer_inputs(ids))
+        if not quantize:
+            torch.testing.assert_close(model.model(input_ids=ids).logits, widened(input_ids=ids).logits,
+                                       rtol=1e-5, atol=1e-5)
+    reference = Gemma4Model(widened, model.parts, "cpu", str(bf16_gemma4_dir))
+    image = _screen(seed=4)
+    model.set_pixel_cache_size(0)
+    ctx = model.encode(image, "quick")
+    got = _tokens(model, ctx, "Describe it.", 4)
+    assert len(got) == 4
+    if not quantize:  # int8 weights answer differently from float32 ones, by design
+        assert got == _reference_tokens(reference, image, "quick", "Describe it.", [], 4)
+
+
 def test_memory_is_checked_with_the_tiers_real_needs():
     info = catalog.get_model("gemma4-e2b")
     with pytest.raises(ModelError) as err:
