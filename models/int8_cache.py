@@ -39,11 +39,29 @@ def load(cache: Path, source: str | Path) -> dict[str, Any] | None:
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (OSError, RuntimeError, ValueError, SafetensorError) as exc:  # a truncated or corrupt file: make it again
         log.warning("int8 weights in %s are unreadable (%s); quantizing again", path, exc)
         path.unlink(missing_ok=True)
         return None
+    return _kernel_aligned(tensors, cache)
+
+
+def _kernel_aligned(tensors: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """The tensors where the int8 kernels can read them (int8_weights.kernel_aligned): mapped
+    ones that start off the kernel's alignment are copied, one at a time, each one's file pages
+    dropped once copied, so memory holds one copy of the weights throughout."""
+    from models import runtime
+    from models.int8_weights import kernel_aligned
+
+    pages = runtime.FilePages(cache)
+    copied = 0
+    for name, tensor in list(tensors.items()):
+        tensors[name] = kernel_aligned(tensor, pages.release)
+        copied += tensors[name] is not tensor
+    if copied:
+        log.info("int8 weights: %d of %d copied from the kept file to aligned memory", copied, len(tensors))
+    return tensors
 
 
 def save(cache: Path, source: str | Path, tensors: Mapping[str, Any]) -> Path | None:

@@ -31,6 +31,25 @@ FEW_ROWS = 16  # up to this many rows per call the int8 kernel is used, beyond i
 COLUMN_MULTIPLE = 16  # torch's int8 weight-only kernel gives wrong sums for other input widths
 
 
+KERNEL_ALIGNMENT = 64  # bytes: torch's bf16 weight-only kernel faults on int8 weights not aligned so
+
+
+def kernel_aligned(weight: Any, release: Callable[[Any], None] | None = None) -> Any:
+    """`weight`, or a copy of it at an address torch's int8 weight-only kernel can read.
+
+    With 4 rows or more its bf16 version faults (a general protection fault: the app dies) on a
+    weight that does not start on a 64-byte boundary. Safetensors files align their tensors to 8
+    bytes only, so an int8 weight mapped from the kept file can start anywhere; torch's own
+    allocations are 64-byte aligned. `release` gets the original once it was copied.
+    """
+    if weight.data_ptr() % KERNEL_ALIGNMENT == 0:
+        return weight
+    copy = weight.clone()
+    if release is not None:
+        release(weight)
+    return copy
+
+
 class WidenedWeights:
     """Scratch memory for widening int8 weights, one buffer per thread, grown to the largest."""
 
@@ -84,7 +103,7 @@ def _make_linear_class() -> type:
             super().__init__()
             self.in_features = weight.shape[1]
             self.out_features = weight.shape[0]
-            self.register_buffer("weight", weight.contiguous())
+            self.register_buffer("weight", kernel_aligned(weight.contiguous()))
             self.register_buffer("scale", scale.to(dtype).contiguous())
             self.register_buffer("bias", None if bias is None else bias.detach().to(dtype).clone())
             self.scratch = scratch

@@ -149,6 +149,38 @@ def test_saving_replaces_the_folders_older_file_and_keeps_other_models(tmp_path)
     assert torch.equal(int8_cache.load(cache, model_a)["x.weight"], tensors["x.weight"])
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_a_weight_off_the_kernels_alignment_is_copied_and_computes_right(dtype):
+    """torch's bf16 weight-only kernel faults on an int8 weight 8 bytes off a 64-byte boundary
+    (where a safetensors file can put it) once 4 rows come; the layer copies such a weight."""
+    torch.manual_seed(5)
+    base = torch.randint(-127, 128, (64 * 96 + 8,), dtype=torch.int8)
+    weight = base[8:].view(64, 96)
+    assert weight.data_ptr() % int8_weights.KERNEL_ALIGNMENT
+    layer = int8_weights._make_linear_class()(weight, torch.full((64,), 0.01), None, dtype,
+                                              int8_weights.WidenedWeights())
+    assert layer.weight.data_ptr() % int8_weights.KERNEL_ALIGNMENT == 0 and torch.equal(layer.weight, weight)
+    x = torch.randn(4, 96, dtype=dtype)
+    with torch.inference_mode():
+        got = layer(x)
+    assert got.dtype == dtype and _cosine(got, x.float() @ weight.float().T * 0.01) > 0.999
+
+
+def test_weights_loaded_from_the_kept_file_are_aligned_for_the_kernel(tmp_path):
+    folder = tmp_path / "gemma"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    cache = tmp_path / "int8"
+    # an odd-length name and a 3-value scale put the data of the tensors after them off 64 bytes
+    tensors = {"a.scale": torch.ones(3), "b.weight": torch.randint(-127, 128, (8, 64), dtype=torch.int8),
+               "c.weight": torch.randint(-127, 128, (16, 64), dtype=torch.int8)}
+    int8_cache.save(cache, folder, tensors)
+    loaded = int8_cache.load(cache, folder)
+    for name, tensor in tensors.items():
+        assert torch.equal(loaded[name], tensor)
+        assert loaded[name].data_ptr() % int8_weights.KERNEL_ALIGNMENT == 0
+
+
 def test_a_full_disk_keeps_nothing_and_says_so(tmp_path, monkeypatch, caplog):
     folder = tmp_path / "gemma"
     folder.mkdir()
