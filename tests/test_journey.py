@@ -334,3 +334,28 @@ def test_the_first_ask_after_start_says_the_question_box(journey):
                  "Orca to say the question box has the focus")
     except TimeoutError as exc:
         pytest.fail(f"{exc}; Orca said {desktop.speech.since(mark)}")
+
+
+def test_asking_again_from_the_terminal_says_the_question_box_and_keeps_the_text(journey):
+    """The user asks, types half a question, goes back to the xterm (no accessibility there) and
+    presses Ask again. Orca kept its focus on the question box meanwhile and said nothing when
+    the window came back; the app now says where the user is."""
+    app = journey.ensure_app()
+    desktop = journey.desktop
+    for attempt in range(2):  # the first Ask may find the focus elsewhere; the second cannot
+        desktop.focus_echo()
+        mark = desktop.speech.mark()
+        desktop.key(HOTKEY["ask"])
+        wait_for(lambda: desktop.window_title(desktop.active_window()) == MAIN_TITLE, 15,
+                 "the ScreenSight window to come to the front", app.proc)
+        try:
+            wait_for(lambda mark=mark: "question" in desktop.speech.text_since(mark), 15,
+                     "the question box to be said")
+        except TimeoutError as exc:
+            pytest.fail(f"Ask number {attempt + 1}: {exc}; Orca said {desktop.speech.since(mark)}")
+        if attempt == 0:
+            desktop.xdotool("type", "--delay", "5", "what colour is")
+    count = len(app.history())
+    desktop.key("End", "space", "t", "h", "e", "Return")  # the text typed before is still there
+    entry = app.wait_entry(count, ANSWER_S)
+    assert entry["kind"] == "Question" and entry["question"] == "what colour is the", entry

@@ -40,6 +40,12 @@ DESCRIBE_TARGETS = MappingProxyType({
 
 MAX_TOKENS_ENV = "SCREENSIGHT_MAX_TOKENS"
 FIND_PROMPT = "Type the text to find and press Enter, or hold the talk key and say it."
+# Said when the Ask key returns to a question box that already had the focus: Orca keeps its
+# focus on the box while the user is in a program without accessibility (xterm), and when Qt
+# does not see the window lose the activation (a quick return) no focus event comes at all, so
+# Orca said nothing there. Orca speaks through speech-dispatcher at the same priority, so where
+# it does say the box as well, both are heard, one after the other.
+ASK_PROMPT = "Question box: type your question and press Enter."
 
 
 def _env_int(name: str) -> int | None:
@@ -218,7 +224,8 @@ class AppController(QObject):
         elif action == "repeat-last":
             self.repeat_last()
         elif action == "ask-question":
-            self.window.focus_question()
+            if self.window.focus_question():
+                self.say_message(ASK_PROMPT)
         elif action == "push-to-talk":
             self._voice("press")
         elif action == "show":

@@ -331,9 +331,13 @@ class MainWindow(QMainWindow):
     def show_error(self, text: str) -> None:
         self.status_label.setText("Error: " + text)
 
-    def focus_question(self) -> None:
+    def focus_question(self) -> bool:
+        """Bring the window up with the question box focused; True when the box already was the
+        window's focus (then Orca may not say it again: see ui.controller.ASK_PROMPT)."""
+        already = self.focusWidget() is self.question_edit
         self.show_and_raise()
         _focus_and_select(self.question_edit)
+        return already
 
     def show_and_raise(self) -> None:
         self.show()
