@@ -3,7 +3,7 @@
 On a CPU without native bf16 a model computes in float32, but its token tables are only looked
 up, a few rows per token. Gemma 4 E2B's are 2.76 B values (the embedding and the per-layer
 embeddings, bfloat16 in its files): loaded as float32 they are 11 GB, and the benchmark's E2B
-process held 15.6 GB on a 2-core AVX-512 VNNI Xeon without BF16. Kept as stored they stay in
+process held 15.3 GB on a 2-core AVX-512 VNNI Xeon without BF16. Kept as stored they stay in
 the mapped weight file and only the rows looked up are ever read; each row is widened as it is
 looked up, which gives exactly the values a float32 table holds.
 """
