@@ -163,7 +163,9 @@ def test_minimised_window_still_named_active_is_a_clear_message(desk):
     """The moment between minimising and the window manager naming no window active."""
     win = start_xterm(desk, "ss-min2", "Minimised log")
     desk.xdotool("windowminimize", str(win.id))
-    wait_until(lambda: not desk.is_viewable(win), "openbox to minimise the xterm")
+    # openbox clears _NET_ACTIVE_WINDOW after the unmap; set back before that, its clearing could
+    # come after ours. So the moment is made once openbox is done.
+    wait_until(lambda: desk.active_id() == 0 and not desk.is_viewable(win), "openbox to minimise the xterm")
     desk.root.change_property(desk.atom("_NET_ACTIVE_WINDOW"), Xatom.WINDOW, 32, [win.id])
     desk.conn.sync()
     error = capture_error(default_backend(desk.display))
