@@ -123,7 +123,7 @@ def _make_linear_class() -> type:
             if rows.shape[0] <= self.few_rows and self.scale.dtype == torch.float32:
                 # torch's weight-only kernel is 7-30x slower in float32 than in bf16 (see the note under FEW_ROWS)
                 out = torch.ops.aten._weight_int8pack_mm(rows.to(torch.bfloat16).contiguous(), self.weight,
-                                                         self._bf16_scale()).float()
+                                                         self.scale.to(torch.bfloat16)).float()
             elif rows.shape[0] <= self.few_rows:
                 out = torch.ops.aten._weight_int8pack_mm(rows.contiguous(), self.weight, self.scale)
             else:
@@ -132,13 +132,6 @@ def _make_linear_class() -> type:
             if self.bias is not None:
                 out = out + self.bias
             return out.reshape(*shape[:-1], self.out_features)
-
-        def _bf16_scale(self) -> torch.Tensor:
-            """The scales in bf16 for the kernel, made on first use (after any dtype change)."""
-            kept = getattr(self, "_kept_bf16_scale", None)
-            if kept is None or kept.shape != self.scale.shape:
-                kept = self._kept_bf16_scale = self.scale.to(torch.bfloat16)
-            return kept
 
         def extra_repr(self) -> str:
             kind = "int8 weights and activations" if self.packed is not None else "int8 weights"
